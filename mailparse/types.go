@@ -1,0 +1,114 @@
+package mailparse
+
+import "time"
+
+// Limits bound every reader of untrusted bytes. A zero field means the default
+// (see DefaultLimits).
+type Limits struct {
+	MaxMessageBytes int64 // whole message; beyond it the rest is not read (problem "message_too_large")
+	MaxHeaderBytes  int   // one header block (top level or part)
+	MaxParts        int   // MIME parts walked in total
+	MaxDepth        int   // multipart nesting depth
+	MaxTextBytes    int   // decoded body text kept for field extraction
+}
+
+// DefaultLimits are the limits used for zero fields of Limits.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxMessageBytes: 50 << 20,
+		MaxHeaderBytes:  256 << 10,
+		MaxParts:        500,
+		MaxDepth:        20,
+		MaxTextBytes:    1 << 20,
+	}
+}
+
+// Options configure Parse. A nil *Options means defaults.
+type Options struct {
+	Limits Limits
+	// TicketPattern is the regular expression of a ticket id; "" means DefaultTicketPattern.
+	TicketPattern string
+	// ServerOSes are the supported web-server operating systems, normalised names;
+	// nil means DefaultServerOSes.
+	ServerOSes []string
+}
+
+// DefaultTicketPattern matches ticket ids such as CS-004211.
+const DefaultTicketPattern = `CS-\d{6}`
+
+// Address is a parsed mailbox. Addr is lower-cased for the domain part.
+type Address struct {
+	Name string `json:"name"`
+	Addr string `json:"addr"`
+}
+
+// Browser is a normalised browser name (Edge, Chrome, Firefox, Safari, Opera,
+// Internet Explorer) and its version ("" when not given).
+type Browser struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Attachment describes one attachment or inline part, hashed while streaming.
+type Attachment struct {
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+	Screenshot  bool   `json:"screenshot"`
+	Inline      bool   `json:"-"`
+	Winmail     bool   `json:"-"`
+}
+
+// Message is everything supportd reads from one email. Fields the message does not
+// carry are zero. Parse never returns a nil Message for a non-nil reader.
+type Message struct {
+	// Envelope-ish headers (RFC 5322, RFC 2047 decoded, CR/LF removed).
+	From          *Address
+	Sender        *Address
+	ReplyTo       []Address
+	To            []Address
+	Cc            []Address
+	Subject       string
+	MessageID     string   // with angle brackets, "" if absent or empty
+	InReplyTo     []string // with angle brackets
+	References    []string // with angle brackets
+	Date          time.Time
+	ReturnPath    string // address inside <>, "" for the null path
+	HasReturnPath bool   // a Return-Path header was present (null path: HasReturnPath && ReturnPath == "")
+
+	AutoSubmitted         string // lower-cased value, "" if absent
+	Precedence            string // lower-cased
+	ListID                string
+	ListUnsubscribe       string
+	XAutoResponseSuppress string
+	XLoop                 []string
+	AuthenticationResults []string // raw values, top to bottom
+	ContentType           string   // top-level media type, lower-cased, e.g. "multipart/report"
+	ReportType            string   // report-type parameter of multipart/report, lower-cased
+	IsReport              bool     // DSN, MDN or other multipart/report, or a message/delivery-status part
+
+	// Extracted support fields.
+	TicketID       string
+	Build          int // 0 when no build number was found
+	ServerOS       string
+	Browser        *Browser
+	Attachments    []Attachment
+	Text           string // body text (text/plain preferred, else HTML converted), UTF-8, bounded
+	HasDescription bool
+	HasSteps       bool
+
+	Size     int64    // bytes read
+	Problems []string // everything odd, as short stable tokens with detail ("bad_charset: x-foo")
+}
+
+// Screenshots reports how many attachments are images.
+func (m *Message) Screenshots() int {
+	n := 0
+	for _, a := range m.Attachments {
+		if a.Screenshot {
+			n++
+		}
+	}
+	return n
+}

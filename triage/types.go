@@ -1,0 +1,92 @@
+package triage
+
+import (
+	"time"
+
+	"supportd/entitlement"
+	"supportd/mailparse"
+	"supportd/sla"
+	"supportd/versions"
+)
+
+// Action is the one thing supportd does with a new message (SPEC §6), chosen in
+// this order: Suppress, FollowUp, LapsedNotice, UnsupportedVersion, Acknowledge.
+type Action string
+
+const (
+	Suppress           Action = "suppress"
+	FollowUp           Action = "follow_up"
+	LapsedNotice       Action = "lapsed_notice"
+	UnsupportedVersion Action = "unsupported_version"
+	Acknowledge        Action = "acknowledge"
+)
+
+// Missing-information tokens, in the order SPEC §7 fixes.
+var MissingOrder = []string{"build", "server_os", "browser", "screenshots", "description", "steps_to_reproduce"}
+
+// Config is what triage needs from configuration.
+type Config struct {
+	OwnAddresses  []string // support.addresses
+	SalesAddress  string   // support.sales_address
+	StaffQueue    string   // support.staff_queue
+	RepliesPerDay int      // limits.auto_replies_per_sender_per_day (0 = default 3)
+	Rules         []Rule   // routing rules
+}
+
+// Rule routes matching messages to a folder and/or forward addresses. Empty match
+// fields match anything; the first matching rule with a Folder wins; forwards add up.
+type Rule struct {
+	Name      string
+	Statuses  []string // entitlement statuses
+	Actions   []string
+	Priority  []int
+	Folder    string
+	ForwardTo []string
+}
+
+// Input is everything the decision depends on; all of it is gathered before Decide
+// so that Decide is pure.
+type Input struct {
+	Msg         *mailparse.Message
+	Received    time.Time // IMAP INTERNALDATE
+	Entitlement entitlement.Result
+	SLA         sla.Result
+	Version     versions.Result
+	// KnownTicket is the id of an existing ticket this message belongs to (a known
+	// ticket id quoted in it, or In-Reply-To/References of a known message); "" if none.
+	KnownTicket string
+	// NewTicketID is the id to use when the message opens a ticket and quotes none.
+	NewTicketID string
+	// RepliesToSender is how many automatic replies this sender got in the last 24 h.
+	RepliesToSender int
+}
+
+// Reply is an automatic reply to send.
+type Reply struct {
+	To         []string `json:"to"`
+	Cc         []string `json:"cc"`
+	Subject    string   `json:"subject"`
+	Template   string   `json:"template"`
+	InReplyTo  string   `json:"-"`
+	References []string `json:"-"`
+	MessageID  string   `json:"-"` // deterministic: derived from ticket and incoming message
+}
+
+// Route is how the message reaches staff.
+type Route struct {
+	Keywords  []string `json:"keywords"`
+	Folder    *string  `json:"folder"`
+	ForwardTo []string `json:"forward_to"`
+}
+
+// Decision is the single outcome for one message.
+type Decision struct {
+	Action         Action
+	SuppressReason string // "" unless Suppress
+	TicketID       string
+	TicketNew      bool
+	Missing        []string
+	Reply          *Reply // nil for Suppress and FollowUp
+	Route          Route
+	StaffSubject   string // "[CS-004211][P1][ASUP] original subject"
+}
