@@ -1,0 +1,667 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"supportd/entitlement"
+	"supportd/mailparse"
+	"supportd/sla"
+	"supportd/triage"
+	"supportd/versions"
+)
+
+// Config is the whole configuration of SPEC §9. Key names (the mapstructure tags) are
+// a contract: operators and tests rely on them. Zero values mean the default of
+// DefaultConfig.
+type Config struct {
+	Support   SupportConfig   `mapstructure:"support"`
+	SLA       SLAConfig       `mapstructure:"sla"`
+	Versions  []VersionConfig `mapstructure:"versions"`
+	Security  SecurityConfig  `mapstructure:"security"`
+	Limits    LimitsConfig    `mapstructure:"limits"`
+	Parse     ParseConfig     `mapstructure:"parse"`
+	Routing   RoutingConfig   `mapstructure:"routing"`
+	Templates TemplatesConfig `mapstructure:"templates"`
+	Store     StoreConfig     `mapstructure:"store"`
+	IMAP      IMAPConfig      `mapstructure:"imap"`
+	SMTP      SMTPConfig      `mapstructure:"smtp"`
+	Metrics   MetricsConfig   `mapstructure:"metrics"`
+	Log       LogConfig       `mapstructure:"log"`
+}
+
+type SupportConfig struct {
+	Addresses    []string       `mapstructure:"addresses"`
+	SalesAddress string         `mapstructure:"sales_address"`
+	StaffQueue   string         `mapstructure:"staff_queue"`
+	Timezone     string         `mapstructure:"timezone"`
+	Hours        HoursConfig    `mapstructure:"hours"`
+	Holidays     HolidaysConfig `mapstructure:"holidays"`
+}
+
+type HoursConfig struct {
+	Days  []string `mapstructure:"days"`
+	Open  string   `mapstructure:"open"`
+	Close string   `mapstructure:"close"`
+}
+
+type HolidaysConfig struct {
+	Region  string   `mapstructure:"region"`
+	Extra   []string `mapstructure:"extra"`
+	Removed []string `mapstructure:"removed"`
+}
+
+type SLAConfig struct {
+	Clock            string        `mapstructure:"clock"`
+	InHours          time.Duration `mapstructure:"in_hours"`
+	OutOfHours       time.Duration `mapstructure:"out_of_hours"`
+	OutOfHoursTarget time.Duration `mapstructure:"out_of_hours_target"`
+}
+
+type VersionConfig struct {
+	Major      int    `mapstructure:"major"`
+	FirstBuild int    `mapstructure:"first_build"`
+	LastBuild  int    `mapstructure:"last_build"`
+	Released   string `mapstructure:"released"`
+}
+
+type SecurityConfig struct {
+	RequireVerifiedSender bool     `mapstructure:"require_verified_sender"`
+	TrustedAuthservIDs    []string `mapstructure:"trusted_authserv_ids"`
+	PublicDomains         []string `mapstructure:"public_domains"`
+}
+
+type LimitsConfig struct {
+	MaxMessageBytes             ByteSize `mapstructure:"max_message_bytes"`
+	MaxHeaderBytes              ByteSize `mapstructure:"max_header_bytes"`
+	MaxParts                    int      `mapstructure:"max_parts"`
+	MaxDepth                    int      `mapstructure:"max_depth"`
+	AutoRepliesPerSenderPerDay  int      `mapstructure:"auto_replies_per_sender_per_day"`
+	MaxAttempts                 int      `mapstructure:"max_attempts"`
+	QuarantineFolder            string   `mapstructure:"quarantine_folder"`
+	ProcessingTimeout           time.Duration `mapstructure:"processing_timeout"`
+}
+
+type ParseConfig struct {
+	TicketPattern string   `mapstructure:"ticket_pattern"`
+	ServerOS      []string `mapstructure:"server_os"`
+}
+
+type RoutingConfig struct {
+	Rules []RuleConfig `mapstructure:"rules"`
+}
+
+type RuleConfig struct {
+	Name      string   `mapstructure:"name"`
+	Statuses  []string `mapstructure:"statuses"`
+	Actions   []string `mapstructure:"actions"`
+	Priority  []int    `mapstructure:"priority"`
+	Folder    string   `mapstructure:"folder"`
+	ForwardTo []string `mapstructure:"forward_to"`
+}
+
+type TemplatesConfig struct {
+	Dir string `mapstructure:"dir"`
+}
+
+type StoreConfig struct {
+	Path         string        `mapstructure:"path"`
+	RawRetention time.Duration `mapstructure:"raw_retention"`
+	LockTimeout  time.Duration `mapstructure:"lock_timeout"`
+}
+
+// OAuth2Config gives XOAUTH2 credentials: a static access token, or a refresh token
+// exchanged at TokenURL (golang.org/x/oauth2). *_file variants read the secret from a
+// file so it never has to sit in the YAML.
+type OAuth2Config struct {
+	TokenURL         string   `mapstructure:"token_url"`
+	ClientID         string   `mapstructure:"client_id"`
+	ClientSecret     string   `mapstructure:"client_secret"`
+	ClientSecretFile string   `mapstructure:"client_secret_file"`
+	RefreshToken     string   `mapstructure:"refresh_token"`
+	RefreshTokenFile string   `mapstructure:"refresh_token_file"`
+	AccessToken      string   `mapstructure:"access_token"`
+	AccessTokenFile  string   `mapstructure:"access_token_file"`
+	Scopes           []string `mapstructure:"scopes"`
+}
+
+func (o OAuth2Config) enabled() bool {
+	return o.TokenURL != "" || o.RefreshToken != "" || o.RefreshTokenFile != "" ||
+		o.AccessToken != "" || o.AccessTokenFile != ""
+}
+
+type IMAPConfig struct {
+	Address      string        `mapstructure:"address"`
+	TLS          string        `mapstructure:"tls"`
+	Username     string        `mapstructure:"username"`
+	Password     string        `mapstructure:"password"`
+	PasswordFile string        `mapstructure:"password_file"`
+	OAuth2       OAuth2Config  `mapstructure:"oauth2"`
+	Mailbox      string        `mapstructure:"mailbox"`
+	Idle         bool          `mapstructure:"idle"`
+	PollInterval time.Duration `mapstructure:"poll_interval"`
+	BatchSize    int           `mapstructure:"batch_size"`
+	CAFile       string        `mapstructure:"ca_file"`
+}
+
+type SMTPConfig struct {
+	Address      string        `mapstructure:"address"`
+	TLS          string        `mapstructure:"tls"`
+	Username     string        `mapstructure:"username"`
+	Password     string        `mapstructure:"password"`
+	PasswordFile string        `mapstructure:"password_file"`
+	OAuth2       OAuth2Config  `mapstructure:"oauth2"`
+	From         string        `mapstructure:"from"`
+	MaxConns     int           `mapstructure:"max_conns"`
+	CAFile       string        `mapstructure:"ca_file"`
+	Timeout      time.Duration `mapstructure:"timeout"`
+}
+
+type MetricsConfig struct {
+	Listen string `mapstructure:"listen"`
+}
+
+type LogConfig struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// ByteSize is a size in bytes written as 50MiB, 10MB, 1024 or 512KiB.
+type ByteSize int64
+
+var sizeRE = regexp.MustCompile(`^\s*(\d+)\s*([KMGT]?i?B?)\s*$`)
+
+// ParseByteSize reads "50MiB", "10MB", "1024", "512k".
+func ParseByteSize(s string) (ByteSize, error) {
+	m := sizeRE.FindStringSubmatch(strings.ToUpper(s))
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a size (e.g. 50MiB, 10MB, 1048576)", s)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q: %w", s, err)
+	}
+	unit := strings.TrimSuffix(m[2], "B")
+	base := int64(1000)
+	if strings.HasSuffix(unit, "I") {
+		base = 1024
+		unit = strings.TrimSuffix(unit, "I")
+	}
+	mult := map[string]int64{"": 1, "K": base, "M": base * base, "G": base * base * base, "T": base * base * base * base}[unit]
+	return ByteSize(n * mult), nil
+}
+
+// DefaultConfig is the configuration used where the file, environment and flags say
+// nothing.
+func DefaultConfig() Config {
+	return Config{
+		Support: SupportConfig{
+			Addresses:    []string{"support@vendor.test"},
+			SalesAddress: "sales@vendor.test",
+			Timezone:     "Australia/Adelaide",
+			Hours:        HoursConfig{Days: []string{"mon", "tue", "wed", "thu", "fri"}, Open: "06:00", Close: "18:00"},
+			Holidays:     HolidaysConfig{Region: "AU-SA", Extra: []string{}, Removed: []string{}},
+		},
+		SLA: SLAConfig{Clock: sla.Elapsed, InHours: 2 * time.Hour, OutOfHours: 24 * time.Hour, OutOfHoursTarget: 12 * time.Hour},
+		Versions: []VersionConfig{
+			{Major: 9, FirstBuild: 9000, LastBuild: 9999, Released: "2021-02-15"},
+			{Major: 8, FirstBuild: 8000, LastBuild: 8999, Released: "2017-06-01"},
+			{Major: 7, FirstBuild: 7000, LastBuild: 7999, Released: "2015-01-01"},
+		},
+		Security: SecurityConfig{
+			TrustedAuthservIDs: []string{"mx.vendor.test"},
+			PublicDomains:      []string{"gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "yahoo.com", "icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.com", "gmx.net", "mail.com", "yandex.com", "zoho.com", "fastmail.com", "bigpond.com"},
+		},
+		Limits: LimitsConfig{
+			MaxMessageBytes:            50 << 20,
+			MaxHeaderBytes:             256 << 10,
+			MaxParts:                   500,
+			MaxDepth:                   20,
+			AutoRepliesPerSenderPerDay: 3,
+			MaxAttempts:                3,
+			QuarantineFolder:           "Quarantine",
+			ProcessingTimeout:          10 * time.Second,
+		},
+		Parse:   ParseConfig{TicketPattern: mailparse.DefaultTicketPattern},
+		Routing: RoutingConfig{Rules: []RuleConfig{}},
+		Store:   StoreConfig{Path: "supportd.db", RawRetention: 90 * 24 * time.Hour, LockTimeout: 2 * time.Second},
+		IMAP:    IMAPConfig{Address: "imap.vendor.test:993", TLS: "implicit", Mailbox: "INBOX", Idle: true, PollInterval: 30 * time.Second, BatchSize: 100},
+		SMTP:    SMTPConfig{Address: "smtp.vendor.test:587", TLS: "starttls", From: "Support <support@vendor.test>", MaxConns: 2, Timeout: 2 * time.Minute},
+		Metrics: MetricsConfig{Listen: "127.0.0.1:9465"},
+		Log:     LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// configFileNames is the default search path of --config.
+var configFileNames = []string{"supportd.yaml", "/etc/supportd/supportd.yaml"}
+
+// LoadConfig reads the configuration: defaults, then the YAML file (explicit path, or
+// the first of the search path that exists), then SUPPORTD_* environment variables,
+// then flags (flags win). Unknown keys are errors naming the key. It does not
+// validate; call Validate.
+func LoadConfig(path string, flags *pflag.FlagSet, env []string) (Config, string, error) {
+	v := viper.New()
+	setDefaults(v, "", reflect.ValueOf(DefaultConfig()))
+	v.SetConfigType("yaml")
+	used := ""
+	if path == "" {
+		for _, p := range configFileNames {
+			if _, err := os.Stat(p); err == nil {
+				path = p
+				break
+			}
+		}
+	} else if _, err := os.Stat(path); err != nil {
+		return Config{}, "", fmt.Errorf("config file: %w", err)
+	}
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return Config{}, "", fmt.Errorf("config file: %w", err)
+		}
+		err = v.ReadConfig(f)
+		f.Close()
+		if err != nil {
+			return Config{}, "", fmt.Errorf("config file %s: %w", path, err)
+		}
+		used = path
+	}
+	// Environment: SUPPORTD_STORE_PATH → store.path. Read from env (not os.Getenv)
+	// so tests control it.
+	for _, kv := range env {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, "SUPPORTD_") {
+			continue
+		}
+		key, known := envKey(v, strings.TrimPrefix(k, "SUPPORTD_"))
+		if !known {
+			return Config{}, "", fmt.Errorf("environment variable %s names no configuration key", k)
+		}
+		v.Set(key, val)
+	}
+	if flags != nil {
+		for flag, key := range flagKeys {
+			if f := flags.Lookup(flag); f != nil && f.Changed {
+				v.Set(key, f.Value.String())
+			}
+		}
+	}
+	var c Config
+	err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToSliceHookFunc(","),
+		byteSizeHook,
+		dateStringHook,
+	)))
+	if err != nil {
+		return Config{}, "", fmt.Errorf("config: %s", cleanDecodeError(err))
+	}
+	return c, used, nil
+}
+
+// flagKeys maps global flags to configuration keys.
+var flagKeys = map[string]string{
+	"store":      "store.path",
+	"log-level":  "log.level",
+	"log-format": "log.format",
+}
+
+// envKey finds the configuration key an environment suffix names: STORE_PATH is
+// store.path, SUPPORT_SALES_ADDRESS is support.sales_address.
+func envKey(v *viper.Viper, suffix string) (string, bool) {
+	want := strings.ToLower(suffix)
+	for _, k := range v.AllKeys() {
+		if strings.ReplaceAll(k, ".", "_") == want {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// setDefaults registers every key of the default config with viper, so that unknown
+// keys can be told apart and environment variables find their key.
+func setDefaults(v *viper.Viper, prefix string, rv reflect.Value) {
+	rt := rv.Type()
+	for i := 0; i < rt.NumField(); i++ {
+		tag := rt.Field(i).Tag.Get("mapstructure")
+		if tag == "" {
+			continue
+		}
+		key := tag
+		if prefix != "" {
+			key = prefix + "." + tag
+		}
+		fv := rv.Field(i)
+		if fv.Kind() == reflect.Struct {
+			setDefaults(v, key, fv)
+			continue
+		}
+		switch val := fv.Interface().(type) {
+		case []VersionConfig:
+			list := make([]map[string]any, len(val))
+			for j, vc := range val {
+				list[j] = map[string]any{"major": vc.Major, "first_build": vc.FirstBuild, "last_build": vc.LastBuild, "released": vc.Released}
+			}
+			v.SetDefault(key, list)
+		case []RuleConfig:
+			v.SetDefault(key, []map[string]any{})
+		case time.Duration:
+			v.SetDefault(key, val.String())
+		case ByteSize:
+			v.SetDefault(key, int64(val))
+		default:
+			v.SetDefault(key, val)
+		}
+	}
+}
+
+var byteSizeType = reflect.TypeOf(ByteSize(0))
+
+func byteSizeHook(from, to reflect.Type, data any) (any, error) {
+	if to != byteSizeType {
+		return data, nil
+	}
+	switch d := data.(type) {
+	case string:
+		return ParseByteSize(d)
+	case int:
+		return ByteSize(d), nil
+	case int64:
+		return ByteSize(d), nil
+	case float64:
+		return ByteSize(d), nil
+	}
+	return data, nil
+}
+
+// dateStringHook keeps YAML dates (2021-02-15, which some decoders turn into
+// time.Time) as YYYY-MM-DD strings.
+func dateStringHook(from, to reflect.Type, data any) (any, error) {
+	if t, ok := data.(time.Time); ok && to.Kind() == reflect.String {
+		return t.Format("2006-01-02"), nil
+	}
+	return data, nil
+}
+
+var unusedKeysRE = regexp.MustCompile(`'([^']*)' has invalid keys: (.*)`)
+
+// cleanDecodeError rewrites mapstructure's messages so they name full keys:
+// "unknown key support.sales_adress".
+func cleanDecodeError(err error) string {
+	msg := err.Error()
+	var out []string
+	for _, line := range strings.Split(msg, "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "*"))
+		if line == "" || strings.HasPrefix(line, "decoding failed") || strings.HasSuffix(line, "error(s):") {
+			continue
+		}
+		if m := unusedKeysRE.FindStringSubmatch(line); m != nil {
+			for _, k := range strings.Split(m[2], ", ") {
+				full := k
+				if m[1] != "" {
+					full = m[1] + "." + k
+				}
+				out = append(out, "unknown key "+full)
+			}
+			continue
+		}
+		out = append(out, line)
+	}
+	if len(out) == 0 {
+		return msg
+	}
+	return strings.Join(out, "; ")
+}
+
+// Validate checks the configuration; every error names its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if len(c.Support.Addresses) == 0 {
+		bad("support.addresses", "at least one address of ours is needed (we never auto-reply to it)")
+	}
+	for i, a := range c.Support.Addresses {
+		if !looksLikeAddr(a) {
+			bad(fmt.Sprintf("support.addresses[%d]", i), "%q is not an email address", a)
+		}
+	}
+	if c.Support.SalesAddress != "" && !looksLikeAddr(c.Support.SalesAddress) {
+		bad("support.sales_address", "%q is not an email address", c.Support.SalesAddress)
+	}
+	if c.Support.StaffQueue != "" && !looksLikeAddr(c.Support.StaffQueue) {
+		bad("support.staff_queue", "%q is not an email address", c.Support.StaffQueue)
+	}
+	if _, err := c.slaConfig(); err != nil {
+		errs = append(errs, err)
+	} else if _, err := sla.New(mustSLA(c)); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.versionMajors(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Parse.TicketPattern != "" {
+		if _, err := regexp.Compile(c.Parse.TicketPattern); err != nil {
+			bad("parse.ticket_pattern", "%v", err)
+		}
+	}
+	if c.Limits.MaxMessageBytes <= 0 {
+		bad("limits.max_message_bytes", "must be positive")
+	}
+	if c.Limits.AutoRepliesPerSenderPerDay < 1 {
+		bad("limits.auto_replies_per_sender_per_day", "must be at least 1")
+	}
+	if c.Limits.MaxAttempts < 1 {
+		bad("limits.max_attempts", "must be at least 1")
+	}
+	for i, r := range c.Routing.Rules {
+		key := fmt.Sprintf("routing.rules[%d]", i)
+		for _, s := range r.Statuses {
+			switch entitlement.Status(s) {
+			case entitlement.Active, entitlement.Trial, entitlement.Free, entitlement.Lapsed, entitlement.Unknown:
+			default:
+				bad(key+".statuses", "%q is not a status (active, trial, free, lapsed, unknown)", s)
+			}
+		}
+		for _, a := range r.Actions {
+			switch triage.Action(a) {
+			case triage.Suppress, triage.FollowUp, triage.LapsedNotice, triage.UnsupportedVersion, triage.Acknowledge:
+			default:
+				bad(key+".actions", "%q is not an action", a)
+			}
+		}
+		for _, a := range r.ForwardTo {
+			if !looksLikeAddr(a) {
+				bad(key+".forward_to", "%q is not an email address", a)
+			}
+		}
+	}
+	if c.Store.Path == "" {
+		bad("store.path", "must be set")
+	}
+	errs = append(errs, validateEndpoint("imap", c.IMAP.Address, c.IMAP.TLS)...)
+	errs = append(errs, validateEndpoint("smtp", c.SMTP.Address, c.SMTP.TLS)...)
+	if c.IMAP.Password != "" && c.IMAP.PasswordFile != "" {
+		bad("imap.password_file", "set either imap.password or imap.password_file, not both")
+	}
+	if c.SMTP.Password != "" && c.SMTP.PasswordFile != "" {
+		bad("smtp.password_file", "set either smtp.password or smtp.password_file, not both")
+	}
+	if c.IMAP.PollInterval < time.Second {
+		bad("imap.poll_interval", "must be at least 1s")
+	}
+	if c.IMAP.Mailbox == "" {
+		bad("imap.mailbox", "must be set")
+	}
+	if c.SMTP.From == "" {
+		bad("smtp.from", "must be set")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error")
+	}
+	return errors.Join(errs...)
+}
+
+func validateEndpoint(section, addr, mode string) []error {
+	var errs []error
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s.address: %q must be host:port", section, addr))
+	}
+	switch mode {
+	case "implicit", "starttls":
+	case "none":
+		if err == nil && !isLoopbackHost(host) {
+			errs = append(errs, fmt.Errorf("%s.tls: none is accepted only for loopback addresses (127.0.0.1, ::1, localhost), not %q", section, host))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("%s.tls: must be implicit, starttls or none", section))
+	}
+	return errs
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func looksLikeAddr(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	return at > 0 && at < len(s)-1 && !strings.ContainsAny(s, " \r\n<>")
+}
+
+var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday, "thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
+
+func parseClock(key, s string) (time.Duration, error) {
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a time HH:MM", key, s)
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+}
+
+// slaConfig converts the support/sla sections into sla.Config.
+func (c Config) slaConfig() (sla.Config, error) {
+	loc, err := time.LoadLocation(c.Support.Timezone)
+	if err != nil || c.Support.Timezone == "" {
+		return sla.Config{}, fmt.Errorf("support.timezone: %q is not an IANA time zone", c.Support.Timezone)
+	}
+	var days []time.Weekday
+	for i, d := range c.Support.Hours.Days {
+		wd, ok := weekdays[strings.ToLower(d)]
+		if !ok {
+			return sla.Config{}, fmt.Errorf("support.hours.days[%d]: %q is not a day (mon … sun)", i, d)
+		}
+		days = append(days, wd)
+	}
+	open, err := parseClock("support.hours.open", c.Support.Hours.Open)
+	if err != nil {
+		return sla.Config{}, err
+	}
+	closeAt, err := parseClock("support.hours.close", c.Support.Hours.Close)
+	if err != nil {
+		return sla.Config{}, err
+	}
+	return sla.Config{
+		Location: loc, Days: days, Open: open, Close: closeAt,
+		Extra: c.Support.Holidays.Extra, Removed: c.Support.Holidays.Removed, Region: c.Support.Holidays.Region,
+		Clock: c.SLA.Clock, InHours: c.SLA.InHours, OutOfHours: c.SLA.OutOfHours, OutOfHoursTarget: c.SLA.OutOfHoursTarget,
+	}, nil
+}
+
+func mustSLA(c Config) sla.Config {
+	s, _ := c.slaConfig()
+	return s
+}
+
+func (c Config) versionMajors() ([]versions.Major, error) {
+	var ms []versions.Major
+	for i, vc := range c.Versions {
+		t, err := time.Parse("2006-01-02", vc.Released)
+		if err != nil {
+			return nil, fmt.Errorf("versions[%d].released: %q is not a date YYYY-MM-DD", i, vc.Released)
+		}
+		ms = append(ms, versions.Major{Major: vc.Major, FirstBuild: vc.FirstBuild, LastBuild: vc.LastBuild, Released: t})
+	}
+	if err := versions.Validate(ms); err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+func (c Config) policy() entitlement.Policy {
+	loc, _ := time.LoadLocation(c.Support.Timezone)
+	return entitlement.Policy{
+		Location:              loc,
+		RequireVerifiedSender: c.Security.RequireVerifiedSender,
+		TrustedAuthservIDs:    c.Security.TrustedAuthservIDs,
+		PublicDomains:         c.Security.PublicDomains,
+	}
+}
+
+func (c Config) parseOptions() *mailparse.Options {
+	return &mailparse.Options{
+		Limits: mailparse.Limits{
+			MaxMessageBytes: int64(c.Limits.MaxMessageBytes),
+			MaxHeaderBytes:  int(c.Limits.MaxHeaderBytes),
+			MaxParts:        c.Limits.MaxParts,
+			MaxDepth:        c.Limits.MaxDepth,
+		},
+		TicketPattern: c.Parse.TicketPattern,
+		ServerOSes:    c.Parse.ServerOS,
+	}
+}
+
+func (c Config) triageConfig() triage.Config {
+	rules := make([]triage.Rule, len(c.Routing.Rules))
+	for i, r := range c.Routing.Rules {
+		rules[i] = triage.Rule{Name: r.Name, Statuses: r.Statuses, Actions: r.Actions, Priority: r.Priority, Folder: r.Folder, ForwardTo: r.ForwardTo}
+	}
+	return triage.Config{
+		OwnAddresses:  c.Support.Addresses,
+		SalesAddress:  c.Support.SalesAddress,
+		StaffQueue:    c.Support.StaffQueue,
+		RepliesPerDay: c.Limits.AutoRepliesPerSenderPerDay,
+		Rules:         rules,
+	}
+}
+
+// Warnings are legal but noteworthy settings, printed by `config check`.
+func (c Config) Warnings() []string {
+	var w []string
+	if c.IMAP.TLS == "none" {
+		w = append(w, "imap.tls: none — plain text, accepted only because imap.address is loopback")
+	}
+	if c.SMTP.TLS == "none" {
+		w = append(w, "smtp.tls: none — plain text, accepted only because smtp.address is loopback")
+	}
+	if c.Support.StaffQueue == "" && len(c.Routing.Rules) == 0 {
+		w = append(w, "support.staff_queue is empty and routing.rules has none: staff see messages only by their IMAP keywords")
+	}
+	if c.Support.SalesAddress == "" {
+		w = append(w, "support.sales_address is empty: lapsed-support notices CC nobody")
+	}
+	return w
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"supportd/entitlement"
+	"supportd/store"
+)
+
+func (a *app) customersCmd() *cobra.Command {
+	c := &cobra.Command{Use: "customers", Short: "Import, export, list, show and edit customers"}
+	c.AddCommand(a.customersImportCmd(), a.customersExportCmd(), a.customersListCmd(), a.customersShowCmd(), a.customersSetCmd())
+	return c
+}
+
+func (a *app) customersImportCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "import FILE.csv",
+		Short: "Import customers from the licensing system's CSV (all or nothing; re-import is idempotent)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			db, err := a.openStore(false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			var progress func(int)
+			if fd, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(fd.Fd())) {
+				bar := progressbar.NewOptions64(-1,
+					progressbar.OptionSetWriter(a.stderr),
+					progressbar.OptionSetDescription("importing customers"),
+					progressbar.OptionShowCount(),
+					progressbar.OptionShowIts(),
+					progressbar.OptionSetItsString("rows"),
+					progressbar.OptionThrottle(100*time.Millisecond),
+				)
+				last := 0
+				progress = func(rows int) {
+					_ = bar.Add(rows - last)
+					last = rows
+				}
+				defer func() { _ = bar.Finish(); fmt.Fprintln(a.stderr) }()
+			}
+			st, err := db.ImportCustomers(f, progress)
+			if err != nil {
+				return fmt.Errorf("import %s: nothing imported:\n%w", args[0], err)
+			}
+			fmt.Fprintf(a.stdout, "imported %s: %d added, %d updated, %d unchanged\n", args[0], st.Added, st.Updated, st.Unchanged)
+			return nil
+		},
+	}
+}
+
+func (a *app) customersExportCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "export",
+		Short: "Write all customers as CSV to stdout (imports back identically)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := a.openStore(true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			return db.ExportCustomers(a.stdout)
+		},
+	}
+}
+
+func (a *app) customersListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List customers with their status today",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := a.openStore(true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			pol := a.cfg.policy()
+			now := time.Now()
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tCOMPANY\tSTATUS\tASUP EXPIRES\tLICENSE\tDOMAINS")
+			err = db.View(func(tx *store.Tx) error {
+				return tx.ForEachCustomer(func(c *entitlement.Customer) error {
+					st := entitlement.Evaluate(c, "contact", true, now, pol).Status
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Company, st, dateOrDash(c.ASUPExpires), c.License, strings.Join(c.Domains, ";"))
+					return nil
+				})
+			})
+			if err != nil {
+				return err
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func dateOrDash(d entitlement.Date) string {
+	if d.IsZero() {
+		return "-"
+	}
+	return d.String()
+}
+
+func (a *app) customersShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one customer and its status today",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := a.openStore(true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			var c *entitlement.Customer
+			if err := db.View(func(tx *store.Tx) error {
+				c, err = tx.Customer(args[0])
+				return err
+			}); err != nil {
+				return err
+			}
+			if c == nil {
+				return fmt.Errorf("no customer %s", args[0])
+			}
+			st := entitlement.Evaluate(c, "contact", true, time.Now(), a.cfg.policy())
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "id\t%s\ncompany\t%s\nstatus today\t%s (priority %d)\ncontacts\t%s\ndomains\t%s\nlicense\t%s\nasup_expires\t%s\ntrial_expires\t%s\nfree5\t%t\nextended_support\t%t\nha_module\t%t\n",
+				c.ID, c.Company, st.Status, st.Priority, strings.Join(c.Contacts, ";"), strings.Join(c.Domains, ";"), c.License,
+				dateOrDash(c.ASUPExpires), dateOrDash(c.TrialExpires), c.Free5, c.ExtendedSupport, c.HAModule)
+			return tw.Flush()
+		},
+	}
+}
+
+func (a *app) customersSetCmd() *cobra.Command {
+	var create bool
+	c := &cobra.Command{
+		Use:   "set ID [--asup-expires DATE] [--trial-expires DATE] [--free5 BOOL] [--extended-support BOOL] …",
+		Short: "Change fields of one customer (dates YYYY-MM-DD, \"\" to clear)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := a.openStore(false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			return db.Update(func(tx *store.Tx) error {
+				cust, err := tx.Customer(args[0])
+				if err != nil {
+					return err
+				}
+				if cust == nil {
+					if !create {
+						return fmt.Errorf("no customer %s (use --create to add one)", args[0])
+					}
+					cust = &entitlement.Customer{ID: args[0], License: "enterprise"}
+				}
+				if err := applyCustomerFlags(cmd, cust); err != nil {
+					return err
+				}
+				if err := tx.PutCustomer(cust); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "customer %s updated\n", cust.ID)
+				return nil
+			})
+		},
+	}
+	f := c.Flags()
+	f.BoolVar(&create, "create", false, "create the customer if it does not exist")
+	f.String("company", "", "company name")
+	f.String("contacts", "", "contact addresses, ';'-separated")
+	f.String("domains", "", "email domains, ';'-separated")
+	f.String("license", "", "cal, enterprise or global")
+	f.String("asup-expires", "", "Annual Support and Upgrade Protection expiry, YYYY-MM-DD (inclusive)")
+	f.String("trial-expires", "", "trial expiry, YYYY-MM-DD")
+	f.String("free5", "", "Free for 5 Users licence: true or false")
+	f.String("extended-support", "", "Extended 24x7 support: true or false")
+	f.String("ha-module", "", "High Availability module: true or false")
+	return c
+}
+
+func applyCustomerFlags(cmd *cobra.Command, c *entitlement.Customer) error {
+	f := cmd.Flags()
+	str := func(name string) (string, bool) {
+		if !f.Changed(name) {
+			return "", false
+		}
+		v, _ := f.GetString(name)
+		return strings.TrimSpace(v), true
+	}
+	list := func(v string) []string {
+		var out []string
+		for _, s := range strings.Split(v, ";") {
+			if s = strings.ToLower(strings.TrimSpace(s)); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	date := func(name string, dst *entitlement.Date) error {
+		v, ok := str(name)
+		if !ok {
+			return nil
+		}
+		if v == "" {
+			*dst = entitlement.Date{}
+			return nil
+		}
+		d, err := entitlement.ParseDate(v)
+		if err != nil {
+			return fmt.Errorf("--%s: %q is not a date YYYY-MM-DD", name, v)
+		}
+		*dst = d
+		return nil
+	}
+	boolean := func(name string, dst *bool) error {
+		v, ok := str(name)
+		if !ok {
+			return nil
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("--%s: %q is not true or false", name, v)
+		}
+		*dst = b
+		return nil
+	}
+	if v, ok := str("company"); ok {
+		c.Company = v
+	}
+	if v, ok := str("contacts"); ok {
+		c.Contacts = list(v)
+	}
+	if v, ok := str("domains"); ok {
+		c.Domains = list(v)
+	}
+	if v, ok := str("license"); ok {
+		switch v {
+		case "cal", "enterprise", "global":
+			c.License = v
+		default:
+			return fmt.Errorf("--license: %q must be cal, enterprise or global", v)
+		}
+	}
+	for _, e := range []error{
+		date("asup-expires", &c.ASUPExpires),
+		date("trial-expires", &c.TrialExpires),
+		boolean("free5", &c.Free5),
+		boolean("extended-support", &c.ExtendedSupport),
+		boolean("ha-module", &c.HAModule),
+	} {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}

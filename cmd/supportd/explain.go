@@ -1,0 +1,152 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"supportd/daemon"
+	"supportd/mailparse"
+	"supportd/sla"
+	"supportd/store"
+	"supportd/templates"
+)
+
+// engine builds the decision engine of the configuration.
+func (a *app) engine() (*daemon.Engine, error) {
+	if err := a.cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("configuration is invalid:\n%w", err)
+	}
+	sc, _ := a.cfg.slaConfig()
+	cal, err := sla.New(sc)
+	if err != nil {
+		return nil, err
+	}
+	majors, _ := a.cfg.versionMajors()
+	r, err := templates.New(a.cfg.Templates.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("templates.dir: %w", err)
+	}
+	fromName, fromAddr := "", a.cfg.SMTP.From
+	if addr, err := mail.ParseAddress(a.cfg.SMTP.From); err == nil {
+		fromName, fromAddr = addr.Name, addr.Address
+	}
+	return &daemon.Engine{
+		Policy:       a.cfg.policy(),
+		Calendar:     cal,
+		Majors:       majors,
+		Triage:       a.cfg.triageConfig(),
+		Renderer:     r,
+		FromName:     fromName,
+		FromAddr:     fromAddr,
+		SupportHours: fmt.Sprintf("%s %s–%s %s", strings.Join(a.cfg.Support.Hours.Days, ", "), a.cfg.Support.Hours.Open, a.cfg.Support.Hours.Close, a.cfg.Support.Timezone),
+	}, nil
+}
+
+// openStore opens the store; readOnly commands wait at most store.lock_timeout for
+// the lock and then say who holds it.
+func (a *app) openStore(readOnly bool) (*store.DB, error) {
+	db, err := store.Open(a.cfg.Store.Path, &store.Options{Timeout: a.cfg.Store.LockTimeout, ReadOnly: readOnly})
+	if err != nil {
+		return nil, fmt.Errorf("store.path %s: %w", a.cfg.Store.Path, err)
+	}
+	return db, nil
+}
+
+func (a *app) explainCmd() *cobra.Command {
+	var received string
+	c := &cobra.Command{
+		Use:   "explain [--received RFC3339] FILE.eml",
+		Short: "Print the decision for one message as JSON, reading the store only",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			at := time.Now()
+			if received != "" {
+				t, err := time.Parse(time.RFC3339, received)
+				if err != nil {
+					return fmt.Errorf("--received: %q is not an RFC 3339 time (2026-11-25T10:00:00+10:30)", received)
+				}
+				at = t
+			}
+			eng, err := a.engine()
+			if err != nil {
+				return err
+			}
+			x, err := a.explain(eng, args[0], at)
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(a.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(x)
+		},
+	}
+	c.Flags().StringVar(&received, "received", "", "receipt time (RFC 3339) instead of now, as IMAP INTERNALDATE would give")
+	return c
+}
+
+// explain parses one file and decides it against the store, read-only.
+func (a *app) explain(eng *daemon.Engine, path string, at time.Time) (*daemon.Explanation, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	msg, err := mailparse.Parse(io.TeeReader(f, h), a.cfg.parseOptions())
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	// Parse may stop early at a limit; hash the rest for a stable content key.
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	key := hex.EncodeToString(h.Sum(nil))
+
+	db, err := a.openStoreForReading()
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	var asm *daemon.Assessment
+	err = db.View(func(tx *store.Tx) error {
+		asm, err = eng.Assess(tx, msg, at, key, tx.PeekNextTicketID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := eng.RenderReply(asm); err != nil {
+		return nil, fmt.Errorf("render reply: %w", err)
+	}
+	x := asm.Explain(sla.FormatTarget)
+	return &x, nil
+}
+
+// openStoreForReading opens the store read-only; a store that does not exist yet is
+// read as empty (no customers, no tickets) from a throw-away file, so explain works
+// on a fresh machine without creating store.path.
+func (a *app) openStoreForReading() (*store.DB, error) {
+	if _, err := os.Stat(a.cfg.Store.Path); !errors.Is(err, os.ErrNotExist) {
+		return a.openStore(true)
+	}
+	dir, err := os.MkdirTemp("", "supportd-empty-")
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(dir+"/empty.db", nil)
+	os.RemoveAll(dir) // the open file stays usable
+	if err != nil {
+		return nil, fmt.Errorf("empty store: %w", err)
+	}
+	return db, nil
+}

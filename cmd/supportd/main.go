@@ -1,0 +1,117 @@
+// Command supportd runs a software vendor's support inbox: it reads the mailbox over
+// IMAP, decides one action per message (SPEC §6), replies over SMTP and routes every
+// message for staff. See README.md and `supportd help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCmd(os.Stdout, os.Stderr, os.Environ()).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "supportd:", err)
+		var ec exitCoder
+		if errors.As(err, &ec) {
+			os.Exit(ec.ExitCode())
+		}
+		os.Exit(1)
+	}
+}
+
+type exitCoder interface{ ExitCode() int }
+
+// app carries what every subcommand needs: where output goes, the environment, and
+// the configuration loaded from the root flags.
+type app struct {
+	stdout, stderr io.Writer
+	env            []string
+	configPath     string
+	cfg            Config
+	cfgFile        string
+}
+
+func newRootCmd(stdout, stderr io.Writer, env []string) *cobra.Command {
+	a := &app{stdout: stdout, stderr: stderr, env: env}
+	root := &cobra.Command{
+		Use:           "supportd",
+		Short:         "Support inbox daemon: IMAP in, entitlement and SLA, one reply per message over SMTP",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Annotations["noconfig"] == "true" {
+				return nil
+			}
+			cfg, used, err := LoadConfig(a.configPath, cmd.Flags(), a.env)
+			if err != nil {
+				return err
+			}
+			a.cfg, a.cfgFile = cfg, used
+			return nil
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.configPath, "config", "", "configuration file (default: ./supportd.yaml, then /etc/supportd/supportd.yaml)")
+	pf.String("store", "", "store file (store.path)")
+	pf.String("log-level", "", "log level: debug, info, warn, error (log.level)")
+	pf.String("log-format", "", "log format: text or json (log.format)")
+
+	root.AddCommand(
+		a.runCmd(),
+		a.demoCmd(),
+		a.explainCmd(),
+		a.customersCmd(),
+		a.ticketsCmd(),
+		a.backupCmd(),
+		a.configCmd(),
+	)
+	return root
+}
+
+// logger builds the slog logger of log.level / log.format writing to stderr.
+func (a *app) logger() *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(a.cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if a.cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(a.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(a.stderr, opts))
+}
+
+func (a *app) configCmd() *cobra.Command {
+	c := &cobra.Command{Use: "config", Short: "Configuration commands"}
+	c.AddCommand(&cobra.Command{
+		Use:   "check",
+		Short: "Validate the configuration; errors name the key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.cfg.Validate(); err != nil {
+				return fmt.Errorf("configuration is invalid:\n%w", err)
+			}
+			src := a.cfgFile
+			if src == "" {
+				src = "defaults and environment (no file)"
+			}
+			fmt.Fprintf(a.stdout, "configuration OK (%s)\n", src)
+			for _, w := range a.cfg.Warnings() {
+				fmt.Fprintln(a.stdout, "warning:", w)
+			}
+			return nil
+		},
+	})
+	return c
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"supportd/store"
+)
+
+func (a *app) ticketsCmd() *cobra.Command {
+	c := &cobra.Command{Use: "tickets", Short: "List and show tickets"}
+	var open bool
+	list := &cobra.Command{
+		Use:   "list [--open]",
+		Short: "List tickets, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := a.openStore(true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TICKET\tSTATE\tP\tSTATUS\tFROM\tDEADLINE\tMSGS\tSUBJECT")
+			err = db.View(func(tx *store.Tx) error {
+				return tx.ForEachTicket(open, func(t *store.Ticket) error {
+					fmt.Fprintf(tw, "%s\t%s\tP%d\t%s\t%s\t%s\t%d\t%s\n", t.ID, t.State, t.Priority, t.Status, t.From,
+						timeOrDash(t.Deadline), len(t.Messages), clip(t.Subject, 60))
+					return nil
+				})
+			})
+			if err != nil {
+				return err
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().BoolVar(&open, "open", false, "only open tickets")
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one ticket and its messages",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := a.openStore(true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			var t *store.Ticket
+			if err := db.View(func(tx *store.Tx) error {
+				t, err = tx.Ticket(args[0])
+				return err
+			}); err != nil {
+				return err
+			}
+			if t == nil {
+				return fmt.Errorf("no ticket %s", args[0])
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "ticket\t%s\nstate\t%s\nsubject\t%s\nfrom\t%s\ncustomer\t%s %s\nstatus\t%s (P%d)\ncreated\t%s\nupdated\t%s\ndeadline\t%s\n",
+				t.ID, t.State, t.Subject, t.From, t.CustomerID, t.Company, t.Status, t.Priority,
+				timeOrDash(t.Created), timeOrDash(t.Updated), timeOrDash(t.Deadline))
+			fmt.Fprintln(tw, "\nRECEIVED\tDIR\tACTION\tUID\tMESSAGE-ID")
+			for _, m := range t.Messages {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", timeOrDash(m.Received), m.Direction, m.Action, m.UID, m.MessageID)
+			}
+			return tw.Flush()
+		},
+	}
+	c.AddCommand(list, show)
+	return c
+}
+
+func (a *app) backupCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "backup FILE",
+		Short: "Write a consistent copy of the store (works while `run` holds it)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := a.openStore(true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := db.BackupFile(args[0]); err != nil {
+				return fmt.Errorf("backup to %s: %w", args[0], err)
+			}
+			fmt.Fprintf(a.stdout, "backup written to %s\n", args[0])
+			return nil
+		},
+	}
+}
+
+func timeOrDash(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format("2006-01-02 15:04 MST")
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

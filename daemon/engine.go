@@ -1,0 +1,158 @@
+package daemon
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"supportd/entitlement"
+	"supportd/mailparse"
+	"supportd/sla"
+	"supportd/store"
+	"supportd/templates"
+	"supportd/triage"
+	"supportd/versions"
+)
+
+// Engine gathers what the pure packages need from the store and runs them: parse
+// result + customer lookup + calendar + versions → triage.Decision. It holds no
+// connection; the same Engine serves `explain` (read-only) and `run`.
+type Engine struct {
+	Policy   entitlement.Policy
+	Calendar *sla.Calendar
+	Majors   []versions.Major
+	Triage   triage.Config
+	Renderer *templates.Renderer
+	// FromName and FromAddr are our sender (smtp.from).
+	FromName, FromAddr string
+	// SupportHours is the human text of support hours, for templates.
+	SupportHours string
+}
+
+// Assessment is the decision for one message and everything it was based on.
+type Assessment struct {
+	Msg      *mailparse.Message
+	Received time.Time
+	Input    triage.Input
+	Decision triage.Decision
+	// SLA as reported: Deadline/Target zero when no SLA applies.
+	SLA sla.Result
+}
+
+// TicketAllocator gives the id of a new ticket. explain peeks, run allocates.
+type TicketAllocator func() (string, error)
+
+// Assess decides what to do with msg, received (IMAP INTERNALDATE) at received,
+// reading the store through tx. contentKey identifies the message when it has no
+// Message-ID (sha256 of its bytes).
+func (e *Engine) Assess(tx *store.Tx, msg *mailparse.Message, received time.Time, contentKey string, alloc TicketAllocator) (*Assessment, error) {
+	from := ""
+	if msg.From != nil {
+		from = strings.ToLower(msg.From.Addr)
+	}
+	verified := entitlement.Verified(msg.AuthenticationResults, e.Policy.TrustedAuthservIDs, domainOf(from))
+	var cust *entitlement.Customer
+	matchedBy := ""
+	if from != "" {
+		var err error
+		cust, matchedBy, err = entitlement.Match(tx, from, e.Policy.PublicDomains)
+		if err != nil {
+			return nil, fmt.Errorf("customer lookup %s: %w", from, err)
+		}
+	}
+	ent := entitlement.Evaluate(cust, matchedBy, verified, received, e.Policy)
+	slaRes := e.Calendar.Compute(received)
+	ver := versions.Check(e.Majors, msg.Build, received)
+
+	known := ""
+	if msg.TicketID != "" {
+		ok, err := tx.TicketExists(msg.TicketID)
+		if err != nil {
+			return nil, fmt.Errorf("ticket lookup %s: %w", msg.TicketID, err)
+		}
+		if ok {
+			known = msg.TicketID
+		}
+	}
+	if known == "" {
+		refs := append(append([]string{}, msg.InReplyTo...), msg.References...)
+		if len(refs) > 0 {
+			id, err := tx.TicketByMessageID(refs...)
+			if err != nil {
+				return nil, fmt.Errorf("thread lookup: %w", err)
+			}
+			known = id
+		}
+	}
+	replies := 0
+	if from != "" {
+		n, err := tx.RepliesInWindow(from, received, 24*time.Hour)
+		if err != nil {
+			return nil, fmt.Errorf("reply counter %s: %w", from, err)
+		}
+		replies = n
+	}
+	newID := ""
+	if known == "" && msg.TicketID == "" {
+		id, err := alloc()
+		if err != nil {
+			return nil, fmt.Errorf("new ticket id: %w", err)
+		}
+		newID = id
+	}
+	in := triage.Input{
+		Msg:             msg,
+		Received:        received,
+		Entitlement:     ent,
+		SLA:             slaRes,
+		Version:         ver,
+		KnownTicket:     known,
+		NewTicketID:     newID,
+		RepliesToSender: replies,
+		ContentKey:      contentKey,
+	}
+	d := triage.Decide(in, e.Triage)
+	shown := slaRes
+	if ent.Status != entitlement.Active || d.Action == triage.Suppress {
+		shown.Deadline, shown.Target, shown.TargetDeadline = time.Time{}, 0, time.Time{}
+	}
+	return &Assessment{Msg: msg, Received: received, Input: in, Decision: d, SLA: shown}, nil
+}
+
+// RenderReply renders the body of the automatic reply of a.
+func (e *Engine) RenderReply(a *Assessment) (string, error) {
+	d := a.Decision
+	if d.Reply == nil {
+		return "", nil
+	}
+	ent := a.Input.Entitlement
+	data := templates.Data{
+		TicketID:        d.TicketID,
+		Status:          string(ent.Status),
+		Priority:        ent.Priority,
+		InHours:         a.SLA.InHours,
+		Missing:         d.Missing,
+		SupportHours:    e.SupportHours,
+		SupportedMajors: a.Input.Version.SupportedMajors,
+		Build:           a.Msg.Build,
+		Major:           a.Input.Version.Major,
+		ExtendedSupport: ent.ExtendedSupport,
+		OriginalSubject: a.Msg.Subject,
+		SalesAddress:    e.Triage.SalesAddress,
+	}
+	if ent.Customer != nil {
+		data.CustomerName = ent.Customer.Company
+	}
+	if !a.SLA.Deadline.IsZero() {
+		data.Deadline = sla.FormatDeadline(a.SLA.Deadline)
+		data.TargetText = sla.FormatTarget(a.SLA.Target)
+	}
+	return e.Renderer.Render(d.Reply.TemplateFile, data)
+}
+
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[i+1:]
+	}
+	return ""
+}

@@ -1,0 +1,126 @@
+package daemon
+
+import (
+	"time"
+
+	"supportd/mailparse"
+	"supportd/triage"
+)
+
+// Explanation is the JSON of `supportd explain` (SPEC §7). Field names are a
+// contract; every key is always present, null where unknown.
+type Explanation struct {
+	MessageID          *string             `json:"message_id"`
+	From               *string             `json:"from"`
+	TicketID           string              `json:"ticket_id"`
+	TicketNew          bool                `json:"ticket_new"`
+	Fields             ExplainFields       `json:"fields"`
+	Missing            []string            `json:"missing"`
+	Entitlement        ExplainEntitlement  `json:"entitlement"`
+	VersionSupported   *bool               `json:"version_supported"`
+	SLA                ExplainSLA          `json:"sla"`
+	Action             string              `json:"action"`
+	SuppressReason     *string             `json:"suppress_reason"`
+	Reply              *triage.Reply       `json:"reply"`
+	Route              triage.Route        `json:"route"`
+	Problems           []string            `json:"problems"`
+}
+
+type ExplainFields struct {
+	Build        *int                   `json:"build"`
+	MajorVersion *int                   `json:"major_version"`
+	ServerOS     *string                `json:"server_os"`
+	Browser      *mailparse.Browser     `json:"browser"`
+	Attachments  []mailparse.Attachment `json:"attachments"`
+}
+
+type ExplainEntitlement struct {
+	CustomerID      *string `json:"customer_id"`
+	Status          string  `json:"status"`
+	Priority        int     `json:"priority"`
+	VerifiedSender  bool    `json:"verified_sender"`
+	ASUPExpires     *string `json:"asup_expires"`
+	ExtendedSupport bool    `json:"extended_support"`
+}
+
+type ExplainSLA struct {
+	InHours  bool    `json:"in_hours"`
+	Clock    string  `json:"clock"`
+	Deadline *string `json:"deadline"`
+	Target   *string `json:"target"`
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// Explain turns an assessment into the SPEC §7 JSON document.
+func (a *Assessment) Explain(targetText func(time.Duration) string) Explanation {
+	m, d, ent := a.Msg, a.Decision, a.Input.Entitlement
+	x := Explanation{
+		MessageID: strPtr(m.MessageID),
+		TicketID:  d.TicketID,
+		TicketNew: d.TicketNew,
+		Missing:   nonNil(d.Missing),
+		Action:    string(d.Action),
+		Reply:     d.Reply,
+		Route:     d.Route,
+		Problems:  nonNil(m.Problems),
+	}
+	if m.From != nil {
+		x.From = strPtr(m.From.Addr)
+	}
+	if m.Build != 0 {
+		b := m.Build
+		x.Fields.Build = &b
+	}
+	if a.Input.Version.Known {
+		mv, sup := a.Input.Version.Major, a.Input.Version.Supported
+		x.Fields.MajorVersion, x.VersionSupported = &mv, &sup
+	}
+	x.Fields.ServerOS = strPtr(m.ServerOS)
+	x.Fields.Browser = m.Browser
+	x.Fields.Attachments = m.Attachments
+	if x.Fields.Attachments == nil {
+		x.Fields.Attachments = []mailparse.Attachment{}
+	}
+	x.Entitlement = ExplainEntitlement{
+		Status:          string(ent.Status),
+		Priority:        ent.Priority,
+		VerifiedSender:  ent.VerifiedSender,
+		ExtendedSupport: ent.ExtendedSupport,
+	}
+	if ent.Customer != nil {
+		x.Entitlement.CustomerID = strPtr(ent.Customer.ID)
+		if !ent.Customer.ASUPExpires.IsZero() {
+			x.Entitlement.ASUPExpires = strPtr(ent.Customer.ASUPExpires.String())
+		}
+	}
+	x.SLA = ExplainSLA{InHours: a.SLA.InHours, Clock: a.SLA.Clock}
+	if !a.SLA.Deadline.IsZero() {
+		x.SLA.Deadline = strPtr(a.SLA.Deadline.Format(time.RFC3339))
+		x.SLA.Target = strPtr(targetText(a.SLA.Target))
+	}
+	if d.SuppressReason != "" {
+		x.SuppressReason = strPtr(d.SuppressReason)
+	}
+	if x.Reply != nil {
+		r := *x.Reply
+		r.Cc = nonNil(r.Cc)
+		r.To = nonNil(r.To)
+		x.Reply = &r
+	}
+	x.Route.Keywords = nonNil(x.Route.Keywords)
+	x.Route.ForwardTo = nonNil(x.Route.ForwardTo)
+	return x
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
