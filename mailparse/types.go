@@ -64,42 +64,42 @@ type Attachment struct {
 // carry are zero. Parse never returns a nil Message for a non-nil reader.
 type Message struct {
 	// Envelope-ish headers (RFC 5322, RFC 2047 decoded, CR/LF removed).
-	From          *Address
-	Sender        *Address
-	ReplyTo       []Address
-	To            []Address
-	Cc            []Address
-	Subject       string
-	MessageID     string   // with angle brackets, "" if absent or empty
-	InReplyTo     []string // with angle brackets
-	References    []string // with angle brackets
-	Date          time.Time
-	ReturnPath    string // address inside <>, "" for the null path
-	HasReturnPath bool   // a Return-Path header was present (null path: HasReturnPath && ReturnPath == "")
+	From          *Address  `json:"from"`
+	Sender        *Address  `json:"sender"`
+	ReplyTo       []Address `json:"reply_to"`
+	To            []Address `json:"to"`
+	Cc            []Address `json:"cc"`
+	Subject       string    `json:"subject"`
+	MessageID     string    `json:"message_id"`  // with angle brackets, "" if absent or empty
+	InReplyTo     []string  `json:"in_reply_to"` // with angle brackets
+	References    []string  `json:"references"`  // with angle brackets
+	Date          time.Time `json:"date"`
+	ReturnPath    string    `json:"return_path"`     // address inside <>, "" for the null path
+	HasReturnPath bool      `json:"has_return_path"` // a Return-Path header was present (null path: HasReturnPath && ReturnPath == "")
 
-	AutoSubmitted         string // lower-cased value, "" if absent
-	Precedence            string // lower-cased
-	ListID                string
-	ListUnsubscribe       string
-	XAutoResponseSuppress string
-	XLoop                 []string
-	AuthenticationResults []string // raw values, top to bottom
-	ContentType           string   // top-level media type, lower-cased, e.g. "multipart/report"
-	ReportType            string   // report-type parameter of multipart/report, lower-cased
-	IsReport              bool     // DSN, MDN or other multipart/report, or a message/delivery-status part
+	AutoSubmitted         string   `json:"auto_submitted"` // lower-cased value, "" if absent
+	Precedence            string   `json:"precedence"`     // lower-cased
+	ListID                string   `json:"list_id"`
+	ListUnsubscribe       string   `json:"list_unsubscribe"`
+	XAutoResponseSuppress string   `json:"x_auto_response_suppress"`
+	XLoop                 []string `json:"x_loop"`
+	AuthenticationResults []string `json:"authentication_results"` // raw values, top to bottom
+	ContentType           string   `json:"content_type"`           // top-level media type, lower-cased, e.g. "multipart/report"
+	ReportType            string   `json:"report_type"`            // report-type parameter of multipart/report, lower-cased
+	IsReport              bool     `json:"is_report"`              // DSN, MDN or other multipart/report, or a message/delivery-status part
 
 	// Extracted support fields.
-	TicketID       string
-	Build          int // 0 when no build number was found
-	ServerOS       string
-	Browser        *Browser
-	Attachments    []Attachment
-	Text           string // body text (text/plain preferred, else HTML converted), UTF-8, bounded
-	HasDescription bool
-	HasSteps       bool
+	TicketID       string       `json:"ticket_id"`
+	Build          int          `json:"build"` // 0 when no build number was found
+	ServerOS       string       `json:"server_os"`
+	Browser        *Browser     `json:"browser"`
+	Attachments    []Attachment `json:"attachments"`
+	Text           string       `json:"text"` // body text (text/plain preferred, else HTML converted), UTF-8, bounded
+	HasDescription bool         `json:"has_description"`
+	HasSteps       bool         `json:"has_steps"`
 
-	Size     int64    // bytes read
-	Problems []string // everything odd, as short stable tokens with detail ("bad_charset: x-foo")
+	Size     int64    `json:"size"`     // bytes read
+	Problems []string `json:"problems"` // everything odd, as short stable tokens with detail ("bad_charset: x-foo")
 }
 
 // Screenshots reports how many attachments are images.
