@@ -1,0 +1,232 @@
+package poller
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// TLS modes accepted in Config.TLS (config key imap.tls).
+const (
+	TLSImplicit = "implicit" // TLS from the first byte (port 993)
+	TLSStartTLS = "starttls" // plain connect, then STARTTLS before authenticating
+	TLSNone     = "none"     // no TLS at all: only for loopback addresses
+)
+
+// Defaults applied by New and Dial to zero Config fields.
+const (
+	DefaultMailbox          = "INBOX"
+	DefaultPollInterval     = 30 * time.Second
+	DefaultIdleRestart      = 9 * time.Minute
+	DefaultWatchdogInterval = 20 * time.Second
+	DefaultBatchSize        = 100
+	DefaultMaxMessageBytes  = 50 << 20
+	DefaultBackoffMin       = time.Second
+	DefaultBackoffMax       = 2 * time.Minute
+	DefaultDialTimeout      = 30 * time.Second
+
+	// tokenWarnBefore: a token that expires within this window and could not
+	// be refreshed is reported (log warning, Stats.TokenWarning).
+	tokenWarnBefore = 10 * time.Minute
+)
+
+// Config configures a Poller (and Dial). Zero fields take the defaults above.
+type Config struct {
+	// Address is host:port of the IMAP server (imap.address).
+	Address string
+	// TLS is "implicit" (default), "starttls" or "none" (imap.tls). "none" is
+	// accepted only when the host is a loopback address (127.0.0.0/8, ::1,
+	// "localhost").
+	TLS string
+	// TLSConfig is optional (tests: RootCAs of a self-signed server).
+	// Certificate verification is always on: InsecureSkipVerify is rejected.
+	TLSConfig *tls.Config
+
+	// Username and Password for LOGIN / AUTHENTICATE PLAIN. Never logged.
+	Username, Password string
+	// TokenSource, when set, switches authentication to AUTHENTICATE XOAUTH2
+	// with a token taken from it before every connect. Wrap it in
+	// oauth2.ReuseTokenSource (oauth2.Config.TokenSource already does) so
+	// expired tokens are refreshed.
+	TokenSource oauth2.TokenSource
+
+	// Mailbox to read (imap.mailbox); default INBOX.
+	Mailbox string
+	// Idle waits for new mail with IDLE when the server offers it; otherwise
+	// (or when false) the mailbox is searched every PollInterval.
+	Idle bool
+	// PollInterval between searches in polling mode; default 30s.
+	PollInterval time.Duration
+	// IdleRestart: IDLE is stopped and restarted at least this often
+	// (RFC 2177 asks for < 29 min; some servers drop at 10); default 9m.
+	IdleRestart time.Duration
+	// WatchdogInterval: during an idle gap (IDLE or polling sleep) a NOOP is
+	// sent this often and must be answered within the same interval, so a
+	// half-open connection is noticed within 2×WatchdogInterval; default 20s.
+	WatchdogInterval time.Duration
+	// ReadTimeout bounds any wait for a byte from the server while the
+	// poller expects traffic (imapclient itself waits forever between
+	// responses); default 2×WatchdogInterval + 5s.
+	ReadTimeout time.Duration
+	// DialTimeout bounds TCP connect + TLS handshake + greeting + login +
+	// select; default 30s.
+	DialTimeout time.Duration
+
+	// BatchSize is the number of UIDs per UID FETCH; default 100.
+	BatchSize int
+	// MaxMessageBytes: a message whose RFC822.SIZE is above it is not fetched
+	// and is delivered as TooLarge; default 50 MiB (limits.max_message_bytes).
+	MaxMessageBytes int64
+	// SpoolDir receives one file per fetched body. Default: a new private
+	// directory under os.TempDir() created by New.
+	SpoolDir string
+
+	// BackoffMin .. BackoffMax bound the capped exponential reconnect backoff
+	// (with jitter); defaults 1s .. 2m.
+	BackoffMin, BackoffMax time.Duration
+
+	// Logger; default discards.
+	Logger *slog.Logger
+	// Dial optionally replaces the TCP dialer (tests, toxiproxy).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Now is the clock for Stats and token expiry checks; default time.Now.
+	Now func() time.Time
+}
+
+// withDefaults returns a copy of cfg with zero fields set to their defaults.
+func (cfg Config) withDefaults() Config {
+	if cfg.TLS == "" {
+		cfg.TLS = TLSImplicit
+	}
+	cfg.TLS = strings.ToLower(cfg.TLS)
+	if cfg.Mailbox == "" {
+		cfg.Mailbox = DefaultMailbox
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.IdleRestart == 0 {
+		cfg.IdleRestart = DefaultIdleRestart
+	}
+	if cfg.WatchdogInterval == 0 {
+		cfg.WatchdogInterval = DefaultWatchdogInterval
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 2*cfg.WatchdogInterval + 5*time.Second
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.BackoffMin == 0 {
+		cfg.BackoffMin = DefaultBackoffMin
+	}
+	if cfg.BackoffMax == 0 {
+		cfg.BackoffMax = DefaultBackoffMax
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return cfg
+}
+
+// Validate checks a Config (after defaults); errors name the config key.
+func (cfg Config) Validate() error {
+	var errs []error
+	host, _, err := net.SplitHostPort(cfg.Address)
+	switch {
+	case cfg.Address == "":
+		errs = append(errs, errors.New("imap.address: required (host:port)"))
+	case err != nil:
+		errs = append(errs, fmt.Errorf("imap.address: %q is not host:port: %w", cfg.Address, err))
+	}
+	switch cfg.TLS {
+	case TLSImplicit, TLSStartTLS:
+	case TLSNone:
+		if err == nil && !IsLoopback(host) {
+			errs = append(errs, fmt.Errorf("imap.tls: %q is allowed only for a loopback address, not %q", TLSNone, host))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("imap.tls: %q is not one of implicit, starttls, none", cfg.TLS))
+	}
+	if cfg.TLSConfig != nil && cfg.TLSConfig.InsecureSkipVerify {
+		errs = append(errs, errors.New("imap.tls: certificate verification cannot be disabled (InsecureSkipVerify)"))
+	}
+	if cfg.TokenSource == nil && cfg.Username == "" {
+		errs = append(errs, errors.New("imap.username: required"))
+	}
+	if cfg.Mailbox == "" {
+		errs = append(errs, errors.New("imap.mailbox: required"))
+	}
+	durations := []struct {
+		key string
+		d   time.Duration
+	}{
+		{"imap.poll_interval", cfg.PollInterval},
+		{"imap.idle_restart", cfg.IdleRestart},
+		{"imap.watchdog_interval", cfg.WatchdogInterval},
+		{"imap.read_timeout", cfg.ReadTimeout},
+		{"imap.dial_timeout", cfg.DialTimeout},
+		{"imap.backoff_min", cfg.BackoffMin},
+		{"imap.backoff_max", cfg.BackoffMax},
+	}
+	for _, d := range durations {
+		if d.d < 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %v", d.key, d.d))
+		}
+	}
+	if cfg.IdleRestart >= 29*time.Minute {
+		errs = append(errs, fmt.Errorf("imap.idle_restart: %v must be below 29m (RFC 2177)", cfg.IdleRestart))
+	}
+	if cfg.ReadTimeout > 0 && cfg.ReadTimeout <= cfg.WatchdogInterval {
+		errs = append(errs, fmt.Errorf("imap.read_timeout: %v must exceed imap.watchdog_interval %v", cfg.ReadTimeout, cfg.WatchdogInterval))
+	}
+	if cfg.BackoffMax < cfg.BackoffMin {
+		errs = append(errs, fmt.Errorf("imap.backoff_max: %v is below imap.backoff_min %v", cfg.BackoffMax, cfg.BackoffMin))
+	}
+	if cfg.BatchSize < 0 {
+		errs = append(errs, fmt.Errorf("imap.batch_size: must be positive, got %d", cfg.BatchSize))
+	}
+	if cfg.MaxMessageBytes < 0 {
+		errs = append(errs, fmt.Errorf("limits.max_message_bytes: must be positive, got %d", cfg.MaxMessageBytes))
+	}
+	if cfg.SpoolDir != "" {
+		if fi, err := os.Stat(cfg.SpoolDir); err != nil {
+			errs = append(errs, fmt.Errorf("imap.spool_dir: %w", err))
+		} else if !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("imap.spool_dir: %q is not a directory", cfg.SpoolDir))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// IsLoopback reports whether host (a name or an IP literal, without port) is
+// a loopback address: 127.0.0.0/8, ::1 or "localhost". No DNS lookup is made.
+func IsLoopback(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" {
+		return true
+	}
+	addr, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	if err != nil {
+		return false
+	}
+	return addr.Unmap().IsLoopback()
+}

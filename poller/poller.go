@@ -1,0 +1,422 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"golang.org/x/oauth2"
+)
+
+// Handler receives the spooled messages and decides what happens to them on
+// the server. It owns the checkpoint (persisted with what it stores).
+type Handler interface {
+	// Checkpoint returns the last UID fully handled for this
+	// mailbox+UIDVALIDITY (0 when unknown or when UIDVALIDITY changed).
+	Checkpoint(mailbox string, uidValidity uint32) (uint32, error)
+	// Handle processes one batch (already fetched and spooled) and returns
+	// what to do on the server. An error means "nothing of this batch was
+	// handled": the batch is fetched again after a backoff.
+	Handle(ctx context.Context, mb Mailbox, batch []Fetched) ([]Mark, error)
+}
+
+// Stats is a snapshot of the poller's state (metrics, /healthz).
+type Stats struct {
+	Connected   bool
+	Reconnects  int // successful connects after the first one
+	LastError   error
+	LastErrorAt time.Time
+	LastPoll    time.Time // end of the last completed UID SEARCH
+	UIDValidity uint32
+	LastUID     uint32 // last UID the handler accepted
+	Delivered   int64  // messages handed to the handler and accepted
+	// TokenExpiry of the last OAuth2 access token used (zero: no OAuth2).
+	TokenExpiry time.Time
+	// TokenWarning: the token could not be refreshed, or expires within 10
+	// minutes even after asking the TokenSource for a fresh one.
+	TokenWarning bool
+}
+
+// Poller reads one mailbox and hands new messages to a Handler.
+type Poller struct {
+	cfg  Config
+	log  *slog.Logger
+	wake chan struct{}
+
+	mu        sync.Mutex
+	stats     Stats
+	connects  int
+	pending   []Mark // marks not yet applied (connection lost), for pendingUV
+	pendingUV uint32
+	lastUV    uint32 // last UID accepted by the handler in this process, per UIDVALIDITY
+	lastUID   uint32
+}
+
+// New validates cfg (errors name the config keys: imap.address, imap.tls …)
+// and returns a Poller. When cfg.SpoolDir is empty a private spool directory
+// is created under os.TempDir().
+func New(cfg Config) (*Poller, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Poller{cfg: cfg, log: cfg.Logger.With("component", "poller"), wake: make(chan struct{}, 1)}
+	if cfg.SpoolDir == "" {
+		dir, err := os.MkdirTemp("", "supportd-spool-*")
+		if err != nil {
+			return nil, fmt.Errorf("imap.spool_dir: %w", err)
+		}
+		p.cfg.SpoolDir = dir
+	}
+	return p, nil
+}
+
+// SpoolDir returns the directory spool files are written to.
+func (p *Poller) SpoolDir() string { return p.cfg.SpoolDir }
+
+// Stats returns a snapshot.
+func (p *Poller) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stats
+}
+
+func (p *Poller) update(f func(s *Stats)) {
+	p.mu.Lock()
+	f(&p.stats)
+	p.mu.Unlock()
+}
+
+// errHandle marks a Handler.Handle failure: the connection stays up.
+type errHandle struct{ err error }
+
+func (e errHandle) Error() string { return "handler: " + e.err.Error() }
+func (e errHandle) Unwrap() error { return e.err }
+
+// Run polls until ctx is done, reconnecting with capped exponential backoff
+// and jitter after any error. It returns nil when ctx is cancelled.
+func (p *Poller) Run(ctx context.Context, h Handler) error {
+	if h == nil {
+		return errors.New("poller: nil handler")
+	}
+	attempt := 0
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		err := p.session(ctx, h, &attempt)
+		p.update(func(s *Stats) { s.Connected = false })
+		if ctx.Err() != nil {
+			return nil
+		}
+		delay := backoff(p.cfg.BackoffMin, p.cfg.BackoffMax, attempt)
+		attempt++
+		p.fail(err)
+		p.log.Error("imap session failed", "err", err, "retry_in", delay.Round(time.Millisecond), "attempt", attempt)
+		if !sleep(ctx, delay) {
+			return nil
+		}
+	}
+}
+
+func (p *Poller) fail(err error) {
+	now := p.cfg.Now()
+	p.update(func(s *Stats) { s.LastError, s.LastErrorAt = err, now })
+}
+
+// backoff returns min·2^attempt capped at max, with jitter in [d/2, d].
+func backoff(min, max time.Duration, attempt int) time.Duration {
+	d := max
+	if attempt < 30 {
+		if x := min << attempt; x > 0 && x < max {
+			d = x
+		}
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// connect takes a fresh OAuth2 token when configured, then dials.
+func (p *Poller) connect(ctx context.Context) (*Conn, error) {
+	var tok *oauth2.Token
+	if ts := p.cfg.TokenSource; ts != nil {
+		var err error
+		tok, err = ts.Token()
+		if err != nil {
+			p.update(func(s *Stats) { s.TokenWarning = true })
+			p.log.Warn("oauth2 token refresh failed", "err", err)
+			return nil, fmt.Errorf("oauth2 token: %w", err)
+		}
+		now := p.cfg.Now()
+		warn := !tok.Expiry.IsZero() && tok.Expiry.Sub(now) < tokenWarnBefore
+		p.update(func(s *Stats) { s.TokenExpiry, s.TokenWarning = tok.Expiry, warn })
+		if warn {
+			p.log.Warn("oauth2 token expires soon and was not refreshed", "expiry", tok.Expiry, "in", tok.Expiry.Sub(now).Round(time.Second))
+		}
+	}
+	uh := &imapclient.UnilateralDataHandler{
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				p.signal()
+			}
+		},
+	}
+	return dial(ctx, p.cfg, tok, uh)
+}
+
+func (p *Poller) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *Poller) drainWake() {
+	select {
+	case <-p.wake:
+	default:
+	}
+}
+
+// session runs one connection: catch-up, then wait for mail, forever.
+func (p *Poller) session(ctx context.Context, h Handler, attempt *int) error {
+	conn, err := p.connect(ctx)
+	if err != nil {
+		return fmt.Errorf("connect %s: %w", p.cfg.Address, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Client.Close() })
+	defer stop()
+
+	p.mu.Lock()
+	p.connects++
+	if p.connects > 1 {
+		p.stats.Reconnects++
+	}
+	p.stats.Connected = true
+	p.stats.UIDValidity = conn.Mailbox.UIDValidity
+	p.mu.Unlock()
+
+	handleFailures := 0
+	for {
+		p.drainWake()
+		err := p.cycle(ctx, conn, h)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var he errHandle
+		switch {
+		case errors.As(err, &he):
+			d := backoff(p.cfg.BackoffMin, p.cfg.BackoffMax, handleFailures)
+			handleFailures++
+			p.fail(err)
+			p.log.Error("handler failed; batch will be fetched again", "err", he.err, "retry_in", d.Round(time.Millisecond))
+			if err := p.pollWait(ctx, conn, d, false); err != nil {
+				return err
+			}
+			continue
+		case err != nil:
+			return err
+		}
+		handleFailures = 0
+		*attempt = 0
+		if err := p.waitForMail(ctx, conn); err != nil {
+			return err
+		}
+	}
+}
+
+// cycle applies leftover marks, then fetches everything above the
+// checkpoint in batches and hands each batch to the handler.
+func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler) error {
+	mb := conn.Mailbox
+	p.mu.Lock()
+	pending, pendingUV := p.pending, p.pendingUV
+	p.mu.Unlock()
+	if len(pending) > 0 {
+		if pendingUV == mb.UIDValidity {
+			if err := conn.ApplyMarks(pending); err != nil {
+				return fmt.Errorf("apply leftover marks: %w", err)
+			}
+			p.log.Info("imap leftover marks applied", "count", len(pending))
+		}
+		p.setPending(nil, 0)
+	}
+
+	cp, err := h.Checkpoint(mb.Name, mb.UIDValidity)
+	if err != nil {
+		return fmt.Errorf("handler checkpoint %s/%d: %w", mb.Name, mb.UIDValidity, err)
+	}
+	p.mu.Lock()
+	if p.lastUV == mb.UIDValidity && p.lastUID > cp {
+		cp = p.lastUID // never hand out again what the handler accepted in this run
+	} else if p.lastUV != 0 && p.lastUV != mb.UIDValidity {
+		p.log.Warn("imap UIDVALIDITY changed: refetching the mailbox", "mailbox", mb.Name, "old", p.lastUV, "new", mb.UIDValidity)
+	}
+	p.mu.Unlock()
+
+	uids, err := conn.SearchNew(cp)
+	if err != nil {
+		return err
+	}
+	now := p.cfg.Now()
+	p.update(func(s *Stats) { s.LastPoll = now })
+	if len(uids) > 0 {
+		p.log.Info("imap new messages", "mailbox", mb.Name, "count", len(uids), "after_uid", cp)
+	}
+
+	for start := 0; start < len(uids); start += p.cfg.BatchSize {
+		if ctx.Err() != nil {
+			return nil
+		}
+		chunk := uids[start:min(start+p.cfg.BatchSize, len(uids))]
+		batch, err := conn.FetchBatch(chunk)
+		if err != nil {
+			return err
+		}
+		p.log.Info("imap batch fetched", "count", len(batch), "first_uid", chunk[0], "last_uid", chunk[len(chunk)-1])
+		if len(batch) == 0 {
+			continue
+		}
+		conn.raw.arm(false) // no traffic while the handler works
+		marks, err := h.Handle(ctx, mb, batch)
+		conn.raw.arm(true)
+		if err != nil {
+			for _, f := range batch {
+				removeSpool(f.Path)
+			}
+			return errHandle{err}
+		}
+		last := batch[len(batch)-1].UID
+		p.mu.Lock()
+		p.lastUV, p.lastUID = mb.UIDValidity, last
+		p.stats.LastUID = last
+		p.stats.Delivered += int64(len(batch))
+		p.mu.Unlock()
+
+		p.setPending(marks, mb.UIDValidity)
+		if err := conn.ApplyMarks(marks); err != nil {
+			return fmt.Errorf("apply marks: %w", err) // kept pending for the next session
+		}
+		p.setPending(nil, 0)
+	}
+	return nil
+}
+
+func (p *Poller) setPending(marks []Mark, uv uint32) {
+	p.mu.Lock()
+	p.pending, p.pendingUV = marks, uv
+	p.mu.Unlock()
+}
+
+// waitForMail returns when new mail may have arrived: IDLE when configured
+// and offered, else after PollInterval.
+func (p *Poller) waitForMail(ctx context.Context, conn *Conn) error {
+	if p.cfg.Idle && conn.Client.Caps().Has(imap.CapIdle) {
+		return p.idleWait(ctx, conn)
+	}
+	return p.pollWait(ctx, conn, p.cfg.PollInterval, true)
+}
+
+// idleWait idles until an EXISTS arrives. IDLE is stopped every
+// WatchdogInterval (and at least every IdleRestart) for a NOOP that must be
+// answered within WatchdogInterval: a half-open connection fails here.
+func (p *Poller) idleWait(ctx context.Context, conn *Conn) error {
+	w := p.cfg.WatchdogInterval
+	restartAt := time.Now().Add(p.cfg.IdleRestart)
+	for {
+		idle, err := conn.Client.Idle()
+		if err != nil {
+			return fmt.Errorf("idle: %w", err)
+		}
+		gap := min(w, max(time.Until(restartAt), time.Millisecond))
+		t := time.NewTimer(gap)
+		var woke, closed bool
+		select {
+		case <-ctx.Done():
+		case <-p.wake:
+			woke = true
+		case <-conn.Client.Closed():
+			closed = true
+		case <-t.C:
+		}
+		t.Stop()
+		if closed {
+			idle.Close()
+			return errors.New("idle: connection closed by server")
+		}
+		if err := conn.wait(w, "idle done", func() error {
+			if err := idle.Close(); err != nil {
+				return err
+			}
+			return idle.Wait()
+		}); err != nil {
+			return err
+		}
+		if ctx.Err() != nil || woke {
+			return nil
+		}
+		if time.Now().After(restartAt) {
+			restartAt = time.Now().Add(p.cfg.IdleRestart)
+			p.log.Debug("imap idle restarted")
+		}
+		if err := conn.Noop(w); err != nil {
+			return fmt.Errorf("watchdog: %w", err)
+		}
+		select {
+		case <-p.wake: // the NOOP (or DONE) answer carried an EXISTS
+			return nil
+		default:
+		}
+	}
+}
+
+// pollWait waits d, sending a NOOP every WatchdogInterval (keepalive and
+// half-open detection). With wakeEarly, an EXISTS seen meanwhile ends it.
+func (p *Poller) pollWait(ctx context.Context, conn *Conn, d time.Duration, wakeEarly bool) error {
+	var wake <-chan struct{}
+	if wakeEarly {
+		wake = p.wake
+	}
+	end := time.Now().Add(d)
+	for {
+		left := time.Until(end)
+		if left <= 0 {
+			return nil
+		}
+		t := time.NewTimer(min(left, p.cfg.WatchdogInterval))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-wake:
+			t.Stop()
+			return nil
+		case <-conn.Client.Closed():
+			t.Stop()
+			return errors.New("connection closed by server")
+		case <-t.C:
+		}
+		if err := conn.Noop(p.cfg.WatchdogInterval); err != nil {
+			return fmt.Errorf("watchdog: %w", err)
+		}
+	}
+}
