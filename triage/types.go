@@ -59,17 +59,23 @@ type Input struct {
 	NewTicketID string
 	// RepliesToSender is how many automatic replies this sender got in the last 24 h.
 	RepliesToSender int
+	// ContentKey identifies the message when it has no Message-ID (e.g. the
+	// sha256 of its bytes); it seeds the reply's deterministic Message-ID.
+	ContentKey string
 }
 
 // Reply is an automatic reply to send.
 type Reply struct {
-	To         []string `json:"to"`
-	Cc         []string `json:"cc"`
-	Subject    string   `json:"subject"`
-	Template   string   `json:"template"`
-	InReplyTo  string   `json:"-"`
-	References []string `json:"-"`
-	MessageID  string   `json:"-"` // deterministic: derived from ticket and incoming message
+	To       []string `json:"to"`
+	Cc       []string `json:"cc"`
+	Subject  string   `json:"subject"`
+	Template string   `json:"template"` // kind: "ack", "lapsed" or "unsupported"
+	// TemplateFile is the status-specific template to render (templates.TemplateName):
+	// ack_active, ack_trial, ack_free, ack_unknown, lapsed or unsupported.
+	TemplateFile string   `json:"-"`
+	InReplyTo    string   `json:"-"`
+	References   []string `json:"-"`
+	MessageID    string   `json:"-"` // deterministic: derived from ticket and incoming message
 }
 
 // Route is how the message reaches staff.
