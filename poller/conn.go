@@ -247,13 +247,37 @@ func (c *Conn) Noop(d time.Duration) error {
 // read deadline to "none" between responses (so a half-open TCP connection
 // hangs forever); while armed, such a reset becomes now+timeout instead.
 // The poller disarms it while the handler runs (no traffic is expected then).
+//
+// A read timeout is made final: the connection is closed and every later
+// Read fails. (imapclient's decoder does not keep a read error: the next read
+// would start again with a fresh 30 s deadline.)
 type deadlineConn struct {
 	net.Conn
 	timeout time.Duration
 
 	mu         sync.Mutex
 	armed      bool
-	clientZero bool // the client's last read deadline was "none"
+	clientZero bool  // the client's last read deadline was "none"
+	readErr    error // sticky
+}
+
+func (c *deadlineConn) Read(b []byte) (int, error) {
+	c.mu.Lock()
+	err := c.readErr
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Read(b)
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		err = fmt.Errorf("read: %w (%w)", ErrTimeout, err)
+		c.mu.Lock()
+		c.readErr = err
+		c.mu.Unlock()
+		c.Conn.Close()
+	}
+	return n, err
 }
 
 func (c *deadlineConn) SetReadDeadline(t time.Time) error {

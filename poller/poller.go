@@ -67,7 +67,7 @@ func New(cfg Config) (*Poller, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Poller{cfg: cfg, log: cfg.Logger.With("component", "poller"), wake: make(chan struct{}, 1)}
+	p := &Poller{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1)}
 	if cfg.SpoolDir == "" {
 		dir, err := os.MkdirTemp("", "supportd-spool-*")
 		if err != nil {
