@@ -1,0 +1,397 @@
+package mailparse
+
+import (
+	"mime"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message"
+	gomail "github.com/emersion/go-message/mail"
+	"golang.org/x/text/encoding/charmap"
+)
+
+// maxHeaderValue bounds one extracted header string (a Subject, a name).
+const maxHeaderValue = 4096
+
+// maxIDs bounds the message identifiers kept from References / In-Reply-To.
+const maxIDs = 100
+
+// headers fills the envelope-ish fields of m from the top-level header.
+func (p *parser) headers(h message.Header) {
+	m := p.m
+	if from := p.addressList(h, "From"); len(from) > 0 {
+		m.From = &from[0]
+	} else {
+		p.problem("no_from")
+	}
+	if s := p.addressList(h, "Sender"); len(s) > 0 {
+		m.Sender = &s[0]
+	}
+	m.ReplyTo = p.addressList(h, "Reply-To")
+	m.To = p.addressList(h, "To")
+	m.Cc = p.addressList(h, "Cc")
+
+	if h.Has("Subject") {
+		m.Subject = clean(p.decodeWords(h.Get("Subject"), "Subject"), maxHeaderValue)
+	}
+
+	if ids := msgIDs(h.Get("Message-Id"), 1); len(ids) > 0 {
+		m.MessageID = ids[0]
+	} else {
+		p.problem("no_message_id")
+	}
+	m.InReplyTo = msgIDs(h.Get("In-Reply-To"), maxIDs)
+	m.References = msgIDs(strings.Join(h.Values("References"), " "), maxIDs)
+
+	if v := strings.TrimSpace(h.Get("Date")); v == "" {
+		p.problem("no_date")
+	} else if t, ok := parseDate(v); ok {
+		m.Date = t
+	} else {
+		p.problem("bad_date")
+	}
+
+	if h.Has("Return-Path") {
+		m.HasReturnPath = true
+		m.ReturnPath = returnPath(h.Get("Return-Path"))
+	}
+	m.AutoSubmitted = token(h.Get("Auto-Submitted"))
+	m.Precedence = token(h.Get("Precedence"))
+	m.ListID = clean(h.Get("List-Id"), maxHeaderValue)
+	m.ListUnsubscribe = clean(h.Get("List-Unsubscribe"), maxHeaderValue)
+	m.XAutoResponseSuppress = clean(h.Get("X-Auto-Response-Suppress"), maxHeaderValue)
+	for _, v := range h.Values("X-Loop") {
+		m.XLoop = append(m.XLoop, clean(v, maxHeaderValue))
+	}
+	for _, v := range h.Values("Authentication-Results") {
+		m.AuthenticationResults = append(m.AuthenticationResults, clean(v, maxHeaderValue))
+	}
+}
+
+// token returns the first token of a structured value, lower-cased, without
+// parameters or comments ("Auto-Replied; owner=x" -> "auto-replied").
+func token(v string) string {
+	v = strings.TrimSpace(v)
+	if i := strings.IndexAny(v, ";( \t"); i >= 0 {
+		v = v[:i]
+	}
+	return strings.ToLower(clean(v, 256))
+}
+
+// decodeWords decodes RFC 2047 encoded words; on failure (an unknown
+// charset) the raw value is kept and a problem recorded.
+func (p *parser) decodeWords(v, field string) string {
+	if !strings.Contains(v, "=?") {
+		return fixUTF8(v)
+	}
+	dec := mime.WordDecoder{CharsetReader: message.CharsetReader}
+	s, err := dec.DecodeHeader(v)
+	if err != nil {
+		p.problem("bad_encoded_word: " + field)
+		return fixUTF8(v)
+	}
+	return fixUTF8(s)
+}
+
+// fixUTF8 returns s as valid UTF-8: raw 8-bit header bytes are read as
+// Windows-1252.
+func fixUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	if d, err := charmap.Windows1252.NewDecoder().String(s); err == nil {
+		return d
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// clean replaces every run of control characters (CR, LF, TAB, C0, DEL, C1,
+// Unicode line and paragraph separators) with one space, trims, and cuts to at
+// most max bytes on a rune boundary. It is what makes a decoded header safe to
+// write back into a header (no injection).
+func clean(s string, max int) string {
+	needs := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f || c >= utf8.RuneSelf {
+			needs = true
+			break
+		}
+	}
+	if !needs {
+		s = strings.TrimSpace(s)
+		if len(s) > max {
+			s = s[:max]
+		}
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for _, r := range s {
+		if isControl(r) {
+			space = true
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		if b.Len()+utf8.RuneLen(r) > max {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func isControl(r rune) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029 || r == 0x85
+}
+
+// cleanFilename makes an attachment name displayable: decoded, no control
+// characters, no directory part.
+func cleanFilename(s string) string {
+	if s == "" {
+		return ""
+	}
+	if strings.Contains(s, "=?") {
+		dec := mime.WordDecoder{CharsetReader: message.CharsetReader}
+		if d, err := dec.DecodeHeader(s); err == nil {
+			s = d
+		}
+	}
+	s = clean(fixUTF8(s), 255)
+	if i := strings.LastIndexAny(s, `/\`); i >= 0 {
+		s = s[i+1:]
+	}
+	return strings.TrimSpace(s)
+}
+
+var lenientParamRe = regexp.MustCompile(`([A-Za-z0-9][A-Za-z0-9\-_.*]*)\s*=\s*("(?:[^"\\]|\\.)*"?|[^;\s]*)`)
+
+// parseParams parses "type/subtype; a=b; ..." with mime.ParseMediaType, and
+// falls back to a lenient parse (duplicate or malformed parameters, bad
+// quoting) reporting err.
+func parseParams(v string) (string, map[string]string, error) {
+	t, params, err := mime.ParseMediaType(v)
+	if err == nil {
+		for k, pv := range params {
+			if strings.Contains(pv, "=?") {
+				dec := mime.WordDecoder{CharsetReader: message.CharsetReader}
+				if d, derr := dec.DecodeHeader(pv); derr == nil {
+					params[k] = d
+				}
+			}
+		}
+		return strings.ToLower(t), params, nil
+	}
+	if err == mime.ErrInvalidMediaParameter {
+		// The media type is fine, some parameter is not: keep what parsed.
+		if params == nil {
+			params = map[string]string{}
+		}
+		return strings.ToLower(t), params, nil
+	}
+	params = map[string]string{}
+	main := v
+	rest := ""
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		main, rest = v[:i], v[i+1:]
+	}
+	if f := firstField(main); len(f) < len(strings.TrimSpace(main)) {
+		// "application/pdf name=x.pdf": a parameter without its ';'.
+		lead := strings.TrimSpace(main)
+		rest = lead[len(f):] + ";" + rest
+	}
+	t = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$&^_.+-/", r) {
+			return r
+		}
+		return -1
+	}, strings.ToLower(firstField(main)))
+	for _, mm := range lenientParamRe.FindAllStringSubmatch(rest, 50) {
+		k := strings.ToLower(mm[1])
+		val := mm[2]
+		if strings.HasPrefix(val, `"`) {
+			val = strings.TrimSuffix(strings.TrimPrefix(val, `"`), `"`)
+			val = strings.ReplaceAll(val, `\"`, `"`)
+		}
+		if _, dup := params[k]; !dup {
+			params[k] = val
+		}
+	}
+	return t, params, err
+}
+
+// firstField returns the first run of s not containing white space or a
+// comma.
+func firstField(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, " \t\r\n,"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+var addrFallbackRe = regexp.MustCompile(`[A-Za-z0-9.!#$%&'*+/=?^_{|}~\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*`)
+
+// addressList parses every field named key as an address list, with a
+// tolerant fallback (anything shaped like local@domain) for malformed values.
+func (p *parser) addressList(h message.Header, key string) []Address {
+	vals := h.Values(key)
+	if len(vals) == 0 {
+		return nil
+	}
+	var out []Address
+	for _, v := range vals {
+		if strings.TrimSpace(v) == "" {
+			continue
+		}
+		list, err := gomail.ParseAddressList(v)
+		if err == nil {
+			for _, a := range list {
+				out = append(out, Address{Name: clean(fixUTF8(a.Name), maxHeaderValue), Addr: normAddr(a.Address)})
+			}
+			continue
+		}
+		p.problem("malformed_address: " + key)
+		out = append(out, fallbackAddresses(p.decodeWords(v, key))...)
+	}
+	if len(out) > 1000 {
+		out = out[:1000]
+	}
+	return out
+}
+
+// fallbackAddresses extracts local@domain shapes from a malformed value,
+// taking the text before an address as its display name when it is the only
+// one.
+func fallbackAddresses(v string) []Address {
+	locs := addrFallbackRe.FindAllStringIndex(v, 1000)
+	var out []Address
+	for i, l := range locs {
+		a := Address{Addr: normAddr(v[l[0]:l[1]])}
+		if i == 0 && len(locs) == 1 {
+			name := strings.TrimSpace(v[:l[0]])
+			name = strings.TrimRight(name, "<( \t")
+			name = strings.Trim(name, `"' `)
+			a.Name = clean(name, maxHeaderValue)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// normAddr lower-cases an address (local part included: supportd matches
+// addresses case-insensitively) and strips control characters.
+func normAddr(a string) string {
+	return strings.ToLower(clean(a, 320))
+}
+
+// msgIDs extracts "<...>" message identifiers from a header value. Values
+// without brackets are tolerated: each whitespace-separated token becomes
+// one identifier.
+func msgIDs(v string, max int) []string {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil
+	}
+	var out []string
+	if strings.Contains(v, "<") {
+		for len(out) < max {
+			i := strings.IndexByte(v, '<')
+			if i < 0 {
+				break
+			}
+			j := strings.IndexByte(v[i:], '>')
+			if j < 0 {
+				if id := idToken(v[i+1:]); id != "" {
+					out = append(out, id)
+				}
+				break
+			}
+			if id := idToken(v[i+1 : i+j]); id != "" {
+				out = append(out, id)
+			}
+			v = v[i+j+1:]
+		}
+		return out
+	}
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || r == ',' }) {
+		if len(out) >= max {
+			break
+		}
+		if id := idToken(f); id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func idToken(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if isControl(r) || unicode.IsSpace(r) || r == '<' || r == '>' {
+			return -1
+		}
+		return r
+	}, s)
+	if s == "" || len(s) > 995 {
+		return ""
+	}
+	return "<" + s + ">"
+}
+
+// returnPath returns the address of a Return-Path value, "" for the null
+// path "<>".
+func returnPath(v string) string {
+	v = strings.TrimSpace(v)
+	if i := strings.IndexByte(v, '<'); i >= 0 {
+		v = v[i+1:]
+		if j := strings.IndexByte(v, '>'); j >= 0 {
+			v = v[:j]
+		}
+	}
+	return normAddr(v)
+}
+
+var dateLayouts = []string{
+	"Mon, 2 Jan 2006 15:04:05 -0700",
+	"Mon, 2 Jan 2006 15:04:05 MST",
+	"Mon, 2 Jan 2006 15:04 -0700",
+	"2 Jan 2006 15:04:05 -0700",
+	"2 Jan 2006 15:04:05 MST",
+	"Mon, 2 Jan 06 15:04:05 -0700",
+	"Mon, 2 Jan 2006 15:04:05",
+	"Mon Jan 2 15:04:05 2006",
+	"Mon Jan 2 15:04:05 MST 2006",
+	"Mon Jan 2 15:04:05 -0700 2006",
+	"Monday, January 2, 2006 3:04 PM",
+	time.RFC3339,
+	"2006-01-02 15:04:05 -0700",
+	"2006-01-02 15:04:05",
+}
+
+var dateCommentRe = regexp.MustCompile(`\s*\([^)]*\)`)
+
+// parseDate parses an RFC 5322 date, tolerating the usual deviations.
+func parseDate(v string) (time.Time, bool) {
+	if t, err := mail.ParseDate(v); err == nil {
+		return t, true
+	}
+	s := strings.Join(strings.Fields(dateCommentRe.ReplaceAllString(v, "")), " ")
+	if t, err := mail.ParseDate(s); err == nil {
+		return t, true
+	}
+	s = strings.TrimSuffix(s, " GMT")
+	for _, l := range dateLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}

@@ -1,0 +1,775 @@
+package mailparse
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // every charset go-message knows (ISO-8859-x, Windows-125x, Shift_JIS, ISO-2022-JP, GBK, Big5…)
+	"github.com/emersion/go-message/textproto"
+	"golang.org/x/text/encoding/charmap"
+)
+
+// errHeaderTooLarge is returned by the source reader while a header block is
+// read past Limits.MaxHeaderBytes.
+var errHeaderTooLarge = errors.New("mailparse: header too large")
+
+// htmlInputFactor bounds the HTML markup read for one part relative to
+// MaxTextBytes (markup is much larger than the text it yields).
+const htmlInputFactor = 4
+
+// copyBufSize is the size of the buffer reused for hashing and draining.
+const copyBufSize = 32 << 10
+
+// resolved returns opts with every zero field replaced by its default.
+func resolved(opts *Options) Options {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	d := DefaultLimits()
+	if o.Limits.MaxMessageBytes <= 0 {
+		o.Limits.MaxMessageBytes = d.MaxMessageBytes
+	}
+	if o.Limits.MaxHeaderBytes <= 0 {
+		o.Limits.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	if o.Limits.MaxParts <= 0 {
+		o.Limits.MaxParts = d.MaxParts
+	}
+	if o.Limits.MaxDepth <= 0 {
+		o.Limits.MaxDepth = d.MaxDepth
+	}
+	if o.Limits.MaxTextBytes <= 0 {
+		o.Limits.MaxTextBytes = d.MaxTextBytes
+	}
+	if o.TicketPattern == "" {
+		o.TicketPattern = DefaultTicketPattern
+	}
+	if o.ServerOSes == nil {
+		o.ServerOSes = DefaultServerOSes
+	}
+	return o
+}
+
+// source wraps the caller's reader: it counts bytes, stops at
+// MaxMessageBytes, bounds the top-level header block and remembers the first
+// real I/O error (the only error Parse returns).
+type source struct {
+	r         io.Reader
+	n         int64
+	max       int64
+	hdrOn     bool
+	hdrLeft   int64
+	truncated bool
+	eof       bool
+	err       error
+}
+
+func (s *source) Read(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	if s.eof {
+		return 0, io.EOF
+	}
+	if s.hdrOn {
+		if s.hdrLeft <= 0 {
+			return 0, errHeaderTooLarge
+		}
+		if int64(len(p)) > s.hdrLeft {
+			p = p[:s.hdrLeft]
+		}
+	}
+	if s.n >= s.max {
+		s.probe()
+		return 0, io.EOF
+	}
+	if rem := s.max - s.n; int64(len(p)) > rem {
+		p = p[:rem]
+	}
+	k, err := s.r.Read(p)
+	s.n += int64(k)
+	if s.hdrOn {
+		s.hdrLeft -= int64(k)
+	}
+	if err == io.EOF {
+		s.eof = true
+	} else if err != nil {
+		s.err = err
+	}
+	return k, err
+}
+
+// probe checks whether the input goes on past the limit.
+func (s *source) probe() {
+	if s.truncated || s.eof || s.err != nil {
+		return
+	}
+	var b [1]byte
+	for i := 0; i < 100; i++ {
+		k, err := s.r.Read(b[:])
+		if k > 0 {
+			s.truncated = true
+			return
+		}
+		if err == io.EOF {
+			s.eof = true
+			return
+		}
+		if err != nil {
+			s.err = err
+			return
+		}
+	}
+}
+
+// budgetReader bounds the header block of an encapsulated message.
+type budgetReader struct {
+	r    io.Reader
+	on   bool
+	left int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if !b.on {
+		return b.r.Read(p)
+	}
+	if b.left <= 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	k, err := b.r.Read(p)
+	b.left -= int64(k)
+	return k, err
+}
+
+// prefixCapture keeps the first bytes of a multipart body so that a body whose
+// boundary never appears can still be read as text.
+type prefixCapture struct {
+	r   io.Reader
+	buf []byte
+	max int
+	off bool
+}
+
+func (c *prefixCapture) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	if !c.off && k > 0 {
+		room := c.max - len(c.buf)
+		if room > 0 {
+			if room > k {
+				room = k
+			}
+			c.buf = append(c.buf, p[:room]...)
+		}
+	}
+	return k, err
+}
+
+// parser holds the state of one Parse call.
+type parser struct {
+	opts     Options
+	lim      Limits
+	m        *Message
+	src      *source
+	problems []string
+	parts    int
+	stop     bool
+
+	plain    []byte // text/plain body text, bounded by MaxTextBytes
+	htmlText []byte // text converted from HTML, bounded by MaxTextBytes
+	raw      bytes.Buffer
+	buf      []byte
+	sum      hash.Hash
+}
+
+func (p *parser) problem(token string) {
+	p.problems = append(p.problems, token)
+}
+
+// Parse reads one message from r and returns everything supportd needs from
+// it. It never panics and always returns a non-nil *Message; a malformed
+// message is not an error (its oddities are listed in Message.Problems). The
+// error is only for a failure of r itself; the Message then holds what was
+// read before it.
+func Parse(r io.Reader, opts *Options) (*Message, error) {
+	o := resolved(opts)
+	m := &Message{Problems: []string{}}
+	p := &parser{opts: o, lim: o.Limits, m: m, buf: make([]byte, copyBufSize), sum: sha256.New()}
+	if r == nil {
+		p.problem("empty_message")
+		p.finish()
+		return m, nil
+	}
+	p.src = &source{r: r, max: o.Limits.MaxMessageBytes}
+	// Last line of defence: a bug in a decoder must cost one message's
+	// details, never the daemon.
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				p.problem("internal_error: " + clean(fmt.Sprint(v), 80))
+			}
+		}()
+		p.walk()
+	}()
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				m.Problems = normaliseProblems(append(m.Problems, "internal_error: "+clean(fmt.Sprint(v), 80)))
+			}
+		}()
+		p.finish()
+	}()
+	if p.src.err != nil {
+		return m, fmt.Errorf("mailparse: read message: %w", p.src.err)
+	}
+	return m, nil
+}
+
+// walk reads the header and the MIME tree.
+func (p *parser) walk() {
+	br := bufio.NewReaderSize(p.src, 16<<10)
+	p.src.hdrOn = true
+	p.src.hdrLeft = int64(p.lim.MaxHeaderBytes)
+	h, ok := p.readHeader(br, func() { p.src.hdrOn = false })
+	p.src.hdrOn = false
+	if !ok && p.src.n == 0 {
+		p.problem("empty_message")
+	}
+	p.headers(h)
+	p.entity(h, br, 0, false)
+	// Drain what is left so that Size and message_too_large are exact. The
+	// source is bounded by MaxMessageBytes.
+	if p.src.err == nil {
+		_, _ = io.CopyBuffer(io.Discard, br, p.buf)
+	}
+}
+
+// finish fills the derived fields and normalises the problem list.
+func (p *parser) finish() {
+	m := p.m
+	if p.src != nil {
+		m.Size = p.src.n
+		if p.src.truncated {
+			p.problem("message_too_large")
+		}
+	}
+	plain := bytes.TrimSpace(p.plain)
+	if len(plain) > 0 {
+		m.Text = string(plain)
+	} else {
+		m.Text = string(bytes.TrimSpace(p.htmlText))
+	}
+	m.Problems = append(m.Problems, p.problems...)
+	p.problems = nil
+	Extract(m, &p.opts)
+}
+
+// normaliseProblems sorts and de-duplicates problems, never returning nil.
+func normaliseProblems(in []string) []string {
+	if len(in) == 0 {
+		return []string{}
+	}
+	sort.Strings(in)
+	out := in[:1]
+	for _, s := range in[1:] {
+		if s != out[len(out)-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// readHeader reads a header block from br, tolerating malformed lines (they
+// are skipped and reported). onTooLarge is called when the header exceeds its
+// budget: it must lift the budget, after which the rest of the block is
+// discarded. ok is false when not a single byte of header could be read.
+func (p *parser) readHeader(br *bufio.Reader, onTooLarge func()) (message.Header, bool) {
+	var chunks []textproto.Header
+	ok := false
+	for i := 0; ; i++ {
+		h, err := textproto.ReadHeader(br)
+		chunks = append(chunks, h)
+		if h.Len() > 0 {
+			ok = true
+		}
+		if err == nil || errors.Is(err, io.EOF) {
+			break
+		}
+		if errors.Is(err, errHeaderTooLarge) {
+			p.problem("header_too_large")
+			onTooLarge()
+			discardHeader(br)
+			ok = true
+			break
+		}
+		if p.src.err != nil || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if strings.Contains(err.Error(), "malformed MIME header") {
+			ok = true
+			p.problem("malformed_header")
+			// Skip the bad line only when what follows still looks like a
+			// header; otherwise the body started without its blank line.
+			if i > 10000 || !nextLooksLikeHeader(br) {
+				break
+			}
+			continue
+		}
+		p.problem("malformed_header")
+		break
+	}
+	if len(chunks) == 1 {
+		return message.Header{Header: chunks[0]}, ok
+	}
+	// Merge the chunks. Add prepends (Get returns the last added), so add in
+	// reverse file order to keep "first field wins".
+	type kv struct{ k, v string }
+	var all []kv
+	for i := range chunks {
+		fs := chunks[i].Fields()
+		for fs.Next() {
+			all = append(all, kv{fs.Key(), fs.Value()})
+		}
+	}
+	var h textproto.Header
+	for i := len(all) - 1; i >= 0; i-- {
+		h.Add(all[i].k, all[i].v)
+	}
+	return message.Header{Header: h}, ok
+}
+
+// nextLooksLikeHeader reports whether the next line is a header field
+// ("Key: value"), a continuation or the blank line ending the header.
+func nextLooksLikeHeader(br *bufio.Reader) bool {
+	b, _ := br.Peek(256)
+	if len(b) == 0 {
+		return false
+	}
+	if b[0] == '\n' || b[0] == '\r' || b[0] == ' ' || b[0] == '\t' {
+		return true
+	}
+	for i, c := range b {
+		if c == ':' {
+			return i > 0
+		}
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return false
+}
+
+// discardHeader skips the rest of a header block: the current (oversized)
+// line, then lines up to and including the first empty one.
+func discardHeader(br *bufio.Reader) {
+	first := true
+	atStart := false
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			if atStart && !first && (len(line) == 1 || (len(line) == 2 && line[0] == '\r')) {
+				return
+			}
+			atStart = true
+			first = false
+		} else {
+			atStart = false
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return
+		}
+	}
+}
+
+// mediaType parses a Content-Type-like header value tolerantly: the media type
+// lower-cased and its parameters (RFC 2231 and RFC 2047 decoded).
+func (p *parser) mediaType(h message.Header, key string) (string, map[string]string, bool) {
+	v := h.Get(key)
+	if strings.TrimSpace(v) == "" {
+		return "", map[string]string{}, true
+	}
+	t, params, err := parseParams(v)
+	return t, params, err == nil
+}
+
+// entity walks one MIME entity: header h and its raw (still transfer-encoded)
+// body.
+func (p *parser) entity(h message.Header, body io.Reader, depth int, encapsulated bool) {
+	if p.stop {
+		return
+	}
+	mt, params, ok := p.mediaType(h, "Content-Type")
+	if !ok {
+		p.problem("bad_content_type")
+	}
+	if mt == "" || !strings.Contains(mt, "/") {
+		mt = "text/plain"
+	}
+	if depth == 0 {
+		p.m.ContentType = mt
+		if mt == "multipart/report" {
+			p.m.IsReport = true
+			p.m.ReportType = strings.ToLower(strings.TrimSpace(params["report-type"]))
+		}
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		p.multipart(params, body, depth, encapsulated)
+		return
+	}
+	switch mt {
+	case "message/delivery-status", "message/global-delivery-status",
+		"message/disposition-notification", "message/global-disposition-notification":
+		if !encapsulated {
+			p.m.IsReport = true
+		}
+		return
+	case "text/rfc822-headers":
+		return
+	}
+
+	// A mangled charset parameter (charset="charset=us-ascii", quotes,
+	// spaces) is repaired before go-message looks it up.
+	if cs, ok := params["charset"]; ok && strings.HasPrefix(mt, "text/") {
+		if fixed := fixCharsetName(cs); fixed != cs {
+			params["charset"] = fixed
+			h = message.Header{Header: h.Header.Copy()}
+			h.SetContentType(mt, map[string]string{"charset": fixed})
+		}
+	}
+	// Leaf: go-message decodes the transfer encoding and the charset.
+	ent, err := message.New(h, body)
+	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
+	charset := strings.ToLower(strings.TrimSpace(params["charset"]))
+	unknownCharset := false
+	if err != nil {
+		switch {
+		case message.IsUnknownCharset(err):
+			unknownCharset = true
+			p.problem("unknown_charset: " + clean(params["charset"], 64))
+		case message.IsUnknownEncoding(err):
+			p.problem("unknown_encoding: " + clean(cte, 64))
+		default:
+			p.problem("bad_entity")
+		}
+	}
+	if ent == nil {
+		return
+	}
+	disp, dparams, dok := p.mediaType(h, "Content-Disposition")
+	if !dok {
+		p.problem("bad_content_disposition")
+	}
+	filename := dparams["filename"]
+	if filename == "" {
+		filename = params["name"]
+	}
+	filename = cleanFilename(filename)
+
+	if mt == "message/rfc822" || mt == "message/global" {
+		p.encapsulated(ent.Body, mt, filename, disp, cte, depth)
+		return
+	}
+	isText := mt == "text/plain" || mt == "text/html"
+	if isText && disp != "attachment" && (depth == 0 || filename == "" || disp == "inline") {
+		p.text(ent.Body, mt == "text/html", charset, cte, unknownCharset)
+		return
+	}
+	p.attachment(ent.Body, h, mt, filename, disp, cte)
+}
+
+// multipart walks the parts of a multipart body.
+func (p *parser) multipart(params map[string]string, body io.Reader, depth int, encapsulated bool) {
+	boundary := params["boundary"]
+	if boundary == "" {
+		p.problem("missing_boundary")
+		p.text(body, false, "", "", false)
+		return
+	}
+	if depth >= p.lim.MaxDepth {
+		p.problem("too_deep")
+		return
+	}
+	capture := &prefixCapture{r: body, max: p.lim.MaxTextBytes}
+	mr := textproto.NewMultipartReader(capture, boundary)
+	n := 0
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			if n == 0 {
+				p.problem("missing_boundary")
+				p.textBytes(capture.buf, false, "", false)
+			}
+			return
+		}
+		if err != nil {
+			if p.src.err != nil {
+				return
+			}
+			switch {
+			case n == 0:
+				p.problem("missing_boundary")
+				p.textBytes(capture.buf, false, "", false)
+			case strings.Contains(err.Error(), "EOF"):
+				p.problem("missing_final_boundary")
+			default:
+				p.problem("bad_multipart")
+			}
+			return
+		}
+		if n == 0 {
+			capture.off = true
+			capture.buf = nil
+		}
+		n++
+		p.parts++
+		if p.parts > p.lim.MaxParts {
+			p.problem("too_many_parts")
+			p.stop = true
+			return
+		}
+		ph := message.Header{Header: part.Header}
+		if headerSize(ph) > p.lim.MaxHeaderBytes {
+			p.problem("header_too_large")
+			continue
+		}
+		p.entity(ph, part, depth+1, encapsulated)
+		if p.stop {
+			return
+		}
+	}
+}
+
+// fixCharsetName repairs common damage to a charset name.
+func fixCharsetName(cs string) string {
+	c := strings.TrimSpace(cs)
+	if i := strings.LastIndexByte(c, '='); i >= 0 {
+		c = c[i+1:]
+	}
+	c = strings.Trim(c, "\"' \t;")
+	if c == "" {
+		return cs
+	}
+	return c
+}
+
+func headerSize(h message.Header) int {
+	n := 0
+	fs := h.Fields()
+	for fs.Next() {
+		n += len(fs.Key()) + len(fs.Value()) + 4
+	}
+	return n
+}
+
+// encapsulated walks a message/rfc822 part: its body is parsed as a message
+// (text and attachments count for this message; its headers do not) and the
+// part itself is listed as an attachment, hashed while it is read.
+func (p *parser) encapsulated(body io.Reader, mt, filename, disp, cte string, depth int) {
+	hw := &hashCounter{h: sha256.New()}
+	tee := io.TeeReader(body, hw)
+	if depth+1 > p.lim.MaxDepth {
+		p.problem("too_deep")
+	} else {
+		bud := &budgetReader{r: tee, on: true, left: int64(p.lim.MaxHeaderBytes)}
+		br := bufio.NewReaderSize(bud, 4096)
+		h, _ := p.readHeader(br, func() { bud.on = false })
+		bud.on = false
+		p.entity(h, br, depth+1, true)
+		if p.stop {
+			return
+		}
+		p.drain(br, cte)
+	}
+	p.drain(tee, cte)
+	p.m.Attachments = append(p.m.Attachments, Attachment{
+		Filename:    filename,
+		ContentType: mt,
+		Size:        hw.n,
+		SHA256:      hex.EncodeToString(hw.h.Sum(nil)),
+		Inline:      disp == "inline",
+	})
+}
+
+type hashCounter struct {
+	h hash.Hash
+	n int64
+}
+
+func (w *hashCounter) Write(b []byte) (int, error) {
+	w.n += int64(len(b))
+	return w.h.Write(b)
+}
+
+// drain reads r to its end, reporting decoding errors.
+func (p *parser) drain(r io.Reader, cte string) {
+	_, err := io.CopyBuffer(io.Discard, r, p.buf)
+	p.readErr(err, cte)
+}
+
+// readErr turns an error met while reading a decoded body into a problem.
+func (p *parser) readErr(err error, cte string) {
+	if err == nil || err == io.EOF || p.src.err != nil {
+		return
+	}
+	var cie base64.CorruptInputError
+	switch {
+	case errors.As(err, &cie) || cte == "base64":
+		p.problem("bad_base64")
+	case cte == "quoted-printable":
+		p.problem("bad_quoted_printable")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		p.problem("missing_final_boundary")
+	default:
+		p.problem("bad_body")
+	}
+}
+
+// attachment hashes one attachment while streaming it.
+func (p *parser) attachment(body io.Reader, h message.Header, mt, filename, disp, cte string) {
+	p.sum.Reset()
+	hw := &hashCounter{h: p.sum}
+	_, err := io.CopyBuffer(hw, body, p.buf)
+	// A part cut short by a bad encoding keeps what decoded.
+	p.readErr(err, cte)
+	lname := strings.ToLower(filename)
+	a := Attachment{
+		Filename:    filename,
+		ContentType: mt,
+		Size:        hw.n,
+		SHA256:      hex.EncodeToString(p.sum.Sum(nil)),
+		Inline:      disp == "inline" || (disp == "" && h.Get("Content-Id") != ""),
+		Winmail:     lname == "winmail.dat" || mt == "application/ms-tnef" || mt == "application/vnd.ms-tnef",
+	}
+	a.Screenshot = strings.HasPrefix(mt, "image/") ||
+		(mt == "application/octet-stream" && isImageExt(path.Ext(lname)))
+	p.m.Attachments = append(p.m.Attachments, a)
+}
+
+func isImageExt(ext string) bool {
+	switch ext {
+	case ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".heic":
+		return true
+	}
+	return false
+}
+
+// text reads one body text part (bounded) and appends it to the plain or HTML
+// text.
+func (p *parser) text(body io.Reader, isHTML bool, charset, cte string, unknownCharset bool) {
+	limit := p.lim.MaxTextBytes - len(p.plain)
+	if isHTML {
+		limit = p.lim.MaxTextBytes*htmlInputFactor - 0
+		if len(p.htmlText) >= p.lim.MaxTextBytes {
+			limit = 0
+		}
+	}
+	if limit <= 0 {
+		return // the parent skips the rest of the part
+	}
+	p.raw.Reset()
+	_, err := io.CopyBuffer(&p.raw, io.LimitReader(body, int64(limit)), p.buf)
+	p.readErr(err, cte)
+	p.textBytes(p.raw.Bytes(), isHTML, charset, unknownCharset)
+}
+
+// textBytes appends decoded body bytes to the plain or HTML text.
+func (p *parser) textBytes(data []byte, isHTML bool, charset string, unknownCharset bool) {
+	if len(data) == 0 {
+		return
+	}
+	if !utf8.Valid(trimPartialRune(data)) {
+		if !unknownCharset && (charset == "" || charset == "us-ascii" || charset == "ascii") {
+			// Undeclared 8-bit text: Windows-1252 is the usual culprit.
+			if d, err := charmap.Windows1252.NewDecoder().Bytes(data); err == nil {
+				data = d
+			}
+			p.problem("undeclared_charset")
+		}
+	}
+	if isHTML {
+		room := p.lim.MaxTextBytes - len(p.htmlText)
+		if len(p.htmlText) > 0 {
+			p.htmlText = append(p.htmlText, '\n')
+		}
+		p.htmlText = htmlToText(p.htmlText, data, room)
+		return
+	}
+	room := p.lim.MaxTextBytes - len(p.plain)
+	if len(p.plain) > 0 && room > 0 {
+		p.plain = append(p.plain, '\n')
+		room--
+	}
+	p.plain = appendText(p.plain, data, room)
+}
+
+// appendText appends data to dst with CRLF and lone CR turned into LF, other
+// control characters (but tab) dropped, invalid UTF-8 replaced, and at most
+// max bytes added (cut on a rune boundary).
+func appendText(dst, data []byte, max int) []byte {
+	start := len(dst)
+	for len(data) > 0 {
+		if len(dst)-start >= max {
+			break
+		}
+		c := data[0]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '\r':
+				dst = append(dst, '\n')
+				if len(data) > 1 && data[1] == '\n' {
+					data = data[1:]
+				}
+			case c == '\n' || c == '\t' || c >= 0x20 && c != 0x7f:
+				dst = append(dst, c)
+			}
+			data = data[1:]
+			continue
+		}
+		r, size := utf8.DecodeRune(data)
+		if len(dst)-start+utf8.RuneLen(r) > max {
+			break
+		}
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, "\uFFFD"...)
+		} else if r >= 0x80 && r < 0xa0 {
+			// C1 control characters: dropped.
+		} else {
+			dst = append(dst, data[:size]...)
+		}
+		data = data[size:]
+	}
+	return dst
+}
+
+// trimPartialRune drops an incomplete UTF-8 sequence at the end of b (a cut
+// made by a limit).
+func trimPartialRune(b []byte) []byte {
+	for i := 1; i <= 3 && i <= len(b); i++ {
+		c := b[len(b)-i]
+		if c < utf8.RuneSelf {
+			return b
+		}
+		if utf8.RuneStart(c) {
+			if !utf8.FullRune(b[len(b)-i:]) {
+				return b[:len(b)-i]
+			}
+			return b
+		}
+	}
+	return b
+}
