@@ -39,13 +39,15 @@ const (
 
 // testServer is an in-process imapserver + imapmemserver on 127.0.0.1.
 type testServer struct {
-	t     testing.TB
-	mem   *imapmemserver.Server
-	user  *imapmemserver.User
-	addr  string
-	caps  imap.CapSet
-	tls   *tls.Config // implicit TLS listener when set
-	certs *x509.CertPool
+	t    testing.TB
+	mem  *imapmemserver.Server
+	user *imapmemserver.User
+	addr string
+	caps imap.CapSet
+	tls  *tls.Config // implicit TLS listener when set
+	// startTLSConfig enables STARTTLS.
+	startTLSConfig *tls.Config
+	certs          *x509.CertPool
 	// oauthToken, when set, makes the server accept only AUTHENTICATE
 	// XOAUTH2 with this bearer token.
 	oauthToken string
@@ -53,6 +55,7 @@ type testServer struct {
 
 	mu  sync.Mutex
 	srv *imapserver.Server
+	ln  net.Listener
 }
 
 type serverOpt func(*testServer)
@@ -68,6 +71,10 @@ func withCaps(caps ...imap.Cap) serverOpt {
 
 func withTLS() serverOpt {
 	return func(ts *testServer) { ts.tls, ts.certs = selfSigned(ts.t) }
+}
+
+func withStartTLS() serverOpt {
+	return func(ts *testServer) { ts.startTLSConfig, ts.certs = selfSigned(ts.t) }
 }
 
 func withXOAUTH2(token string) serverOpt { return func(ts *testServer) { ts.oauthToken = token } }
@@ -112,20 +119,22 @@ func (ts *testServer) start(addr string) {
 		NewSession:   ts.newSession,
 		Caps:         ts.caps,
 		InsecureAuth: true,
+		TLSConfig:    ts.startTLSConfig,
 		Logger:       log.New(io.Discard, "", 0),
 	})
 	ts.mu.Lock()
-	ts.srv, ts.addr = srv, ln.Addr().String()
+	ts.srv, ts.ln, ts.addr = srv, ln, ln.Addr().String()
 	ts.mu.Unlock()
 	go srv.Serve(ln)
 }
 
 func (ts *testServer) stop() {
 	ts.mu.Lock()
-	srv := ts.srv
-	ts.srv = nil
+	srv, ln := ts.srv, ts.ln
+	ts.srv, ts.ln = nil, nil
 	ts.mu.Unlock()
 	if srv != nil {
+		ln.Close() // Serve may not have registered it yet
 		srv.Close()
 	}
 }

@@ -65,6 +65,7 @@ func TestCatchUpInBatches(t *testing.T) {
 			t.Errorf("uid %d got \\Seen: %v", uid, fl)
 		}
 	}
+	waitFor(t, 2*time.Second, "stats", func() bool { return p.Stats().Delivered == 7 })
 	st := p.Stats()
 	if !st.Connected || st.LastUID != 7 || st.Delivered != 7 || st.LastPoll.IsZero() || st.UIDValidity == 0 {
 		t.Errorf("stats %+v", st)
