@@ -682,9 +682,13 @@ func (p *parser) text(body io.Reader, isHTML bool, charset, cte string, unknownC
 		return // the parent skips the rest of the part
 	}
 	p.raw.Reset()
-	_, err := io.CopyBuffer(&p.raw, io.LimitReader(body, int64(limit)), p.buf)
+	n, err := io.CopyBuffer(&p.raw, io.LimitReader(body, int64(limit)), p.buf)
 	p.readErr(err, cte)
-	p.textBytes(p.raw.Bytes(), isHTML, charset, unknownCharset)
+	data := p.raw.Bytes()
+	if n == int64(limit) {
+		data = trimPartialRune(data) // cut by the limit
+	}
+	p.textBytes(data, isHTML, charset, unknownCharset)
 }
 
 // textBytes appends decoded body bytes to the plain or HTML text.
@@ -692,7 +696,7 @@ func (p *parser) textBytes(data []byte, isHTML bool, charset string, unknownChar
 	if len(data) == 0 {
 		return
 	}
-	if !utf8.Valid(trimPartialRune(data)) {
+	if !utf8.Valid(data) {
 		if !unknownCharset && (charset == "" || charset == "us-ascii" || charset == "ascii") {
 			// Undeclared 8-bit text: Windows-1252 is the usual culprit.
 			if d, err := charmap.Windows1252.NewDecoder().Bytes(data); err == nil {
