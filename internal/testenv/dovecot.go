@@ -245,7 +245,12 @@ func (s *DovecotServer) writeConf() error {
 			return fmt.Errorf("current user: %w", err)
 		}
 		uid, gid = u.Uid, u.Gid
+		g, err := user.LookupGroupId(u.Gid)
+		if err != nil {
+			return fmt.Errorf("current group: %w", err)
+		}
 		p("default_internal_user = %s", u.Username)
+		p("default_internal_group = %s", g.Name)
 		p("default_login_user = %s", u.Username)
 		p("first_valid_uid = %s", u.Uid)
 		p("service anvil {\n  chroot =\n}")

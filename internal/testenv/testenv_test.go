@@ -26,6 +26,7 @@ func testMessage(id, subject string) []byte {
 }
 
 func TestDovecotAppendKeywordsRestart(t *testing.T) {
+	t.Parallel()
 	d := Dovecot(t)
 
 	c := d.Client(t)
@@ -80,6 +81,7 @@ func TestDovecotAppendKeywordsRestart(t *testing.T) {
 }
 
 func TestDovecotIdleSeesNewMail(t *testing.T) {
+	t.Parallel()
 	d := Dovecot(t)
 	var (
 		mu     sync.Mutex
@@ -132,6 +134,7 @@ func TestDovecotIdleSeesNewMail(t *testing.T) {
 }
 
 func TestDovecotRecreateMailbox(t *testing.T) {
+	t.Parallel()
 	d := Dovecot(t)
 	for _, mbox := range []string{"Archive", "INBOX"} {
 		t.Run(mbox, func(t *testing.T) {
@@ -165,6 +168,7 @@ func TestDovecotRecreateMailbox(t *testing.T) {
 }
 
 func TestDovecotTLS(t *testing.T) {
+	t.Parallel()
 	d := StartDovecot(t, &DovecotOptions{TLS: true, User: "ops@vendor.test", Password: "s3cret"})
 	if d.User() != "ops@vendor.test" || d.Password() != "s3cret" {
 		t.Fatalf("User/Password = %q/%q", d.User(), d.Password())
@@ -200,6 +204,7 @@ func TestDovecotTLS(t *testing.T) {
 }
 
 func TestMailpitSendReadRestart(t *testing.T) {
+	t.Parallel()
 	m := Mailpit(t)
 	if got := m.Messages(t); len(got) != 0 {
 		t.Fatalf("fresh Mailpit has %d messages", len(got))
@@ -272,6 +277,7 @@ func TestMailpitSendReadRestart(t *testing.T) {
 }
 
 func TestMailpitOrderAndWait(t *testing.T) {
+	t.Parallel()
 	m := Mailpit(t)
 	for _, subj := range []string{"first", "second", "third"} {
 		msg := "From: a@vendor.test\r\nTo: b@example.com\r\nSubject: " + subj + "\r\n\r\nx\r\n"
