@@ -360,8 +360,8 @@ func (s *DovecotServer) Dir() string { return s.dir }
 // LogPath is Dovecot's log file.
 func (s *DovecotServer) LogPath() string { return s.logPath }
 
-// CertFile is the PEM file of the self-signed certificate ("" without TLS
-// data: the path exists only with DovecotOptions.TLS).
+// CertFile is the path of the self-signed certificate's PEM file (for a
+// daemon config's CA file); the file exists only with DovecotOptions.TLS.
 func (s *DovecotServer) CertFile() string { return filepath.Join(s.dir, "cert.pem") }
 
 // CertPEM is the self-signed certificate, nil without DovecotOptions.TLS.
