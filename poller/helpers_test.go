@@ -295,7 +295,8 @@ type recHandler struct {
 	bodies      map[uint32]string
 	delivered   chan Fetched
 	marks       func(f Fetched) Mark
-	failNext    int // Handle fails this many times
+	delay       time.Duration // Handle sleeps this long
+	failNext    int           // Handle fails this many times
 	fails       int
 	spoolSeen   []string
 }
@@ -314,6 +315,7 @@ func (h *recHandler) Checkpoint(mailbox string, uv uint32) (uint32, error) {
 func (h *recHandler) Handle(ctx context.Context, mb Mailbox, batch []Fetched) ([]Mark, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	time.Sleep(h.delay)
 	for _, f := range batch {
 		if f.Path != "" {
 			h.spoolSeen = append(h.spoolSeen, f.Path)

@@ -453,3 +453,51 @@ func TestRunStopsOnCancel(t *testing.T) {
 		t.Fatal("Run did not stop")
 	}
 }
+
+// Marks lost with the connection (the server stops answering right after
+// Handle) are applied after the reconnect; the batch is not handed over again.
+func TestMarksSurviveReconnect(t *testing.T) {
+	ts := newTestServer(t)
+	ts.appendMsg("INBOX", testMessage(1))
+	px := newFreezeProxy(t, ts.addr)
+	cfg := ts.config(t)
+	cfg.Address = px.addr()
+	cfg.WatchdogInterval = 300 * time.Millisecond
+	cfg.ReadTimeout = time.Second
+	h := newRecHandler()
+	h.marks = func(f Fetched) Mark {
+		px.freeze() // the STORE that follows gets no answer
+		return Mark{UID: f.UID, Keywords: []string{"P2", "Trial"}}
+	}
+	p := runPoller(t, cfg, h)
+	h.wait(t, 1, 5*time.Second)
+	waitFor(t, 5*time.Second, "reconnect", func() bool { return p.Stats().Reconnects == 1 })
+	waitFor(t, 5*time.Second, "leftover marks applied", func() bool {
+		return slices.Equal(ts.flagsOf("INBOX")[1], []string{"p2", "trial"})
+	})
+	select {
+	case f := <-h.delivered:
+		t.Errorf("uid %d handed over again after the reconnect", f.UID)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// A handler slower than ReadTimeout does not cost the connection: the read
+// timeout is off while it runs.
+func TestSlowHandlerKeepsConnection(t *testing.T) {
+	ts := newTestServer(t)
+	ts.appendMsg("INBOX", testMessage(1))
+	cfg := ts.config(t)
+	cfg.WatchdogInterval = 300 * time.Millisecond
+	cfg.ReadTimeout = 700 * time.Millisecond
+	h := newRecHandler()
+	h.delay = 2 * time.Second
+	h.marks = func(f Fetched) Mark { return Mark{UID: f.UID, Keywords: []string{"P3"}} }
+	p := runPoller(t, cfg, h)
+	h.wait(t, 1, 5*time.Second)
+	waitFor(t, 3*time.Second, "keyword", func() bool { return slices.Equal(ts.flagsOf("INBOX")[1], []string{"p3"}) })
+	time.Sleep(time.Second) // a few watchdog rounds
+	if st := p.Stats(); st.Reconnects != 0 || st.LastError != nil || !st.Connected {
+		t.Errorf("stats %+v, want the first connection still up", st)
+	}
+}
