@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"fmt"
+
+	"github.com/emersion/go-message/mail"
 	"strings"
 	"time"
 
@@ -66,11 +68,7 @@ func (e *Engine) Assess(tx *store.Tx, msg *mailparse.Message, received time.Time
 
 	known := ""
 	if msg.TicketID != "" {
-		ok, err := tx.TicketExists(msg.TicketID)
-		if err != nil {
-			return nil, fmt.Errorf("ticket lookup %s: %w", msg.TicketID, err)
-		}
-		if ok {
+		if tx.TicketExists(msg.TicketID) {
 			known = msg.TicketID
 		}
 	}
@@ -145,14 +143,37 @@ func (e *Engine) RenderReply(a *Assessment) (string, error) {
 	}
 	if !a.SLA.Deadline.IsZero() {
 		data.Deadline = sla.FormatDeadline(a.SLA.Deadline)
-		data.TargetText = sla.FormatTarget(a.SLA.Target)
+		data.TargetText = humanDuration(a.SLA.Target)
+		if !a.SLA.TargetDeadline.IsZero() {
+			data.TargetDeadline = sla.FormatDeadline(a.SLA.TargetDeadline)
+		}
 	}
 	return e.Renderer.Render(d.Reply.TemplateFile, data)
 }
+
+func (e *Engine) from() mail.Address { return mail.Address{Name: e.FromName, Address: e.FromAddr} }
 
 func domainOf(addr string) string {
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
 		return addr[i+1:]
 	}
 	return ""
+}
+
+// humanDuration writes 2h as "2 hours", 90m as "1 hour 30 minutes".
+func humanDuration(d time.Duration) string {
+	h, m := int(d/time.Hour), int((d%time.Hour)/time.Minute)
+	unit := func(n int, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	switch {
+	case h > 0 && m > 0:
+		return unit(h, "hour") + " " + unit(m, "minute")
+	case h > 0:
+		return unit(h, "hour")
+	}
+	return unit(m, "minute")
 }

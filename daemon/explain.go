@@ -10,20 +10,20 @@ import (
 // Explanation is the JSON of `supportd explain` (SPEC §7). Field names are a
 // contract; every key is always present, null where unknown.
 type Explanation struct {
-	MessageID          *string             `json:"message_id"`
-	From               *string             `json:"from"`
-	TicketID           string              `json:"ticket_id"`
-	TicketNew          bool                `json:"ticket_new"`
-	Fields             ExplainFields       `json:"fields"`
-	Missing            []string            `json:"missing"`
-	Entitlement        ExplainEntitlement  `json:"entitlement"`
-	VersionSupported   *bool               `json:"version_supported"`
-	SLA                ExplainSLA          `json:"sla"`
-	Action             string              `json:"action"`
-	SuppressReason     *string             `json:"suppress_reason"`
-	Reply              *triage.Reply       `json:"reply"`
-	Route              triage.Route        `json:"route"`
-	Problems           []string            `json:"problems"`
+	MessageID        *string            `json:"message_id"`
+	From             *string            `json:"from"`
+	TicketID         string             `json:"ticket_id"`
+	TicketNew        bool               `json:"ticket_new"`
+	Fields           ExplainFields      `json:"fields"`
+	Missing          []string           `json:"missing"`
+	Entitlement      ExplainEntitlement `json:"entitlement"`
+	VersionSupported *bool              `json:"version_supported"`
+	SLA              ExplainSLA         `json:"sla"`
+	Action           string             `json:"action"`
+	SuppressReason   *string            `json:"suppress_reason"`
+	Reply            *triage.Reply      `json:"reply"`
+	Route            triage.Route       `json:"route"`
+	Problems         []string           `json:"problems"`
 }
 
 type ExplainFields struct {

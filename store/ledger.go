@@ -26,6 +26,13 @@ type LedgerEntry struct {
 	Attempts       int       `json:"attempts,omitempty"`
 	Quarantined    bool      `json:"quarantined,omitempty"`
 	Marked         bool      `json:"marked,omitempty"` // IMAP keywords / move applied
+	// Keywords and MoveTo are the IMAP marks decided for the message, kept so they
+	// can be applied again after a crash between the commit and the STORE/MOVE.
+	Keywords []string `json:"keywords,omitempty"`
+	MoveTo   string   `json:"move_to,omitempty"`
+	// Duplicate: the same message (Message-ID or content) was already handled
+	// under another UID; this one got the first one's marks and no reply.
+	Duplicate bool `json:"duplicate,omitempty"`
 }
 
 // Done reports whether the message needs no more processing (processed or

@@ -83,14 +83,14 @@ type SecurityConfig struct {
 }
 
 type LimitsConfig struct {
-	MaxMessageBytes             ByteSize `mapstructure:"max_message_bytes"`
-	MaxHeaderBytes              ByteSize `mapstructure:"max_header_bytes"`
-	MaxParts                    int      `mapstructure:"max_parts"`
-	MaxDepth                    int      `mapstructure:"max_depth"`
-	AutoRepliesPerSenderPerDay  int      `mapstructure:"auto_replies_per_sender_per_day"`
-	MaxAttempts                 int      `mapstructure:"max_attempts"`
-	QuarantineFolder            string   `mapstructure:"quarantine_folder"`
-	ProcessingTimeout           time.Duration `mapstructure:"processing_timeout"`
+	MaxMessageBytes            ByteSize      `mapstructure:"max_message_bytes"`
+	MaxHeaderBytes             ByteSize      `mapstructure:"max_header_bytes"`
+	MaxParts                   int           `mapstructure:"max_parts"`
+	MaxDepth                   int           `mapstructure:"max_depth"`
+	AutoRepliesPerSenderPerDay int           `mapstructure:"auto_replies_per_sender_per_day"`
+	MaxAttempts                int           `mapstructure:"max_attempts"`
+	QuarantineFolder           string        `mapstructure:"quarantine_folder"`
+	ProcessingTimeout          time.Duration `mapstructure:"processing_timeout"`
 }
 
 type ParseConfig struct {

@@ -76,7 +76,8 @@ func (a *app) customersExportCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			return db.ExportCustomers(a.stdout)
+			_, err = db.ExportCustomers(a.stdout)
+			return err
 		},
 	}
 }
@@ -97,8 +98,8 @@ func (a *app) customersListCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tCOMPANY\tSTATUS\tASUP EXPIRES\tLICENSE\tDOMAINS")
 			err = db.View(func(tx *store.Tx) error {
-				return tx.ForEachCustomer(func(c *entitlement.Customer) error {
-					st := entitlement.Evaluate(c, "contact", true, now, pol).Status
+				return tx.ForEachCustomer(func(c entitlement.Customer) error {
+					st := entitlement.Evaluate(&c, "contact", true, now, pol).Status
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Company, st, dateOrDash(c.ASUPExpires), c.License, strings.Join(c.Domains, ";"))
 					return nil
 				})
@@ -175,7 +176,7 @@ func (a *app) customersSetCmd() *cobra.Command {
 				if err := applyCustomerFlags(cmd, cust); err != nil {
 					return err
 				}
-				if err := tx.PutCustomer(cust); err != nil {
+				if err := tx.PutCustomer(*cust); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.stdout, "customer %s updated\n", cust.ID)

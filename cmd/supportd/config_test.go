@@ -1,0 +1,169 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func writeConfig(t *testing.T, yaml string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "supportd.yaml")
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The example file documents every key with its default: it must load, validate,
+// and equal DefaultConfig, so it can never rot.
+func TestExampleConfigLoadsAndValidates(t *testing.T) {
+	c, used, err := LoadConfig("../../config.example.yaml", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used == "" {
+		t.Fatal("example file not reported as used")
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("config.example.yaml does not validate: %v", err)
+	}
+	def := DefaultConfig()
+	// The example spells out empty lists the defaults leave nil.
+	c.Parse.ServerOS, def.Parse.ServerOS = nil, nil
+	c.Support.StaffQueue, def.Support.StaffQueue = "", ""
+	if !reflect.DeepEqual(c, def) {
+		t.Errorf("config.example.yaml differs from DefaultConfig:\nexample: %+v\ndefault: %+v", c, def)
+	}
+}
+
+func TestExampleConfigNamesEveryKey(t *testing.T) {
+	raw, err := os.ReadFile("../../config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	collectKeys("", reflect.TypeOf(Config{}), &keys)
+	for _, k := range keys {
+		last := k[strings.LastIndexByte(k, '.')+1:]
+		if !strings.Contains(string(raw), last+":") {
+			t.Errorf("config.example.yaml does not mention key %s", k)
+		}
+	}
+}
+
+func collectKeys(prefix string, t reflect.Type, out *[]string) {
+	for i := 0; i < t.NumField(); i++ {
+		tag := t.Field(i).Tag.Get("mapstructure")
+		key := tag
+		if prefix != "" {
+			key = prefix + "." + tag
+		}
+		if t.Field(i).Type.Kind() == reflect.Struct {
+			collectKeys(key, t.Field(i).Type, out)
+			continue
+		}
+		*out = append(*out, key)
+	}
+}
+
+func TestUnknownKeyIsNamed(t *testing.T) {
+	p := writeConfig(t, "support:\n  sales_adress: x@y.test\n")
+	_, _, err := LoadConfig(p, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "support.sales_adress") {
+		t.Fatalf("want an error naming support.sales_adress, got %v", err)
+	}
+}
+
+func TestPrecedenceFileEnvFlags(t *testing.T) {
+	p := writeConfig(t, "store:\n  path: from-file.db\nimap:\n  poll_interval: 45s\nlimits:\n  max_message_bytes: 10MiB\n")
+	c, _, err := LoadConfig(p, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Path != "from-file.db" || c.IMAP.PollInterval != 45*time.Second || c.Limits.MaxMessageBytes != 10<<20 {
+		t.Fatalf("file values not applied: %+v %+v %+v", c.Store, c.IMAP.PollInterval, c.Limits.MaxMessageBytes)
+	}
+	env := []string{"SUPPORTD_STORE_PATH=from-env.db", "SUPPORTD_IMAP_PASSWORD=s3cret", "SUPPORTD_SUPPORT_ADDRESSES=a@v.test,b@v.test", "PATH=/bin"}
+	c, _, err = LoadConfig(p, nil, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Path != "from-env.db" || c.IMAP.Password != "s3cret" {
+		t.Fatalf("env not applied: %q %q", c.Store.Path, c.IMAP.Password)
+	}
+	if !reflect.DeepEqual(c.Support.Addresses, []string{"a@v.test", "b@v.test"}) {
+		t.Fatalf("list from env: %q", c.Support.Addresses)
+	}
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	fs.String("store", "", "")
+	if err := fs.Parse([]string{"--store", "from-flag.db"}); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err = LoadConfig(p, fs, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Path != "from-flag.db" {
+		t.Fatalf("flag must win, got %q", c.Store.Path)
+	}
+	if _, _, err := LoadConfig(p, nil, []string{"SUPPORTD_STORE_PATHH=x"}); err == nil || !strings.Contains(err.Error(), "SUPPORTD_STORE_PATHH") {
+		t.Fatalf("unknown env var must be named, got %v", err)
+	}
+}
+
+func TestValidateNamesKeys(t *testing.T) {
+	cases := []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"clock", func(c *Config) { c.SLA.Clock = "wallclock" }, "sla.clock: must be elapsed or business"},
+		{"tz", func(c *Config) { c.Support.Timezone = "Mars/Olympus" }, "support.timezone"},
+		{"day", func(c *Config) { c.Support.Hours.Days = []string{"mon", "funday"} }, "support.hours.days[1]"},
+		{"open", func(c *Config) { c.Support.Hours.Open = "6am" }, "support.hours.open"},
+		{"holiday", func(c *Config) { c.Support.Holidays.Extra = []string{"2026-13-01"} }, "support.holidays.extra[0]"},
+		{"imap tls none remote", func(c *Config) { c.IMAP.TLS = "none" }, "imap.tls: none is accepted only for loopback"},
+		{"smtp tls bad", func(c *Config) { c.SMTP.TLS = "ssl" }, "smtp.tls: must be implicit, starttls or none"},
+		{"versions", func(c *Config) { c.Versions[1].Released = "yesterday" }, "versions[1].released"},
+		{"overlap", func(c *Config) { c.Versions[1].LastBuild = 9500 }, "versions[1]"},
+		{"addr", func(c *Config) { c.Support.SalesAddress = "sales" }, "support.sales_address"},
+		{"rule status", func(c *Config) { c.Routing.Rules = []RuleConfig{{Statuses: []string{"gold"}}} }, "routing.rules[0].statuses"},
+		{"pattern", func(c *Config) { c.Parse.TicketPattern = "CS-(" }, "parse.ticket_pattern"},
+		{"rate", func(c *Config) { c.Limits.AutoRepliesPerSenderPerDay = 0 }, "limits.auto_replies_per_sender_per_day"},
+		{"log", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
+		{"both passwords", func(c *Config) { c.IMAP.Password, c.IMAP.PasswordFile = "a", "/f" }, "imap.password_file"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tc.mod(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want error containing %q, got %v", tc.want, err)
+			}
+		})
+	}
+	c := DefaultConfig()
+	c.IMAP.Address, c.IMAP.TLS = "127.0.0.1:1143", "none"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("tls none on loopback must be accepted: %v", err)
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"50MiB": 50 << 20, "10MB": 10_000_000, "1024": 1024, "512KiB": 512 << 10, "1GiB": 1 << 30} {
+		got, err := ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	if _, err := ParseByteSize("lots"); err == nil {
+		t.Error("ParseByteSize(lots) must fail")
+	}
+}

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"supportd/daemon"
+	"supportd/internal/memserver"
+	"supportd/store"
+)
+
+//go:embed demo/*.eml demo/customers.csv
+var demoFiles embed.FS
+
+// demoReceived gives each sample message its INTERNALDATE (Adelaide time): the
+// week of 23 November 2026, in and out of support hours.
+var demoReceived = map[string]string{
+	"01-ticket-page.eml":    "2026-11-25T10:02:30+10:30",
+	"02-weekend-globex.eml": "2026-11-28T21:15:20+10:30",
+	"03-trial.eml":          "2026-11-25T11:30:10+10:30",
+	"04-free5.eml":          "2026-11-25T13:45:05+10:30",
+	"05-lapsed.eml":         "2026-11-25T14:05:40+10:30",
+	"06-unknown.eml":        "2026-11-25T15:20:15+10:30",
+	"07-old-version.eml":    "2026-11-25T16:10:45+10:30",
+	"08-out-of-office.eml":  "2026-11-25T16:30:02+10:30",
+	"09-bounce.eml":         "2026-11-25T16:45:09+10:30",
+	"10-follow-up.eml":      "2026-11-25T17:20:30+10:30",
+	"11-gmail-contact.eml":  "2026-11-26T07:05:12+10:30",
+	"12-mailing-list.eml":   "2026-11-25T09:00:30+10:30",
+}
+
+func (a *app) demoCmd() *cobra.Command {
+	var verbose bool
+	c := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the whole flow on embedded IMAP and SMTP servers with sample customers and mail",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.demo(cmd.Context(), verbose)
+		},
+	}
+	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the daemon's log and every reply in full")
+	return c
+}
+
+// demoSetup points the configuration at in-process servers and a throw-away store;
+// the rest (hours, SLA, versions, templates) is the loaded configuration.
+func (a *app) demo(ctx context.Context, verbose bool) error {
+	dir, err := os.MkdirTemp("", "supportd-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	imapSrv, err := memserver.StartIMAP("support@vendor.test", "demo-password")
+	if err != nil {
+		return fmt.Errorf("demo IMAP server: %w", err)
+	}
+	defer imapSrv.Close()
+	smtpSrv, err := memserver.StartSMTP()
+	if err != nil {
+		return fmt.Errorf("demo SMTP server: %w", err)
+	}
+	defer smtpSrv.Close()
+
+	c := &a.cfg
+	c.Store.Path = filepath.Join(dir, "demo.db")
+	c.IMAP = IMAPConfig{Address: imapSrv.Addr(), TLS: "none", Username: imapSrv.Username, Password: imapSrv.Password,
+		Mailbox: "INBOX", Idle: true, PollInterval: 30 * time.Second, BatchSize: 100}
+	c.SMTP.Address, c.SMTP.TLS, c.SMTP.Username, c.SMTP.Password = smtpSrv.Addr(), "none", "", ""
+	c.SMTP.OAuth2, c.IMAP.OAuth2 = OAuth2Config{}, OAuth2Config{}
+	if c.Support.StaffQueue == "" {
+		c.Support.StaffQueue = "staff-queue@vendor.test"
+	}
+	c.Metrics.Listen = ""
+
+	logOut := io.Discard
+	if verbose {
+		logOut = a.stderr
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	eng, err := a.engine()
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(c.Store.Path, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	csv, _ := demoFiles.ReadFile("demo/customers.csv")
+	st, err := db.ImportCustomers(bytes.NewReader(csv), nil)
+	if err != nil {
+		return fmt.Errorf("demo customers: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "supportd demo — IMAP %s, SMTP %s (in-process), %d sample customers, store %s\n\n",
+		imapSrv.Addr(), smtpSrv.Addr(), st.Added, c.Store.Path)
+
+	names, _ := demoFiles.ReadDir("demo")
+	var files []string
+	for _, n := range names {
+		if strings.HasSuffix(n.Name(), ".eml") {
+			files = append(files, n.Name())
+		}
+	}
+	sort.Strings(files)
+	uidFile := map[uint32]string{}
+	for _, name := range files {
+		raw, _ := demoFiles.ReadFile("demo/" + name)
+		at, err := time.Parse(time.RFC3339, demoReceived[name])
+		if err != nil {
+			return fmt.Errorf("demo %s: no receipt time", name)
+		}
+		uid, err := imapSrv.Append("INBOX", raw, at)
+		if err != nil {
+			return err
+		}
+		uidFile[uid] = name
+	}
+
+	uv, err := imapSrv.UIDValidity("INBOX")
+	if err != nil {
+		return err
+	}
+	spool := filepath.Join(dir, "spool")
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		return err
+	}
+	p, m, err := a.components(ctx, log, spool)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	d := daemon.New(daemon.Config{Mailbox: "INBOX", ParseOptions: c.parseOptions(), MaxAttempts: c.Limits.MaxAttempts,
+		QuarantineFolder: c.Limits.QuarantineFolder, StaffQueue: c.Support.StaffQueue}, eng, db, p, m, log, nil)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- d.Run(runCtx) }()
+	// Wait until every message is in the ledger and the outbox is empty.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, pending := demoProgress(db, uv, len(files))
+		if n == len(files) && pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			return fmt.Errorf("demo: %d of %d messages processed, %d replies pending after 30s", n, len(files), pending)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	cancel()
+	if err := <-done; err != nil {
+		return err
+	}
+	return a.demoReport(db, smtpSrv, uv, uidFile, elapsed, verbose)
+}
+
+func demoProgress(db *store.DB, uv uint32, want int) (processed, pending int) {
+	_ = db.View(func(tx *store.Tx) error {
+		processed = 0
+		for uid := uint32(1); uid <= uint32(want); uid++ {
+			if e, _ := tx.SeenUID("INBOX", uv, uid); e != nil {
+				processed++
+			}
+		}
+		pending, _, _ = tx.OutboxStats()
+		return nil
+	})
+	return processed, pending
+}
+
+// demoReport prints message → ticket, status, priority, action, deadline, and who
+// got which reply, read back from the store and from what the SMTP server received.
+func (a *app) demoReport(db *store.DB, smtpSrv *memserver.SMTP, uv uint32, uidFile map[uint32]string, elapsed time.Duration, verbose bool) error {
+	sent := smtpSrv.Messages()
+	byInReplyTo := map[string][]memserver.Received{}
+	staff := 0
+	for _, r := range sent {
+		if irt := store.NormalizeMessageID(r.Header("In-Reply-To")); irt != "" {
+			byInReplyTo[irt] = append(byInReplyTo[irt], r)
+		}
+		if r.Header("X-Support-Ticket") != "" {
+			staff++
+		}
+	}
+	loc, err := time.LoadLocation(a.cfg.Support.Timezone)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MESSAGE\tFROM\tTICKET\tSTATUS\tP\tACTION\tDEADLINE (Adelaide)\tREPLY")
+	uids := make([]int, 0, len(uidFile))
+	for uid := range uidFile {
+		uids = append(uids, int(uid))
+	}
+	sort.Ints(uids)
+	err = db.View(func(tx *store.Tx) error {
+		for _, u := range uids {
+			uid := uint32(u)
+			e, err := tx.SeenUID("INBOX", uv, uid)
+			if err != nil || e == nil {
+				fmt.Fprintf(tw, "%s\t-\t-\t-\t-\tnot processed\t-\t-\n", uidFile[uid])
+				continue
+			}
+			t, _ := tx.Ticket(e.Ticket)
+			from, status, prio, deadline := "-", "-", "-", "-"
+			if t != nil {
+				status, prio = string(t.Status), fmt.Sprintf("P%d", t.Priority)
+				if !t.Deadline.IsZero() && e.Action != "follow_up" {
+					deadline = t.Deadline.In(loc).Format("Mon 02 Jan 15:04 MST")
+				}
+				for _, m := range t.Messages {
+					if m.MessageID == e.MessageID {
+						from = t.From
+					}
+				}
+				if from == "-" {
+					from = t.From
+				}
+			}
+			action := e.Action
+			if e.SuppressReason != "" {
+				action += " (" + e.SuppressReason + ")"
+			}
+			reply := "none"
+			for _, r := range byInReplyTo[e.MessageID] {
+				if r.Header("X-Support-Ticket") != "" {
+					continue
+				}
+				reply = "to " + strings.Join(r.To, ", ") + ": " + clip(r.Header("Subject"), 50)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", uidFile[uid], clip(from, 22), e.Ticket, status, prio, action, deadline, reply)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	tw.Flush()
+	fmt.Fprintf(a.stdout, "\n%d messages processed in %v; %d automatic replies and %d routed copies for staff sent over SMTP.\n",
+		len(uidFile), elapsed.Round(time.Millisecond), len(sent)-staff, staff)
+	fmt.Fprintln(a.stdout, "Every message was tagged in IMAP (P1…P4, ASUP/Trial/Free/Lapsed/Unknown, FollowUp, Suppressed).")
+	if verbose {
+		for _, r := range sent {
+			fmt.Fprintf(a.stdout, "\n----- to %s -----\n%s\n", strings.Join(r.To, ", "), r.Data)
+		}
+	} else {
+		fmt.Fprintln(a.stdout, "Run `supportd demo -v` to read every reply in full.")
+	}
+	return nil
+}

@@ -1,0 +1,582 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"supportd/entitlement"
+	"supportd/mailer"
+	"supportd/mailparse"
+	"supportd/poller"
+	"supportd/sla"
+	"supportd/store"
+)
+
+// Config of the daemon beyond the Engine.
+type Config struct {
+	Mailbox          string
+	ParseOptions     *mailparse.Options
+	MaxAttempts      int    // a message failing this often is quarantined (default 3)
+	QuarantineFolder string // "" = tag only
+	StaffQueue       string
+	// Now is the clock (tests inject one). Receipt times come from INTERNALDATE.
+	Now func() time.Time
+	// OutboxBatch is how many outbox entries go out per SMTP round (default 100).
+	OutboxBatch int
+	// RetryBackoff is the wait before retry number n of a temporary SMTP failure
+	// (default mailer.Backoff).
+	RetryBackoff func(n int) time.Duration
+	// DrainTimeout bounds the final outbox flush on shutdown (default 10s).
+	DrainTimeout time.Duration
+	// TestHook, when set, is called with each parsed message before it is decided;
+	// fault tests use it to make a handler panic. Never set in production.
+	TestHook func(*mailparse.Message)
+}
+
+// Daemon is `supportd run`: it implements poller.Handler, owns the outbox loop and
+// commits every decision, ticket change and outbox entry in one transaction per
+// fetched batch, before anything is sent or marked.
+type Daemon struct {
+	cfg     Config
+	engine  *Engine
+	db      *store.DB
+	poll    *poller.Poller
+	mail    *mailer.Mailer
+	log     *slog.Logger
+	metrics *Metrics
+
+	kick chan struct{} // wakes the outbox loop after a commit
+}
+
+// New wires a daemon. The caller owns db, p and m and closes them after Run returns.
+func New(cfg Config, e *Engine, db *store.DB, p *poller.Poller, m *mailer.Mailer, log *slog.Logger, metrics *Metrics) *Daemon {
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.OutboxBatch <= 0 {
+		cfg.OutboxBatch = 100
+	}
+	if cfg.RetryBackoff == nil {
+		cfg.RetryBackoff = mailer.Backoff
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 10 * time.Second
+	}
+	if cfg.Mailbox == "" {
+		cfg.Mailbox = "INBOX"
+	}
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
+	return &Daemon{cfg: cfg, engine: e, db: db, poll: p, mail: m, log: log, metrics: metrics, kick: make(chan struct{}, 1)}
+}
+
+// Run processes mail until ctx is cancelled, then stops fetching and flushes what
+// the outbox can within DrainTimeout. The poller and the outbox loop are owned by
+// Run and stopped before it returns.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.refreshOutboxMetrics()
+	var wg sync.WaitGroup
+	pollErr := make(chan error, 1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		pollErr <- d.poll.Run(ctx, d)
+	}()
+	outCtx, stopOut := context.WithCancel(context.Background())
+	go func() {
+		defer wg.Done()
+		d.outboxLoop(ctx, outCtx)
+	}()
+	<-ctx.Done()
+	err := <-pollErr
+	// Phase two: intake stopped; give the outbox a bounded last chance.
+	drainCtx, cancel := context.WithTimeout(context.Background(), d.cfg.DrainTimeout)
+	d.drainOutbox(drainCtx)
+	cancel()
+	stopOut()
+	wg.Wait()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// Checkpoint implements poller.Handler: the last UID handled under uidValidity, 0
+// when the mailbox is new to us or its UIDVALIDITY changed (then the Message-ID
+// ledger prevents reprocessing).
+func (d *Daemon) Checkpoint(mailbox string, uidValidity uint32) (uint32, error) {
+	var last uint32
+	err := d.db.View(func(tx *store.Tx) error {
+		uv, uid, err := tx.Checkpoint(mailbox)
+		if err != nil {
+			return err
+		}
+		if uv == uidValidity {
+			last = uid
+		} else if uv != 0 {
+			d.log.Warn("UIDVALIDITY changed: refetching the mailbox, the Message-ID ledger prevents reprocessing",
+				"mailbox", mailbox, "old_uidvalidity", uv, "new_uidvalidity", uidValidity)
+		}
+		return nil
+	})
+	return last, err
+}
+
+// outcome is what one fetched message turned into within the batch transaction.
+type outcome struct {
+	f        poller.Fetched
+	mark     poller.Mark
+	ticket   string
+	action   string
+	status   string
+	received time.Time
+	err      error // processing failed: not committed, attempt recorded
+}
+
+// Handle implements poller.Handler: parse every message of the batch (outside the
+// transaction), then decide and commit the whole batch in one store transaction,
+// then hand back the IMAP marks. Nothing is sent or marked before the commit.
+func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.Fetched) ([]poller.Mark, error) {
+	start := d.cfg.Now()
+	parsed := make([]*parsedMsg, len(batch))
+	for i, f := range batch {
+		parsed[i] = d.parseOne(f)
+	}
+	defer func() {
+		for _, f := range batch {
+			if f.Path != "" {
+				os.Remove(f.Path)
+			}
+		}
+	}()
+
+	var outs []outcome
+	err := d.db.Update(func(tx *store.Tx) error {
+		outs = outs[:0]
+		for i, f := range batch {
+			o := d.processOne(tx, mb, f, parsed[i])
+			outs = append(outs, o)
+		}
+		uv, cur, err := tx.Checkpoint(mb.Name)
+		if err != nil {
+			return err
+		}
+		if cp := checkpointAfter(outs); uv != mb.UIDValidity || cp > cur {
+			return tx.SetCheckpoint(mb.Name, mb.UIDValidity, cp)
+		}
+		return nil
+	})
+	if err != nil {
+		d.metrics.StoreErrors.Inc()
+		return nil, fmt.Errorf("commit batch of %d (uids %d-%d): %w", len(batch), batch[0].UID, batch[len(batch)-1].UID, err)
+	}
+	marks := make([]poller.Mark, 0, len(outs))
+	for _, o := range outs {
+		marks = append(marks, o.mark)
+		if o.action != "" {
+			d.metrics.Messages.WithLabelValues(o.action, o.status).Inc()
+			d.metrics.Latency.Observe(d.cfg.Now().Sub(o.received).Seconds())
+		}
+		d.log.Info("message processed", "uid", o.f.UID, "ticket", o.ticket, "action", o.action, "status", o.status)
+	}
+	d.metrics.BatchSeconds.Observe(d.cfg.Now().Sub(start).Seconds())
+	d.wakeOutbox()
+	return marks, nil
+}
+
+type parsedMsg struct {
+	msg      *mailparse.Message
+	hash     string
+	panicked string // non-empty when parsing panicked (a bug; the message is quarantined)
+	readErr  error
+}
+
+// parseOne parses a spooled message, never letting a panic escape.
+func (d *Daemon) parseOne(f poller.Fetched) (p *parsedMsg) {
+	p = &parsedMsg{}
+	if f.TooLarge || f.Path == "" {
+		return p
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			p.panicked = fmt.Sprintf("%v", r)
+			d.log.Error("parser panicked: message will be quarantined", "uid", f.UID, "panic", p.panicked, "stack", string(debug.Stack()))
+		}
+	}()
+	file, err := os.Open(f.Path)
+	if err != nil {
+		p.readErr = err
+		return p
+	}
+	defer file.Close()
+	h := sha256.New()
+	msg, err := mailparse.Parse(io.TeeReader(file, h), d.cfg.ParseOptions)
+	if err == nil {
+		_, err = io.Copy(h, file)
+	}
+	p.msg, p.hash, p.readErr = msg, hex.EncodeToString(h.Sum(nil)), err
+	if d.cfg.TestHook != nil && msg != nil {
+		d.cfg.TestHook(msg)
+	}
+	return p
+}
+
+// processOne decides one message inside the batch transaction and writes its
+// ledger entry, ticket, outbox entries and counters.
+func (d *Daemon) processOne(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *parsedMsg) (o outcome) {
+	o = outcome{f: f, received: f.InternalDate}
+	o.mark.UID = f.UID
+	now := d.cfg.Now()
+
+	// Already handled under this UIDVALIDITY (a crash after commit, before marks):
+	// re-apply the marks, nothing else.
+	if e, err := tx.SeenUID(mb.Name, mb.UIDValidity, f.UID); err == nil && e != nil {
+		o.mark.Keywords, o.mark.MoveTo = e.Keywords, e.MoveTo
+		return o
+	}
+	if f.TooLarge {
+		return d.quarantine(tx, mb, f, p, "too_large: "+strconv.FormatInt(f.Size, 10)+" bytes", now)
+	}
+	if p.readErr != nil || p.panicked != "" || p.msg == nil {
+		reason := "unreadable"
+		if p.panicked != "" {
+			reason = "parser_panic"
+		} else if p.readErr != nil {
+			reason = "read_error: " + p.readErr.Error()
+		}
+		n, _ := tx.RecordAttempt(mb.Name, mb.UIDValidity, f.UID)
+		if p.panicked != "" || n >= d.cfg.MaxAttempts {
+			return d.quarantine(tx, mb, f, p, reason, now)
+		}
+		o.err = errors.New(reason)
+		return o
+	}
+	msg := p.msg
+	// The same message seen before under another UID (UIDVALIDITY change, a second
+	// delivery): record and tag it like the first time, no second reply.
+	if e := seenBefore(tx, msg.MessageID, p.hash); e != nil {
+		dup := *e
+		dup.Mailbox, dup.UIDValidity, dup.UID, dup.Processed = mb.Name, mb.UIDValidity, f.UID, now
+		dup.Duplicate = true
+		if err := tx.PutLedger(&dup); err == nil {
+			o.mark.Keywords, o.mark.MoveTo = e.Keywords, e.MoveTo
+		}
+		o.ticket = e.Ticket
+		return o
+	}
+
+	var asm *Assessment
+	err := safely(func() error {
+		var err error
+		asm, err = d.engine.Assess(tx, msg, f.InternalDate, p.hash, tx.NextTicketID)
+		return err
+	})
+	if err != nil {
+		n, _ := tx.RecordAttempt(mb.Name, mb.UIDValidity, f.UID)
+		d.log.Error("decide failed", "uid", f.UID, "message_id", msg.MessageID, "attempt", n, "err", err)
+		if n >= d.cfg.MaxAttempts || isPanic(err) {
+			return d.quarantine(tx, mb, f, p, "decide_error: "+err.Error(), now)
+		}
+		o.err = err
+		return o
+	}
+	dec := asm.Decision
+	if err := safely(func() error { return d.record(tx, mb, f, p, asm, now) }); err != nil {
+		n, _ := tx.RecordAttempt(mb.Name, mb.UIDValidity, f.UID)
+		d.log.Error("record failed", "uid", f.UID, "message_id", msg.MessageID, "ticket", dec.TicketID, "attempt", n, "err", err)
+		if n >= d.cfg.MaxAttempts || isPanic(err) {
+			return d.quarantine(tx, mb, f, p, "record_error: "+err.Error(), now)
+		}
+		o.err = err
+		return o
+	}
+	o.ticket, o.action, o.status = dec.TicketID, string(dec.Action), string(asm.Input.Entitlement.Status)
+	o.mark.Keywords = append(append([]string{}, dec.Route.Keywords...), ProcessedKeyword)
+	if dec.Route.Folder != nil {
+		o.mark.MoveTo = *dec.Route.Folder
+	}
+	return o
+}
+
+// ProcessedKeyword marks a message supportd has handled (shown by mail clients as a tag).
+const ProcessedKeyword = "$SupportdProcessed"
+
+// QuarantinedKeyword tags a message supportd could not process.
+const QuarantinedKeyword = "Quarantined"
+
+// record writes everything one decided message changes, inside the batch tx.
+func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *parsedMsg, asm *Assessment, now time.Time) error {
+	msg, dec, ent := asm.Msg, asm.Decision, asm.Input.Entitlement
+	from := ""
+	if msg.From != nil {
+		from = msg.From.Addr
+	}
+	t, err := tx.Ticket(dec.TicketID)
+	if err != nil {
+		return fmt.Errorf("ticket %s: %w", dec.TicketID, err)
+	}
+	if t == nil {
+		t = &store.Ticket{ID: dec.TicketID, Subject: msg.Subject, From: from, Created: f.InternalDate, State: store.StateOpen,
+			Status: ent.Status, Priority: ent.Priority, Deadline: asm.SLA.Deadline}
+		if ent.Customer != nil {
+			t.CustomerID, t.Company = ent.Customer.ID, ent.Customer.Company
+		}
+	}
+	t.Updated = now
+	t.Messages = append(t.Messages, store.TicketMessage{MessageID: msg.MessageID, UID: f.UID, Received: f.InternalDate, Action: string(dec.Action), Direction: store.DirectionIn})
+
+	if dec.Reply != nil {
+		body, err := d.engine.RenderReply(asm)
+		if err != nil {
+			return fmt.Errorf("render %s: %w", dec.Reply.TemplateFile, err)
+		}
+		data, err := mailer.ComposeReply(mailer.Reply{
+			From: d.engine.from(),
+			To:   dec.Reply.To, Cc: dec.Reply.Cc, Subject: dec.Reply.Subject,
+			InReplyTo: dec.Reply.InReplyTo, References: dec.Reply.References,
+			MessageID: dec.Reply.MessageID, Date: now, Body: body,
+		})
+		if err != nil {
+			return fmt.Errorf("compose reply: %w", err)
+		}
+		rcpts := append(append([]string{}, dec.Reply.To...), dec.Reply.Cc...)
+		if _, err := tx.Enqueue(&store.OutboxEntry{MessageID: dec.Reply.MessageID, Kind: "reply", Ticket: dec.TicketID,
+			From: d.engine.FromAddr, To: rcpts, Data: data, Created: now, NextAttempt: now}); err != nil {
+			return fmt.Errorf("enqueue reply: %w", err)
+		}
+		if err := tx.IndexMessageID(dec.Reply.MessageID, dec.TicketID); err != nil {
+			return err
+		}
+		for _, to := range dec.Reply.To {
+			if err := tx.AddReply(to, f.InternalDate); err != nil {
+				return err
+			}
+		}
+		t.Messages = append(t.Messages, store.TicketMessage{MessageID: dec.Reply.MessageID, Received: now, Action: dec.Reply.Template, Direction: store.DirectionOut})
+	}
+	if err := d.enqueueStaff(tx, f, p, asm, now); err != nil {
+		return err
+	}
+	if err := tx.PutTicket(t); err != nil {
+		return fmt.Errorf("ticket %s: %w", t.ID, err)
+	}
+	if msg.MessageID != "" {
+		if err := tx.IndexMessageID(msg.MessageID, dec.TicketID); err != nil {
+			return err
+		}
+	}
+	entry := &store.LedgerEntry{Mailbox: mb.Name, UIDValidity: mb.UIDValidity, UID: f.UID, MessageID: msg.MessageID,
+		ContentHash: p.hash, Ticket: dec.TicketID, Action: string(dec.Action), SuppressReason: dec.SuppressReason,
+		Processed: now, Keywords: append(append([]string{}, dec.Route.Keywords...), ProcessedKeyword)}
+	if dec.Route.Folder != nil {
+		entry.MoveTo = *dec.Route.Folder
+	}
+	return tx.PutLedger(entry)
+}
+
+// enqueueStaff queues the routed copy for staff (support.staff_queue and rule
+// forwards) with the X-Support-* headers and the [ticket][P][status] subject tag.
+func (d *Daemon) enqueueStaff(tx *store.Tx, f poller.Fetched, p *parsedMsg, asm *Assessment, now time.Time) error {
+	dec := asm.Decision
+	if len(dec.Route.ForwardTo) == 0 {
+		return nil
+	}
+	raw, err := os.Open(f.Path)
+	if err != nil {
+		return fmt.Errorf("staff copy: %w", err)
+	}
+	defer raw.Close()
+	id := staffMessageID(dec.TicketID, p.hash, d.engine.FromAddr)
+	data, err := mailer.StaffCopy{
+		From: d.engine.FromAddr, To: dec.Route.ForwardTo[0],
+		Subject: dec.StaffSubject, Headers: staffHeaders(asm), Preface: staffPreface(asm),
+		MessageID: id, Date: now,
+	}.Compose(raw)
+	if err != nil {
+		return fmt.Errorf("compose staff copy: %w", err)
+	}
+	_, err = tx.Enqueue(&store.OutboxEntry{MessageID: id, Kind: store.KindForward,
+		Ticket: dec.TicketID, From: d.engine.FromAddr, To: dec.Route.ForwardTo, Data: data, Created: now, NextAttempt: now})
+	return err
+}
+
+func staffMessageID(ticket, hash, from string) string {
+	dom := "supportd.invalid"
+	if i := strings.LastIndexByte(from, '@'); i >= 0 {
+		dom = from[i+1:]
+	}
+	h := hash
+	if len(h) > 16 {
+		h = h[:16]
+	}
+	return "<" + strings.ToLower(ticket) + "." + h + ".staff@" + dom + ">"
+}
+
+func staffHeaders(a *Assessment) map[string]string {
+	dec, ent, m := a.Decision, a.Input.Entitlement, a.Msg
+	h := map[string]string{
+		"X-Support-Ticket":   dec.TicketID,
+		"X-Support-Priority": "P" + strconv.Itoa(ent.Priority),
+		"X-Support-Status":   string(ent.Status),
+		"X-Support-Action":   string(dec.Action),
+		"X-Support-Missing":  strings.Join(dec.Missing, ", "),
+		"X-Support-Verified": strconv.FormatBool(ent.VerifiedSender),
+	}
+	if !a.SLA.Deadline.IsZero() {
+		h["X-Support-SLA-Deadline"] = a.SLA.Deadline.Format(time.RFC3339)
+	}
+	if m.Build != 0 {
+		h["X-Support-Build"] = strconv.Itoa(m.Build)
+	}
+	if a.Input.Version.Known {
+		h["X-Support-Major"] = strconv.Itoa(a.Input.Version.Major)
+	}
+	if m.ServerOS != "" {
+		h["X-Support-Server-OS"] = m.ServerOS
+	}
+	if m.Browser != nil {
+		h["X-Support-Browser"] = strings.TrimSpace(m.Browser.Name + " " + m.Browser.Version)
+	}
+	if dec.SuppressReason != "" {
+		h["X-Support-Suppressed"] = dec.SuppressReason
+	}
+	if ent.Customer != nil {
+		h["X-Support-Customer"] = ent.Customer.ID
+	}
+	return h
+}
+
+func staffPreface(a *Assessment) string {
+	dec, ent := a.Decision, a.Input.Entitlement
+	var b strings.Builder
+	fmt.Fprintf(&b, "Ticket %s — %s, priority P%d, action %s", dec.TicketID, ent.Status, ent.Priority, dec.Action)
+	if dec.SuppressReason != "" {
+		fmt.Fprintf(&b, " (no automatic reply: %s)", dec.SuppressReason)
+	}
+	b.WriteString("\n")
+	if !a.SLA.Deadline.IsZero() {
+		fmt.Fprintf(&b, "Respond by: %s\n", sla.FormatDeadline(a.SLA.Deadline))
+	}
+	if ent.Customer != nil {
+		fmt.Fprintf(&b, "Customer: %s %s (ASUP expires %s)\n", ent.Customer.ID, ent.Customer.Company, dateOrDash(ent.Customer.ASUPExpires))
+	} else if ent.Hidden {
+		b.WriteString("Customer: sender matches a customer but is NOT verified (treated as unknown)\n")
+	} else {
+		b.WriteString("Customer: unknown sender\n")
+	}
+	if len(dec.Missing) > 0 {
+		fmt.Fprintf(&b, "Missing: %s\n", strings.Join(dec.Missing, ", "))
+	}
+	if dec.Reply != nil {
+		fmt.Fprintf(&b, "Automatic reply (%s) to %s", dec.Reply.Template, strings.Join(dec.Reply.To, ", "))
+		if len(dec.Reply.Cc) > 0 {
+			fmt.Fprintf(&b, ", cc %s", strings.Join(dec.Reply.Cc, ", "))
+		}
+		b.WriteString("\n")
+	}
+	if len(a.Msg.Problems) > 0 {
+		fmt.Fprintf(&b, "Parser notes: %s\n", strings.Join(a.Msg.Problems, "; "))
+	}
+	return b.String()
+}
+
+func dateOrDash(d entitlement.Date) string {
+	if d.IsZero() {
+		return "-"
+	}
+	return d.String()
+}
+
+// quarantine records a message that cannot be processed: it is tagged, moved to the
+// quarantine folder, and staff are told; it never blocks the messages behind it.
+func (d *Daemon) quarantine(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *parsedMsg, reason string, now time.Time) outcome {
+	o := outcome{f: f, received: f.InternalDate, action: "quarantine", status: "unknown"}
+	d.log.Warn("message quarantined", "uid", f.UID, "reason", reason, "folder", d.cfg.QuarantineFolder)
+	d.metrics.Quarantined.Inc()
+	kws := []string{QuarantinedKeyword, ProcessedKeyword}
+	entry := &store.LedgerEntry{Mailbox: mb.Name, UIDValidity: mb.UIDValidity, UID: f.UID, ContentHash: p.hash,
+		Action: "quarantine", SuppressReason: reason, Processed: now, Quarantined: true, Keywords: kws, MoveTo: d.cfg.QuarantineFolder}
+	if p.msg != nil {
+		entry.MessageID = p.msg.MessageID
+	}
+	if err := tx.PutLedger(entry); err != nil {
+		d.log.Error("ledger write for quarantined message failed", "uid", f.UID, "err", err)
+	}
+	if d.cfg.StaffQueue != "" {
+		body := fmt.Sprintf("supportd could not process message UID %d of %s (UIDVALIDITY %d), %d bytes, received %s.\nReason: %s\nIt was moved to the folder %q for a person to read.\n",
+			f.UID, mb.Name, mb.UIDValidity, f.Size, f.InternalDate.Format(time.RFC3339), reason, d.cfg.QuarantineFolder)
+		id := fmt.Sprintf("<quarantine.%d.%d@%s>", mb.UIDValidity, f.UID, domainOf(d.engine.FromAddr))
+		data, err := mailer.ComposeReply(mailer.Reply{From: d.engine.from(), To: []string{d.cfg.StaffQueue},
+			Subject: fmt.Sprintf("[Quarantine] message UID %d could not be processed", f.UID), MessageID: id, Date: now, Body: body})
+		if err == nil {
+			_, err = tx.Enqueue(&store.OutboxEntry{MessageID: id, Kind: store.KindStaff, From: d.engine.FromAddr, To: []string{d.cfg.StaffQueue},
+				Data: data, Created: now, NextAttempt: now})
+		}
+		if err != nil {
+			d.log.Error("staff notice for quarantined message failed", "uid", f.UID, "err", err)
+		}
+	}
+	o.mark = poller.Mark{UID: f.UID, Keywords: kws, MoveTo: d.cfg.QuarantineFolder}
+	return o
+}
+
+type panicError struct{ v any }
+
+func (p panicError) Error() string { return fmt.Sprintf("panic: %v", p.v) }
+
+func isPanic(err error) bool { var p panicError; return errors.As(err, &p) }
+
+// safely runs fn, turning a panic into an error (a bug in the decision code must
+// quarantine one message, not stop the inbox).
+func safely(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = panicError{r}
+		}
+	}()
+	return fn()
+}
+
+// checkpointAfter is the UID up to which the batch is done: just below the first
+// message that failed (it and everything after it are fetched again; those already
+// in the ledger only get their marks re-applied), else the batch's highest UID.
+func checkpointAfter(outs []outcome) uint32 {
+	var last uint32
+	for _, o := range outs {
+		if o.err != nil {
+			return min(last, o.f.UID-1)
+		}
+		last = max(last, o.f.UID)
+	}
+	return last
+}
+
+// seenBefore finds an earlier ledger entry of the same message: the same bytes,
+// or the same Message-ID (a second delivery of one message).
+func seenBefore(tx *store.Tx, messageID, hash string) *store.LedgerEntry {
+	if e, err := tx.SeenMessage(store.MessageKey("", hash)); err == nil && e != nil {
+		return e
+	}
+	if messageID == "" {
+		return nil
+	}
+	if e, err := tx.SeenMessage(store.MessageKey(messageID, "")); err == nil && e != nil {
+		return e
+	}
+	return nil
+}

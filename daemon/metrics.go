@@ -1,0 +1,66 @@
+package daemon
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the Prometheus metrics of `supportd run`, on their own registry (no
+// global state), served on metrics.listen at /metrics.
+type Metrics struct {
+	Registry     *prometheus.Registry
+	Messages     *prometheus.CounterVec // by action and status
+	Quarantined  prometheus.Counter
+	RepliesSent  *prometheus.CounterVec // by kind (reply, staff)
+	RepliesFail  *prometheus.CounterVec // by kind and class (temporary, permanent)
+	OutboxDepth  prometheus.Gauge
+	OutboxOldest prometheus.Gauge // age in seconds of the oldest pending entry
+	Unprocessed  prometheus.Gauge // age in seconds of the oldest message not yet processed
+	Reconnects   prometheus.CounterFunc
+	StoreErrors  prometheus.Counter
+	Latency      prometheus.Histogram // receipt (INTERNALDATE) → committed decision
+	SendLatency  prometheus.Histogram // receipt → SMTP accepted
+	BatchSeconds prometheus.Histogram
+	TokenExpiry  prometheus.Gauge // seconds until the IMAP OAuth2 token expires
+}
+
+// NewMetrics registers the metrics; reconnects reads the poller's counter.
+func NewMetrics(reconnects func() float64) *Metrics {
+	if reconnects == nil {
+		reconnects = func() float64 { return 0 }
+	}
+	buckets := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "supportd_messages_total",
+			Help: "Messages processed, by action and entitlement status."}, []string{"action", "status"}),
+		Quarantined: prometheus.NewCounter(prometheus.CounterOpts{Name: "supportd_messages_quarantined_total",
+			Help: "Messages that could not be processed and were quarantined."}),
+		RepliesSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "supportd_replies_sent_total",
+			Help: "Outgoing messages accepted by the SMTP server, by kind."}, []string{"kind"}),
+		RepliesFail: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "supportd_replies_failed_total",
+			Help: "Outgoing delivery attempts that failed, by kind and class (temporary, permanent)."}, []string{"kind", "class"}),
+		OutboxDepth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "supportd_outbox_depth",
+			Help: "Outgoing messages waiting to be sent."}),
+		OutboxOldest: prometheus.NewGauge(prometheus.GaugeOpts{Name: "supportd_outbox_oldest_age_seconds",
+			Help: "Age of the oldest outgoing message still waiting."}),
+		Unprocessed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "supportd_oldest_unprocessed_age_seconds",
+			Help: "Age of the oldest fetched message not yet committed (0 when none)."}),
+		Reconnects: prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "supportd_imap_reconnects_total",
+			Help: "IMAP reconnections."}, reconnects),
+		StoreErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "supportd_store_errors_total",
+			Help: "Failed store commits (nothing was sent or marked for them)."}),
+		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "supportd_processing_latency_seconds",
+			Help: "From receipt (INTERNALDATE) to the committed decision.", Buckets: buckets}),
+		SendLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "supportd_reply_latency_seconds",
+			Help: "From queueing to SMTP acceptance of automatic replies.", Buckets: buckets}),
+		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "supportd_batch_seconds",
+			Help: "Time to parse, decide and commit one fetched batch.", Buckets: buckets}),
+		TokenExpiry: prometheus.NewGauge(prometheus.GaugeOpts{Name: "supportd_oauth2_token_expiry_seconds",
+			Help: "Seconds until the current OAuth2 access token expires (negative: expired)."}),
+	}
+	m.Registry.MustRegister(m.Messages, m.Quarantined, m.RepliesSent, m.RepliesFail, m.OutboxDepth, m.OutboxOldest,
+		m.Unprocessed, m.Reconnects, m.StoreErrors, m.Latency, m.SendLatency, m.BatchSeconds, m.TokenExpiry,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

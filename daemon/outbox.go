@@ -1,0 +1,165 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"supportd/mailer"
+	"supportd/store"
+)
+
+// outboxIdle is how often the outbox is looked at when nothing wakes it (retries
+// falling due).
+const outboxIdle = 5 * time.Second
+
+func (d *Daemon) wakeOutbox() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// outboxLoop sends what is due whenever a commit wakes it or a retry falls due,
+// until intake stops (ctx) — the final flush is Run's — or hard stops (hard).
+func (d *Daemon) outboxLoop(ctx, hard context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hard.Done():
+			return
+		case <-d.kick:
+		case <-t.C:
+		}
+		for d.sendDue(ctx) > 0 && ctx.Err() == nil {
+		}
+		t.Reset(outboxIdle)
+	}
+}
+
+// drainOutbox is the shutdown flush: send what is due until nothing is or ctx ends.
+func (d *Daemon) drainOutbox(ctx context.Context) {
+	for ctx.Err() == nil && d.sendDue(ctx) > 0 {
+	}
+}
+
+// sendDue sends one round of due outbox entries and records each outcome. It
+// returns how many entries were accepted (0 when nothing was due or all failed).
+func (d *Daemon) sendDue(ctx context.Context) int {
+	now := d.cfg.Now()
+	var due []store.OutboxEntry
+	if err := d.db.View(func(tx *store.Tx) error {
+		var err error
+		due, err = tx.Due(now, d.cfg.OutboxBatch)
+		return err
+	}); err != nil {
+		d.log.Error("outbox read failed", "err", err)
+		return 0
+	}
+	if len(due) == 0 {
+		d.refreshOutboxMetrics()
+		return 0
+	}
+	envs := make([]mailer.Envelope, len(due))
+	for i, e := range due {
+		envs[i] = mailer.Envelope{From: e.From, To: e.To, Data: e.Data, MessageID: e.MessageID}
+	}
+	errs := d.mail.SendBatch(ctx, envs)
+	sent := 0
+	done := d.cfg.Now()
+	err := d.db.Update(func(tx *store.Tx) error {
+		for i, e := range due {
+			err := errs[i]
+			switch {
+			case err == nil:
+				if err := tx.MarkSent(e.ID, done); err != nil {
+					return err
+				}
+			case mailer.IsPermanent(err) || done.Sub(e.Created) > mailer.DefaultMaxAge:
+				if err := tx.MarkFailed(e.ID, err.Error()); err != nil {
+					return err
+				}
+				if err := d.notifyFailure(tx, e, err, done); err != nil {
+					return err
+				}
+			default:
+				next := done.Add(d.cfg.RetryBackoff(e.Attempts + 1))
+				if err := tx.MarkRetry(e.ID, next, err.Error()); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The messages went out but we could not record it: they stay pending and
+		// will be sent again with the same Message-ID (detectable duplicate).
+		d.log.Error("outbox commit failed after sending", "entries", len(due), "err", err)
+		d.metrics.StoreErrors.Inc()
+		return 0
+	}
+	for i, e := range due {
+		err := errs[i]
+		switch {
+		case err == nil:
+			sent++
+			d.metrics.RepliesSent.WithLabelValues(e.Kind).Inc()
+			d.metrics.SendLatency.Observe(done.Sub(e.Created).Seconds())
+			d.log.Info("sent", "ticket", e.Ticket, "kind", e.Kind, "message_id", e.MessageID, "rcpts", len(e.To), "attempt", e.Attempts+1)
+		case mailer.IsPermanent(err):
+			d.metrics.RepliesFail.WithLabelValues(e.Kind, "permanent").Inc()
+			d.log.Error("delivery failed permanently: not retried, staff notified", "ticket", e.Ticket, "kind", e.Kind, "message_id", e.MessageID, "err", err)
+		default:
+			d.metrics.RepliesFail.WithLabelValues(e.Kind, "temporary").Inc()
+			d.log.Warn("delivery failed, will retry", "ticket", e.Ticket, "kind", e.Kind, "message_id", e.MessageID, "attempt", e.Attempts+1,
+				"retry_in", d.cfg.RetryBackoff(e.Attempts+1).String(), "err", err)
+		}
+	}
+	d.refreshOutboxMetrics()
+	return sent
+}
+
+// notifyFailure tells staff that an automatic reply could not be delivered, so a
+// person answers the customer. A failed staff notice is not notified again.
+func (d *Daemon) notifyFailure(tx *store.Tx, e store.OutboxEntry, cause error, now time.Time) error {
+	if d.cfg.StaffQueue == "" || e.Kind != store.KindReply {
+		return nil
+	}
+	id := fmt.Sprintf("<failed.%d.%s>", e.ID, trimAngle(e.MessageID))
+	body := fmt.Sprintf("The automatic reply %s for ticket %s to %v could not be delivered and will not be retried.\nServer said: %v\nPlease contact the customer another way.\n",
+		e.MessageID, e.Ticket, e.To, cause)
+	data, err := mailer.ComposeReply(mailer.Reply{From: d.engine.from(), To: []string{d.cfg.StaffQueue},
+		Subject: fmt.Sprintf("[%s] automatic reply undeliverable", e.Ticket), MessageID: id, Date: now, Body: body})
+	if err != nil {
+		return fmt.Errorf("compose failure notice: %w", err)
+	}
+	_, err = tx.Enqueue(&store.OutboxEntry{MessageID: id, Kind: store.KindStaff, Ticket: e.Ticket, From: d.engine.FromAddr,
+		To: []string{d.cfg.StaffQueue}, Data: data, Created: now, NextAttempt: now})
+	return err
+}
+
+func trimAngle(s string) string {
+	if len(s) >= 2 && s[0] == '<' && s[len(s)-1] == '>' {
+		return s[1 : len(s)-1]
+	}
+	return s
+}
+
+func (d *Daemon) refreshOutboxMetrics() {
+	_ = d.db.View(func(tx *store.Tx) error {
+		n, oldest, err := tx.OutboxStats()
+		if err != nil {
+			return err
+		}
+		d.metrics.OutboxDepth.Set(float64(n))
+		if n > 0 && !oldest.IsZero() {
+			d.metrics.OutboxOldest.Set(d.cfg.Now().Sub(oldest).Seconds())
+		} else {
+			d.metrics.OutboxOldest.Set(0)
+		}
+		return nil
+	})
+}
