@@ -169,7 +169,7 @@ func (cfg Config) Validate() error {
 	if cfg.TLSConfig != nil && cfg.TLSConfig.InsecureSkipVerify {
 		errs = append(errs, errors.New("imap.tls: certificate verification cannot be disabled (InsecureSkipVerify)"))
 	}
-	if cfg.TokenSource == nil && cfg.Username == "" {
+	if cfg.Username == "" { // XOAUTH2 sends it too
 		errs = append(errs, errors.New("imap.username: required"))
 	}
 	if cfg.Mailbox == "" {

@@ -61,6 +61,10 @@
 //     messages a human flagged \Deleted in that mailbox.
 //   - A server that takes longer than ReadTimeout to answer a command
 //     without sending anything (a huge SEARCH) is treated as dead.
+//   - Marks not yet applied when the connection drops are kept in memory
+//     only: a process exit at that moment loses them (the messages stay
+//     handled, without their keywords). On shutdown (ctx cancelled) the
+//     poller finishes the commands in flight, so this needs a crash.
 //   - Spool files of a batch handed to the handler are the handler's to
 //     remove; a crash may leave files behind (overwritten on the next fetch
 //     of the same UID).

@@ -296,6 +296,7 @@ type recHandler struct {
 	delivered   chan Fetched
 	marks       func(f Fetched) Mark
 	delay       time.Duration // Handle sleeps this long
+	entered     chan struct{} // if set, signalled when Handle starts
 	failNext    int           // Handle fails this many times
 	fails       int
 	spoolSeen   []string
@@ -313,6 +314,12 @@ func (h *recHandler) Checkpoint(mailbox string, uv uint32) (uint32, error) {
 }
 
 func (h *recHandler) Handle(ctx context.Context, mb Mailbox, batch []Fetched) ([]Mark, error) {
+	if h.entered != nil {
+		select {
+		case h.entered <- struct{}{}:
+		default:
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	time.Sleep(h.delay)

@@ -202,9 +202,11 @@ func (p *Poller) session(ctx context.Context, h Handler, attempt *int) error {
 	if err != nil {
 		return fmt.Errorf("connect %s: %w", p.cfg.Address, err)
 	}
+	// No context.AfterFunc closing the connection: a cancelled ctx ends the
+	// waits (IDLE, polling) and the batch loop, but lets the commands in
+	// flight finish, so the marks of a batch the handler committed are still
+	// applied before LOGOUT. Every command is bounded by ReadTimeout.
 	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Client.Close() })
-	defer stop()
 
 	p.mu.Lock()
 	p.connects++

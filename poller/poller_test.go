@@ -501,3 +501,41 @@ func TestSlowHandlerKeepsConnection(t *testing.T) {
 		t.Errorf("stats %+v, want the first connection still up", st)
 	}
 }
+
+// Cancelling Run while the handler works still applies that batch's marks
+// (the handler committed it) before Run returns.
+func TestShutdownAppliesMarksOfCommittedBatch(t *testing.T) {
+	ts := newTestServer(t)
+	ts.appendMsg("INBOX", testMessage(1))
+	p, err := New(ts.config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newRecHandler()
+	h.delay = 500 * time.Millisecond
+	h.entered = make(chan struct{}, 1)
+	h.marks = func(f Fetched) Mark { return Mark{UID: f.UID, Keywords: []string{"FollowUp"}} }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, h) }()
+	select {
+	case <-h.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler not called")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if len(h.delivered) != 1 {
+		t.Fatalf("handler accepted %d messages, want 1", len(h.delivered))
+	}
+	if got := ts.flagsOf("INBOX")[1]; !slices.Equal(got, []string{"followup"}) {
+		t.Errorf("flags after shutdown %v, want [followup]", got)
+	}
+}
