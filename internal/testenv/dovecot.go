@@ -430,12 +430,19 @@ func (s *DovecotServer) session(t testing.TB, op string, fn func(c *imapclient.C
 // flags like `\Seen` or keywords like `$Acked`) and returns its UID.
 func (s *DovecotServer) Append(t testing.TB, mailbox string, raw []byte, flags ...string) uint32 {
 	t.Helper()
+	return s.AppendAt(t, mailbox, raw, time.Time{}, flags...)
+}
+
+// AppendAt is Append with an INTERNALDATE (zero: the server's now), so tests of
+// receipt-time logic (SLA, expiry) are deterministic.
+func (s *DovecotServer) AppendAt(t testing.TB, mailbox string, raw []byte, date time.Time, flags ...string) uint32 {
+	t.Helper()
 	var uid uint32
 	s.session(t, "append to "+mailbox, func(c *imapclient.Client) error {
 		if err := ensureMailbox(c, mailbox); err != nil {
 			return err
 		}
-		u, err := appendMsg(c, mailbox, raw, toFlags(flags), time.Time{})
+		u, err := appendMsg(c, mailbox, raw, toFlags(flags), date)
 		uid = u
 		return err
 	})
