@@ -42,3 +42,7 @@ demo:
 
 clean:
 	rm -rf bin
+
+## torture: the long crash-torture run (≥ 50 SIGKILLs over ≥ 1,000 messages).
+torture: testenv
+	scripts/torture
