@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 )
 
 // DefaultServerOSes are the supported web-server operating systems used when
@@ -31,6 +32,11 @@ const (
 	BrowserIE      = "Internet Explorer"
 )
 
+// maxFieldBytes bounds the body text searched for the ticket id, build,
+// server OS and browser: what a customer states comes in the first pages, and
+// a pasted megabyte of log must not cost a megabyte of scanning per field.
+const maxFieldBytes = 64 << 10
+
 // maxProseBytes bounds the text examined by the description and steps
 // heuristics (the customer's own words come first).
 const maxProseBytes = 32 << 10
@@ -45,28 +51,41 @@ func Extract(m *Message, opts *Options) {
 		return
 	}
 	o := resolved(opts)
-	re, err := ticketRegexp(o.TicketPattern)
+	tm, err := ticketRegexp(o.TicketPattern)
 	if err != nil {
 		m.Problems = append(m.Problems, "bad_ticket_pattern")
-		re, _ = ticketRegexp(DefaultTicketPattern)
+		tm, _ = ticketRegexp(DefaultTicketPattern)
 	}
-	m.TicketID = findTicket(re, m.Subject)
-	if m.TicketID == "" {
-		m.TicketID = findTicket(re, m.Text)
+	text := m.Text
+	if len(text) > maxFieldBytes {
+		text = text[:maxFieldBytes]
 	}
-	orig := m.Subject + "\n" + m.Text
+	orig := m.Subject + "\n" + text
 	lower := asciiLower(orig)
+	ns := len(m.Subject)
+	m.TicketID = findTicket(tm, m.Subject, lower[:ns])
+	if m.TicketID == "" {
+		m.TicketID = findTicket(tm, text, lower[ns+1:])
+	}
 	m.Build = findBuild(lower)
 	m.ServerOS = findServerOS(lower, o.ServerOSes)
 	m.Browser = findBrowser(orig, lower)
-	lines := ownLines(m.Text)
+	lines := ownLines(text, lower[ns+1:])
 	m.HasDescription = hasDescription(lines)
 	m.HasSteps = hasSteps(lines)
 	m.Problems = normaliseProblems(m.Problems)
 }
 
+// ticketMatcher finds ticket ids: the configured pattern, case-insensitive,
+// with a fast path that looks for the pattern's literal prefix first.
+type ticketMatcher struct {
+	re       *regexp.Regexp // (?i)pattern
+	anchored *regexp.Regexp // ^(?i:pattern), used at candidate positions
+	prefix   string         // lower-cased literal prefix, "" if none
+}
+
 type compiled struct {
-	re  *regexp.Regexp
+	tm  *ticketMatcher
 	err error
 }
 
@@ -75,17 +94,40 @@ type compiled struct {
 // the cache stays small.
 var ticketCache sync.Map // string -> compiled
 
-func ticketRegexp(pattern string) (*regexp.Regexp, error) {
+func ticketRegexp(pattern string) (*ticketMatcher, error) {
 	if c, ok := ticketCache.Load(pattern); ok {
 		cc := c.(compiled)
-		return cc.re, cc.err
+		return cc.tm, cc.err
 	}
+	tm, err := compileTicket(pattern)
+	ticketCache.Store(pattern, compiled{tm, err})
+	return tm, err
+}
+
+func compileTicket(pattern string) (*ticketMatcher, error) {
 	re, err := regexp.Compile("(?i)" + pattern)
-	if err == nil && re.MatchString("") {
-		err = errEmptyMatch
+	if err != nil {
+		return nil, err
 	}
-	ticketCache.Store(pattern, compiled{re, err})
-	return re, err
+	if re.MatchString("") {
+		return nil, errEmptyMatch
+	}
+	tm := &ticketMatcher{re: re, anchored: regexp.MustCompile("^(?i:" + pattern + ")")}
+	if cs, err := regexp.Compile(pattern); err == nil {
+		if p, _ := cs.LiteralPrefix(); p != "" && isASCII(p) {
+			tm.prefix = asciiLower(p)
+		}
+	}
+	return tm, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 type emptyMatchError struct{}
@@ -94,21 +136,38 @@ func (emptyMatchError) Error() string { return "ticket pattern matches the empty
 
 var errEmptyMatch error = emptyMatchError{}
 
-// findTicket returns the first match of re in s that is not glued to a
-// neighbouring letter or digit, upper-cased.
-func findTicket(re *regexp.Regexp, s string) string {
-	for _, loc := range re.FindAllStringIndex(s, 1000) {
-		a, b := loc[0], loc[1]
+// findTicket returns the first match in s that is not glued to a neighbouring
+// letter or digit, upper-cased. lower is asciiLower(s).
+func findTicket(tm *ticketMatcher, s, lower string) string {
+	ok := func(a, b int) bool {
 		if a == b {
-			continue
+			return false
 		}
 		if isAlnum(s[a]) && a > 0 && isAlnum(s[a-1]) {
-			continue
+			return false
 		}
 		if isAlnum(s[b-1]) && b < len(s) && isAlnum(s[b]) {
-			continue
+			return false
 		}
-		return strings.ToUpper(s[a:b])
+		return true
+	}
+	if tm.prefix != "" {
+		for i := 0; ; {
+			j := strings.Index(lower[i:], tm.prefix)
+			if j < 0 {
+				return ""
+			}
+			at := i + j
+			i = at + 1
+			if loc := tm.anchored.FindStringIndex(window(s, at, 512)); loc != nil && ok(at, at+loc[1]) {
+				return strings.ToUpper(s[at : at+loc[1]])
+			}
+		}
+	}
+	for _, loc := range tm.re.FindAllStringIndex(s, 1000) {
+		if ok(loc[0], loc[1]) {
+			return strings.ToUpper(s[loc[0]:loc[1]])
+		}
 	}
 	return ""
 }
@@ -247,6 +306,41 @@ func displayOS(key string) string {
 	return strings.Replace(s, " r2", " R2", 1)
 }
 
+// osList is a configured OS list prepared for lookups.
+type osList struct {
+	byKey        map[string]string // canonical Windows key -> configured name
+	literal      []string          // other names, lower-cased, searched verbatim
+	literalNames []string
+}
+
+// osListCache holds prepared OS lists by their joined names (configuration:
+// few distinct lists).
+var osListCache sync.Map
+
+func osListFor(names []string) *osList {
+	key := strings.Join(names, "\x00")
+	if v, ok := osListCache.Load(key); ok {
+		return v.(*osList)
+	}
+	ol := &osList{byKey: make(map[string]string, len(names))}
+	for _, n := range names {
+		ln := strings.ToLower(strings.Join(strings.Fields(n), " "))
+		if ln == "" {
+			continue
+		}
+		if k, l := osKey(ln); k != "" && l == len(ln) {
+			if _, dup := ol.byKey[k]; !dup {
+				ol.byKey[k] = n
+			}
+			continue
+		}
+		ol.literal = append(ol.literal, ln)
+		ol.literalNames = append(ol.literalNames, n)
+	}
+	osListCache.Store(key, ol)
+	return ol
+}
+
 type osHit struct {
 	at  int
 	key string
@@ -340,22 +434,13 @@ func findServerOS(lower string, names []string) string {
 		}
 	}
 	// Configured names that are not Windows versions are looked up verbatim.
-	byKey := make(map[string]string, len(names))
-	for _, n := range names {
-		ln := strings.ToLower(strings.Join(strings.Fields(n), " "))
-		if k, l := osKey(ln); k != "" && l == len(ln) {
-			if _, dup := byKey[k]; !dup {
-				byKey[k] = n
-			}
-			continue
-		}
-		if ln == "" {
-			continue
-		}
+	ol := osListFor(names)
+	for i, ln := range ol.literal {
 		if at := strings.Index(lower, ln); at >= 0 {
-			take(at, "name:"+n)
+			take(at, "name:"+ol.literalNames[i])
 		}
 	}
+	byKey := ol.byKey
 	if best.at < 0 {
 		return ""
 	}
@@ -396,10 +481,26 @@ func findBrowser(orig, lower string) *Browser {
 
 // findUA reads the first pasted User-Agent string.
 func findUA(lower string) *Browser {
-	first := -1
-	for _, t := range uaTokens {
-		if i := strings.Index(lower, t); i >= 0 && (first < 0 || i < first) {
-			first = i
+	first := strings.Index(lower, "msie ")
+	limit := len(lower)
+	if first >= 0 {
+		limit = first
+	}
+	for i := 0; i < limit; {
+		j := strings.IndexByte(lower[i:limit], '/')
+		if j < 0 {
+			break
+		}
+		at := i + j
+		i = at + 1
+		for _, t := range uaTokens {
+			if tok := t[:len(t)-1]; t[len(t)-1] == '/' && strings.HasSuffix(lower[:at], tok) {
+				first = at - len(tok)
+				break
+			}
+		}
+		if first >= 0 && first < at {
+			break
 		}
 	}
 	if first < 0 {
@@ -547,34 +648,58 @@ func weakNameCounts(orig, lower string, at, end int) bool {
 
 // ---- description and steps ----
 
+// line is one line of the customer's own text, trimmed, and its ASCII
+// lower-cased form.
+type line struct{ t, lt string }
+
 // ownLines returns the customer's own lines: the start of the text, without
 // quoted lines ("> "), and up to a signature ("-- "), a closing ("Kind
 // regards,") or the header of a quoted reply ("-----Original Message-----",
-// "On … wrote:", Outlook's "From: … Sent: …").
-func ownLines(text string) []string {
+// "On … wrote:", Outlook's "From: … Sent: …"). lower is asciiLower(text).
+func ownLines(text, lower string) []line {
 	if len(text) > maxProseBytes {
-		text = text[:maxProseBytes]
+		text, lower = text[:maxProseBytes], lower[:maxProseBytes]
 	}
-	raw := strings.Split(text, "\n")
-	var out []string
-	for i, l := range raw {
+	var out []line
+	for len(text) > 0 {
+		var l, ll string
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			l, ll, text, lower = text[:i], lower[:i], text[i+1:], lower[i+1:]
+		} else {
+			l, ll, text, lower = text, lower, "", ""
+		}
+		if l == "-- " {
+			break
+		}
 		t := strings.TrimSpace(l)
-		if strings.HasPrefix(t, ">") {
+		lt := strings.TrimSpace(ll)
+		if len(t) == 0 {
+			out = append(out, line{})
 			continue
 		}
-		if l == "-- " || t == "--" || t == "__" {
+		if t[0] == '>' {
+			continue
+		}
+		if t == "--" || t == "__" {
 			break
 		}
-		lt := strings.ToLower(t)
 		if strings.HasPrefix(lt, "-----original message") || strings.HasPrefix(lt, "________________") ||
-			(strings.HasPrefix(lt, "on ") && strings.HasSuffix(lt, "wrote:")) ||
-			(strings.HasPrefix(lt, "from:") && i+1 < len(raw) && strings.HasPrefix(strings.ToLower(strings.TrimSpace(raw[i+1])), "sent:")) {
+			(strings.HasPrefix(lt, "on ") && strings.HasSuffix(lt, "wrote:")) {
 			break
 		}
-		if isClosing(lt) {
+		if strings.HasPrefix(lt, "from:") {
+			next := lower
+			if i := strings.IndexByte(next, '\n'); i >= 0 {
+				next = next[:i]
+			}
+			if strings.HasPrefix(strings.TrimSpace(next), "sent:") {
+				break
+			}
+		}
+		if len(lt) < 40 && isClosing(lt) {
 			break
 		}
-		out = append(out, t)
+		out = append(out, line{t, lt})
 	}
 	return out
 }
@@ -598,36 +723,64 @@ var greetingRe = regexp.MustCompile(`^(?:hi|hello|hey|dear|good (?:morning|after
 // fieldLineRe recognises labelled field lines ("Build Number: 8973").
 var fieldLineRe = regexp.MustCompile(`^(?:[-*•]\s*)?(?:support\s+)?(?:ticket(?:\s*id)?|build(?:\s*(?:number|no\.?|#))?|passwordstate\s+build(?:\s*number)?|(?:web\s*)?server(?:\s*os)?|server-betriebssystem|os|operating\s*system|browser(?:\s*version)?|version|(?:customer\s*)?name|company|e-?mail|phone|tel|mobile|subject|date|from|to|cc|sent|licen[cs]e|screenshots?|ビルド番号|サーバー|ブラウザ)\s*[:\-–=]`)
 
+// isFieldLine reports whether lt (lower-cased) is a labelled field line.
+func isFieldLine(lt string) bool {
+	// A label is short: its separator comes early.
+	head := lt
+	if len(head) > 48 {
+		head = head[:48]
+	}
+	if !strings.ContainsAny(head, ":-–=") {
+		return false
+	}
+	return fieldLineRe.MatchString(lt)
+}
+
+// isGreeting reports whether lt is a short greeting line ("Hi team,").
+func isGreeting(lt string) bool {
+	if len(lt) > 60 {
+		return false
+	}
+	switch lt[0] {
+	case 'h', 'd', 'g', 'b':
+	default:
+		return false
+	}
+	return greetingRe.MatchString(lt) && countWords(lt) <= 5
+}
+
 // descriptionRe finds a "Description:" section.
 var descriptionRe = regexp.MustCompile(`^(?:problem\s+|issue\s+)?description\s*[:\-–]\s*(.*)$`)
 
 // hasDescription: a "Description:" section with at least three words, or at
 // least twelve words of the customer's own prose (greetings and labelled
 // fields not counted).
-func hasDescription(lines []string) bool {
+func hasDescription(lines []line) bool {
 	words := 0
 	for i, l := range lines {
-		lt := strings.ToLower(l)
-		if m := descriptionRe.FindStringSubmatch(lt); m != nil {
-			n := countWords(m[1])
-			for k := i + 1; k < len(lines) && k < i+10 && n < 3; k++ {
-				if lines[k] == "" || fieldLineRe.MatchString(strings.ToLower(lines[k])) {
-					break
+		lt := l.lt
+		if lt == "" {
+			continue
+		}
+		if strings.Contains(lt, "description") {
+			if m := descriptionRe.FindStringSubmatch(lt); m != nil {
+				n := countWords(m[1])
+				for k := i + 1; k < len(lines) && k < i+10 && n < 3; k++ {
+					if lines[k].lt == "" || isFieldLine(lines[k].lt) {
+						break
+					}
+					n += countWords(lines[k].t)
 				}
-				n += countWords(lines[k])
+				if n >= 3 {
+					return true
+				}
+				continue
 			}
-			if n >= 3 {
-				return true
-			}
+		}
+		if isFieldLine(lt) || isGreeting(lt) {
 			continue
 		}
-		if lt == "" || fieldLineRe.MatchString(lt) {
-			continue
-		}
-		if greetingRe.MatchString(lt) && countWords(lt) <= 5 {
-			continue
-		}
-		words += countWords(l)
+		words += countWords(l.t)
 		if words >= 12 {
 			return true
 		}
@@ -647,6 +800,14 @@ func countWords(s string) int {
 		letters = 0
 	}
 	for _, r := range s {
+		if r < utf8.RuneSelf {
+			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+				letters++
+			} else if r != '\'' && r != '-' {
+				flush()
+			}
+			continue
+		}
 		switch {
 		case unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul):
 			flush()
@@ -680,16 +841,25 @@ var actionVerbs = map[string]bool{
 // hasSteps: a "steps to reproduce" phrase, "Step 1", a numbered list of at
 // least two items starting at 1, or a bulleted list of at least two items one
 // of which starts with an action ("- click …").
-func hasSteps(lines []string) bool {
+func hasSteps(lines []line) bool {
 	numbered := 0
 	next := 1
 	bullets, actions := 0, 0
 	for _, l := range lines {
-		lt := strings.ToLower(l)
-		if stepsPhraseRe.MatchString(lt) {
+		lt := l.lt
+		if lt == "" {
+			continue
+		}
+		if (strings.Contains(lt, "rep") || strings.Contains(lt, "recreat") || strings.Contains(lt, "step")) && stepsPhraseRe.MatchString(lt) {
 			return true
 		}
-		if fieldLineRe.MatchString(lt) {
+		c := lt[0]
+		isNum := isDigit(c) || c == '(' || c == 's'
+		isBullet := c == '-' || c == '*' || c >= utf8.RuneSelf
+		if !isNum && !isBullet {
+			continue
+		}
+		if isFieldLine(lt) {
 			continue
 		}
 		if m := numberedRe.FindStringSubmatch(lt); m != nil {

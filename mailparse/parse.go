@@ -13,6 +13,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
@@ -190,12 +191,25 @@ type parser struct {
 	parts    int
 	stop     bool
 
-	plain    []byte // text/plain body text, bounded by MaxTextBytes
-	htmlText []byte // text converted from HTML, bounded by MaxTextBytes
-	raw      bytes.Buffer
-	buf      []byte
-	sum      hash.Hash
+	plain   []byte   // text/plain body text, bounded by MaxTextBytes
+	htmlRaw [][]byte // decoded HTML parts, converted only when no plain text exists
+	htmlLen int
+	buf     []byte // from sc
+	sum     hash.Hash
+	sc      *scratch
 }
+
+// scratch holds the buffers one Parse needs, reused across calls.
+type scratch struct {
+	buf []byte
+	br  *bufio.Reader
+	raw bytes.Buffer
+	sum hash.Hash
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &scratch{buf: make([]byte, copyBufSize), br: bufio.NewReaderSize(nil, 16<<10), sum: sha256.New()}
+}}
 
 func (p *parser) problem(token string) {
 	p.problems = append(p.problems, token)
@@ -209,7 +223,14 @@ func (p *parser) problem(token string) {
 func Parse(r io.Reader, opts *Options) (*Message, error) {
 	o := resolved(opts)
 	m := &Message{Problems: []string{}}
-	p := &parser{opts: o, lim: o.Limits, m: m, buf: make([]byte, copyBufSize), sum: sha256.New()}
+	sc := scratchPool.Get().(*scratch)
+	defer func() {
+		if sc.raw.Cap() > 1<<20 {
+			sc.raw = bytes.Buffer{} // do not keep a huge buffer alive
+		}
+		scratchPool.Put(sc)
+	}()
+	p := &parser{opts: o, lim: o.Limits, m: m, buf: sc.buf, sum: sc.sum, sc: sc}
 	if r == nil {
 		p.problem("empty_message")
 		p.finish()
@@ -242,7 +263,9 @@ func Parse(r io.Reader, opts *Options) (*Message, error) {
 
 // walk reads the header and the MIME tree.
 func (p *parser) walk() {
-	br := bufio.NewReaderSize(p.src, 16<<10)
+	br := p.sc.br
+	br.Reset(p.src)
+	defer br.Reset(nil)
 	p.src.hdrOn = true
 	p.src.hdrLeft = int64(p.lim.MaxHeaderBytes)
 	h, ok := p.readHeader(br, func() { p.src.hdrOn = false })
@@ -271,8 +294,20 @@ func (p *parser) finish() {
 	plain := bytes.TrimSpace(p.plain)
 	if len(plain) > 0 {
 		m.Text = string(plain)
-	} else {
-		m.Text = string(bytes.TrimSpace(p.htmlText))
+	} else if len(p.htmlRaw) > 0 {
+		var out []byte
+		for _, h := range p.htmlRaw {
+			room := p.lim.MaxTextBytes - len(out)
+			if room <= 1 {
+				break
+			}
+			if len(out) > 0 {
+				out = append(out, '\n')
+				room--
+			}
+			out = htmlToText(out, h, room)
+		}
+		m.Text = string(bytes.TrimSpace(out))
 	}
 	m.Problems = append(m.Problems, p.problems...)
 	p.problems = nil
@@ -673,22 +708,36 @@ func isImageExt(ext string) bool {
 func (p *parser) text(body io.Reader, isHTML bool, charset, cte string, unknownCharset bool) {
 	limit := p.lim.MaxTextBytes - len(p.plain)
 	if isHTML {
-		limit = p.lim.MaxTextBytes*htmlInputFactor - 0
-		if len(p.htmlText) >= p.lim.MaxTextBytes {
+		// HTML is only used when there is no plain text: once some plain
+		// text exists, an HTML part (usually the other alternative) is
+		// skipped unread.
+		limit = p.lim.MaxTextBytes*htmlInputFactor - p.htmlLen
+		if hasText(p.plain) {
 			limit = 0
 		}
 	}
 	if limit <= 0 {
 		return // the parent skips the rest of the part
 	}
-	p.raw.Reset()
-	n, err := io.CopyBuffer(&p.raw, io.LimitReader(body, int64(limit)), p.buf)
+	raw := &p.sc.raw
+	raw.Reset()
+	n, err := io.CopyBuffer(raw, io.LimitReader(body, int64(limit)), p.buf)
 	p.readErr(err, cte)
-	data := p.raw.Bytes()
+	data := raw.Bytes()
 	if n == int64(limit) {
 		data = trimPartialRune(data) // cut by the limit
 	}
 	p.textBytes(data, isHTML, charset, unknownCharset)
+}
+
+// hasText reports whether b holds anything but white space.
+func hasText(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return true
+		}
+	}
+	return false
 }
 
 // textBytes appends decoded body bytes to the plain or HTML text.
@@ -706,11 +755,11 @@ func (p *parser) textBytes(data []byte, isHTML bool, charset string, unknownChar
 		}
 	}
 	if isHTML {
-		room := p.lim.MaxTextBytes - len(p.htmlText)
-		if len(p.htmlText) > 0 {
-			p.htmlText = append(p.htmlText, '\n')
+		if room := p.lim.MaxTextBytes*htmlInputFactor - p.htmlLen; len(data) > room {
+			data = data[:max(room, 0)]
 		}
-		p.htmlText = htmlToText(p.htmlText, data, room)
+		p.htmlRaw = append(p.htmlRaw, bytes.Clone(data))
+		p.htmlLen += len(data)
 		return
 	}
 	room := p.lim.MaxTextBytes - len(p.plain)
@@ -725,39 +774,88 @@ func (p *parser) textBytes(data []byte, isHTML bool, charset string, unknownChar
 // control characters (but tab) dropped, invalid UTF-8 replaced, and at most
 // max bytes added (cut on a rune boundary).
 func appendText(dst, data []byte, max int) []byte {
+	if len(data) <= max && plainClean(data) {
+		return append(dst, data...)
+	}
 	start := len(dst)
-	for len(data) > 0 {
-		if len(dst)-start >= max {
+	span := 0 // data[:span] is clean and not yet appended
+	flush := func() {
+		dst = append(dst, data[:span]...)
+		data = data[span:]
+		span = 0
+	}
+	for span < len(data) {
+		if len(dst)-start+span >= max {
 			break
 		}
-		c := data[0]
+		c := data[span]
 		if c < utf8.RuneSelf {
-			switch {
-			case c == '\r':
+			if c >= 0x20 && c != 0x7f || c == '\n' || c == '\t' {
+				span++
+				continue
+			}
+			flush()
+			if c == '\r' {
 				dst = append(dst, '\n')
 				if len(data) > 1 && data[1] == '\n' {
 					data = data[1:]
 				}
-			case c == '\n' || c == '\t' || c >= 0x20 && c != 0x7f:
-				dst = append(dst, c)
 			}
 			data = data[1:]
 			continue
 		}
-		r, size := utf8.DecodeRune(data)
-		if len(dst)-start+utf8.RuneLen(r) > max {
+		r, size := utf8.DecodeRune(data[span:])
+		if r == utf8.RuneError && size == 1 || r >= 0x80 && r < 0xa0 {
+			flush()
+			if r == utf8.RuneError {
+				if len(dst)-start+3 > max {
+					break
+				}
+				dst = append(dst, "\uFFFD"...)
+			}
+			data = data[size:]
+			continue
+		}
+		if len(dst)-start+span+size > max {
 			break
 		}
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, "\uFFFD"...)
-		} else if r >= 0x80 && r < 0xa0 {
-			// C1 control characters: dropped.
-		} else {
-			dst = append(dst, data[:size]...)
+		span += size
+	}
+	if span > 0 {
+		if room := max - (len(dst) - start); span > room {
+			span = room
 		}
-		data = data[size:]
+		flush()
 	}
 	return dst
+}
+
+// plainClean reports whether data is valid UTF-8 without CR or control
+// characters other than LF and TAB (C1 controls are checked by utf8 decoding
+// only when non-ASCII bytes are present).
+func plainClean(data []byte) bool {
+	ascii := true
+	for _, c := range data {
+		if c < 0x20 && c != '\n' && c != '\t' || c == 0x7f {
+			return false
+		}
+		if c >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	if ascii {
+		return true
+	}
+	if !utf8.Valid(data) {
+		return false
+	}
+	// C1 controls are U+0080..U+009F, encoded as C2 80..C2 9F.
+	for i := 0; i+1 < len(data); i++ {
+		if data[i] == 0xc2 && data[i+1] >= 0x80 && data[i+1] < 0xa0 {
+			return false
+		}
+	}
+	return true
 }
 
 // trimPartialRune drops an incomplete UTF-8 sequence at the end of b (a cut

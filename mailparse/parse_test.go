@@ -618,3 +618,27 @@ func parseFile(t *testing.T, path string) *Message {
 	}
 	return parseString(t, string(b), nil)
 }
+
+func TestAppendText(t *testing.T) {
+	tests := []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"plain", 100, "plain"},
+		{"a\r\nb\rc\nd", 100, "a\nb\nc\nd"},
+		{"x\x00y\x7fz\x1b", 100, "xyz"},
+		{"c1\u0085\u009fend", 100, "c1end"},
+		{"bad\xffbyte", 100, "bad\uFFFDbyte"},
+		{"0123456789", 4, "0123"},
+		{"éééé", 5, "éé"},
+		{"a\r\néé", 4, "a\né"},
+		{"tab\tkept", 100, "tab\tkept"},
+	}
+	for _, tc := range tests {
+		got := string(appendText([]byte(">"), []byte(tc.in), tc.max))
+		if got != ">"+tc.want {
+			t.Errorf("appendText(%q, %d) = %q, want %q", tc.in, tc.max, got[1:], tc.want)
+		}
+	}
+}
