@@ -540,26 +540,21 @@ func (p *parser) multipart(params map[string]string, body io.Reader, depth int, 
 		return
 	}
 	capture := &prefixCapture{r: body, max: p.lim.MaxTextBytes}
-	mr := textproto.NewMultipartReader(capture, boundary)
+	mr := newMultipartReader(p, capture, boundary)
 	n := 0
 	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			if n == 0 {
-				p.problem("missing_boundary")
-				p.textBytes(capture.buf, false, "", false)
-			}
-			return
-		}
+		part, err := mr.nextPart()
 		if err != nil {
 			if p.src.err != nil {
 				return
 			}
 			switch {
 			case n == 0:
+				// The boundary never showed up: read the body as text.
 				p.problem("missing_boundary")
 				p.textBytes(capture.buf, false, "", false)
-			case strings.Contains(err.Error(), "EOF"):
+			case err == io.EOF:
+			case errors.Is(err, errMultipartEOF):
 				p.problem("missing_final_boundary")
 			default:
 				p.problem("bad_multipart")
@@ -577,12 +572,10 @@ func (p *parser) multipart(params map[string]string, body io.Reader, depth int, 
 			p.stop = true
 			return
 		}
-		ph := message.Header{Header: part.Header}
-		if headerSize(ph) > p.lim.MaxHeaderBytes {
-			p.problem("header_too_large")
-			continue
+		if part.tooLarge {
+			continue // header_too_large already reported; the part is skipped
 		}
-		p.entity(ph, part, depth+1, encapsulated)
+		p.entity(part.Header, part, depth+1, encapsulated)
 		if p.stop {
 			return
 		}
@@ -600,15 +593,6 @@ func fixCharsetName(cs string) string {
 		return cs
 	}
 	return c
-}
-
-func headerSize(h message.Header) int {
-	n := 0
-	fs := h.Fields()
-	for fs.Next() {
-		n += len(fs.Key()) + len(fs.Value()) + 4
-	}
-	return n
 }
 
 // encapsulated walks a message/rfc822 part: its body is parsed as a message

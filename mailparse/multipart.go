@@ -1,0 +1,309 @@
+// The boundary scanning below is adapted from go-message's textproto
+// multipart reader, itself derived from Go's mime/multipart:
+// Copyright 2010 The Go Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package mailparse
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/emersion/go-message"
+)
+
+// peekBufferSize must be at least 76: "\r\n--" + a 70-byte boundary + "-".
+const peekBufferSize = 4096
+
+// errMultipartEOF is returned by nextPart when the body ends without the
+// final boundary.
+var errMultipartEOF = errors.New("multipart: no final boundary")
+
+// multipartReader iterates over the parts of a multipart body (RFC 2046
+// §5.1). Unlike go-message's, part headers are read tolerantly (a malformed
+// line is skipped, not fatal to the rest of the body) and within
+// Limits.MaxHeaderBytes.
+type multipartReader struct {
+	p         *parser
+	budget    *budgetReader
+	bufReader *bufio.Reader
+
+	currentPart *part
+	partsRead   int
+
+	nl               []byte // "\r\n" or "\n" (set after seeing first boundary line)
+	nlDashBoundary   []byte // nl + "--boundary"
+	dashBoundaryDash []byte // "--boundary--"
+	dashBoundary     []byte // "--boundary"
+}
+
+func newMultipartReader(p *parser, r io.Reader, boundary string) *multipartReader {
+	b := []byte("\r\n--" + boundary + "--")
+	bud := &budgetReader{r: &stickyErrorReader{r: r}}
+	return &multipartReader{
+		p:                p,
+		budget:           bud,
+		bufReader:        bufio.NewReaderSize(bud, peekBufferSize),
+		nl:               b[:2],
+		nlDashBoundary:   b[:len(b)-2],
+		dashBoundaryDash: b[2:],
+		dashBoundary:     b[2 : len(b)-2],
+	}
+}
+
+// stickyErrorReader keeps returning the first error it saw.
+type stickyErrorReader struct {
+	r   io.Reader
+	err error
+}
+
+func (r *stickyErrorReader) Read(p []byte) (n int, _ error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	n, r.err = r.r.Read(p)
+	return n, r.err
+}
+
+// part is one part of a multipart body: its header and its raw body.
+type part struct {
+	Header   message.Header
+	tooLarge bool // the header went past MaxHeaderBytes
+
+	mr      *multipartReader
+	n       int   // known data bytes waiting in mr.bufReader
+	total   int64 // total data bytes read already
+	err     error // error to return when n == 0
+	readErr error // read error observed from mr.bufReader
+}
+
+// Read reads the body of a part, after its headers and before the next part
+// (if any) begins.
+func (pt *part) Read(d []byte) (int, error) {
+	br := pt.mr.bufReader
+	for pt.n == 0 && pt.err == nil {
+		peek, _ := br.Peek(br.Buffered())
+		pt.n, pt.err = scanUntilBoundary(peek, pt.mr.dashBoundary, pt.mr.nlDashBoundary, pt.total, pt.readErr)
+		if pt.n == 0 && pt.err == nil {
+			// Force buffered I/O to read more into buffer.
+			_, pt.readErr = br.Peek(len(peek) + 1)
+			if pt.readErr == io.EOF {
+				pt.readErr = io.ErrUnexpectedEOF
+			}
+		}
+	}
+	if pt.n == 0 {
+		return 0, pt.err
+	}
+	n := len(d)
+	if n > pt.n {
+		n = pt.n
+	}
+	n, _ = br.Read(d[:n])
+	pt.total += int64(n)
+	pt.n -= n
+	if pt.n == 0 {
+		return n, pt.err
+	}
+	return n, nil
+}
+
+// close skips the rest of the part.
+func (pt *part) close() {
+	_, _ = io.CopyBuffer(io.Discard, pt, pt.mr.p.buf)
+}
+
+// scanUntilBoundary scans buf to identify how much of it can be safely
+// returned as part of the part body. dashBoundary is "--boundary".
+// nlDashBoundary is "\r\n--boundary" or "\n--boundary", depending on what
+// mode we are in. The comments below (and the name) assume "\n--boundary",
+// but either is accepted. total is the number of bytes read out so far. If
+// total == 0, then a leading "--boundary" is recognized. readErr is the read
+// error, if any, that followed reading the bytes in buf. scanUntilBoundary
+// returns the number of data bytes from buf that can be returned as part of
+// the part body and also the error to return (if any) once those data bytes
+// are done.
+func scanUntilBoundary(buf, dashBoundary, nlDashBoundary []byte, total int64, readErr error) (int, error) {
+	if total == 0 {
+		// At beginning of body, allow dashBoundary.
+		if bytes.HasPrefix(buf, dashBoundary) {
+			switch matchAfterPrefix(buf, dashBoundary, readErr) {
+			case -1:
+				return len(dashBoundary), nil
+			case 0:
+				return 0, nil
+			case +1:
+				return 0, io.EOF
+			}
+		}
+		if bytes.HasPrefix(dashBoundary, buf) {
+			return 0, readErr
+		}
+	}
+
+	// Search for "\n--boundary".
+	if i := bytes.Index(buf, nlDashBoundary); i >= 0 {
+		switch matchAfterPrefix(buf[i:], nlDashBoundary, readErr) {
+		case -1:
+			return i + len(nlDashBoundary), nil
+		case 0:
+			return i, nil
+		case +1:
+			return i, io.EOF
+		}
+	}
+	if bytes.HasPrefix(nlDashBoundary, buf) {
+		return 0, readErr
+	}
+
+	// Otherwise, anything up to the final \n is not part of the boundary and
+	// so must be part of the body. Also if the section from the final \n
+	// onward is not a prefix of the boundary, it too must be part of the
+	// body.
+	i := bytes.LastIndexByte(buf, nlDashBoundary[0])
+	if i >= 0 && bytes.HasPrefix(nlDashBoundary, buf[i:]) {
+		return i, nil
+	}
+	return len(buf), readErr
+}
+
+// matchAfterPrefix checks whether buf should be considered to match the
+// boundary. The prefix is "--boundary" or "\r\n--boundary" or
+// "\n--boundary", and the caller has verified already that
+// bytes.HasPrefix(buf, prefix) is true. It returns +1 if the buffer does
+// match the boundary, meaning the prefix is followed by a dash, space, tab,
+// cr, nl, or end of input. It returns -1 if the buffer definitely does NOT
+// match the boundary, meaning the prefix is followed by some other
+// character. It returns 0 if more input needs to be read to make the
+// decision, meaning that len(buf) == len(prefix) and readErr == nil.
+func matchAfterPrefix(buf, prefix []byte, readErr error) int {
+	if len(buf) == len(prefix) {
+		if readErr != nil {
+			return +1
+		}
+		return 0
+	}
+	c := buf[len(prefix)]
+	if c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '-' {
+		return +1
+	}
+	return -1
+}
+
+// nextPart returns the next part, io.EOF after the final boundary,
+// errMultipartEOF when the body ends without one, or another error for a
+// line that is neither a boundary nor an empty line between parts.
+func (r *multipartReader) nextPart() (*part, error) {
+	if r.currentPart != nil {
+		r.currentPart.close()
+	}
+	if string(r.dashBoundary) == "--" {
+		return nil, fmt.Errorf("multipart: boundary is empty")
+	}
+	expectNewPart := false
+	for {
+		line, err := r.bufReader.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A line longer than the buffer is no boundary: skip it.
+			for err == bufio.ErrBufferFull {
+				_, err = r.bufReader.ReadSlice('\n')
+			}
+			if err != nil {
+				return nil, errMultipartEOF
+			}
+			if r.partsRead > 0 {
+				return nil, fmt.Errorf("multipart: unexpected long line")
+			}
+			continue
+		}
+		if err == io.EOF && r.isFinalBoundary(line) {
+			// If the buffer ends in "--boundary--" without the trailing
+			// "\r\n", ReadSlice will return an error (since it's missing the
+			// '\n'), but this is a valid multipart EOF so we need to return
+			// io.EOF instead of a fmt-wrapped one.
+			return nil, io.EOF
+		}
+		if err != nil {
+			return nil, errMultipartEOF
+		}
+
+		if r.isBoundaryDelimiterLine(line) {
+			r.partsRead++
+			bp := &part{mr: r}
+			r.budget.on, r.budget.left = true, int64(r.p.lim.MaxHeaderBytes)
+			h, _ := r.p.readHeader(r.bufReader, func() { r.budget.on = false; bp.tooLarge = true })
+			r.budget.on = false
+			bp.Header = h
+			r.currentPart = bp
+			return bp, nil
+		}
+
+		if r.isFinalBoundary(line) {
+			// Expected EOF
+			return nil, io.EOF
+		}
+
+		if expectNewPart {
+			return nil, fmt.Errorf("multipart: expecting a new part; got line %q", string(line))
+		}
+
+		if r.partsRead == 0 {
+			// skip line
+			continue
+		}
+
+		// Consume the "\n" or "\r\n" separator between the body of the
+		// previous part and the boundary line we now expect will follow.
+		// (either a new part or the end boundary)
+		if bytes.Equal(line, r.nl) {
+			expectNewPart = true
+			continue
+		}
+
+		return nil, fmt.Errorf("multipart: unexpected line in nextPart: %q", line)
+	}
+}
+
+// isFinalBoundary reports whether line is the final boundary line indicating
+// that all parts are over. It matches `^--boundary--[ \t]*(\r\n)?$`.
+func (r *multipartReader) isFinalBoundary(line []byte) bool {
+	if !bytes.HasPrefix(line, r.dashBoundaryDash) {
+		return false
+	}
+	rest := line[len(r.dashBoundaryDash):]
+	rest = skipLWSPChar(rest)
+	return len(rest) == 0 || bytes.Equal(rest, r.nl)
+}
+
+func (r *multipartReader) isBoundaryDelimiterLine(line []byte) (ret bool) {
+	// https://tools.ietf.org/html/rfc2046#section-5.1
+	//   The boundary delimiter MUST occur at the beginning of a line, i.e.,
+	//   following a CRLF, and the initial CRLF is considered to be attached
+	//   to the boundary delimiter line rather than part of the preceding
+	//   part.
+	if !bytes.HasPrefix(line, r.dashBoundary) {
+		return false
+	}
+	rest := line[len(r.dashBoundary):]
+	rest = skipLWSPChar(rest)
+
+	// On the first part, see our lines are ending in \n instead of \r\n
+	// and switch into that mode if so. This is a violation of the spec,
+	// but occurs in practice.
+	if r.partsRead == 0 && len(rest) == 1 && rest[0] == '\n' {
+		r.nl = r.nl[1:]
+		r.nlDashBoundary = r.nlDashBoundary[1:]
+	}
+	return bytes.Equal(rest, r.nl)
+}
+
+func skipLWSPChar(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	return b
+}
