@@ -180,7 +180,7 @@ type LogConfig struct {
 // ByteSize is a size in bytes written as 50MiB, 10MB, 1024 or 512KiB.
 type ByteSize int64
 
-var sizeRE = regexp.MustCompile(`^\s*(\d+)\s*([KMGT]?i?B?)\s*$`)
+var sizeRE = regexp.MustCompile(`^\s*(\d+)\s*([KMGT]?I?B?)\s*$`)
 
 // ParseByteSize reads "50MiB", "10MB", "1024", "512k".
 func ParseByteSize(s string) (ByteSize, error) {

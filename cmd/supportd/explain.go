@@ -87,6 +87,7 @@ func (a *app) explainCmd() *cobra.Command {
 			}
 			enc := json.NewEncoder(a.stdout)
 			enc.SetIndent("", "  ")
+			enc.SetEscapeHTML(false)
 			return enc.Encode(x)
 		},
 	}

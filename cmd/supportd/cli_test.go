@@ -1,0 +1,165 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"supportd/store"
+)
+
+// `supportd demo` prints the table of the whole flow within seconds, offline.
+func TestDemoPrintsTheFlow(t *testing.T) {
+	out, stderr, err := cli(t, nil, "demo")
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, stderr)
+	}
+	want := map[string]*regexp.Regexp{
+		"01-ticket-page.eml":    regexp.MustCompile(`CS-004211\s+active\s+P1\s+acknowledge\s+Wed 25 Nov 12:02 ACDT\s+to alice@acme.test: \[CS-004211\] Re:`),
+		"02-weekend-globex.eml": regexp.MustCompile(`active\s+P1\s+acknowledge\s+Sun 29 Nov 21:15 ACDT`),
+		"03-trial.eml":          regexp.MustCompile(`trial\s+P2\s+acknowledge\s+-\s+to peter@initech.test`),
+		"04-free5.eml":          regexp.MustCompile(`free\s+P3\s+acknowledge`),
+		"05-lapsed.eml":         regexp.MustCompile(`lapsed\s+P4\s+lapsed_notice\s+-\s+to gavin@hooli.test, sales@vendor.test`),
+		"06-unknown.eml":        regexp.MustCompile(`unknown\s+P4\s+acknowledge`),
+		"07-old-version.eml":    regexp.MustCompile(`unsupported_version`),
+		"08-out-of-office.eml":  regexp.MustCompile(`suppress \(auto_submitted\).*none`),
+		"09-bounce.eml":         regexp.MustCompile(`suppress \(.*none`),
+		"10-follow-up.eml":      regexp.MustCompile(`CS-004211\s+active\s+P1\s+follow_up\s+-\s+none`),
+		"11-gmail-contact.eml":  regexp.MustCompile(`bob@gmail.com\s+CS-\d{6}\s+active\s+P1`),
+		"12-mailing-list.eml":   regexp.MustCompile(`suppress \(.*none`),
+	}
+	for file, re := range want {
+		line := ""
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, file) {
+				line = l
+			}
+		}
+		if !re.MatchString(line) {
+			t.Errorf("demo row of %s = %q, want it to match %s", file, line, re)
+		}
+	}
+	if !strings.Contains(out, "12 messages processed") || !strings.Contains(out, "8 automatic replies") {
+		t.Errorf("demo summary wrong:\n%s", out)
+	}
+}
+
+func TestCustomersCLI(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"SUPPORTD_STORE_PATH=" + filepath.Join(dir, "s.db")}
+	out, _, err := cli(t, env, "customers", "import", "../../testdata/customers.csv")
+	if err != nil || !strings.Contains(out, "5 added") {
+		t.Fatalf("import: %v %q", err, out)
+	}
+	out, _, err = cli(t, env, "customers", "import", "../../testdata/customers.csv")
+	if err != nil || !strings.Contains(out, "0 added, 0 updated, 5 unchanged") {
+		t.Fatalf("re-import must change nothing: %v %q", err, out)
+	}
+	// A bad row: nothing imported, the line named.
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte("id,company,contacts,domains,license,asup_expires,trial_expires,free5,extended_support,ha_module\n"+
+		"C900,New Co,,new.test,enterprise,2027-01-01,,false,false,false\n"+
+		"C901,Bad Co,,bad.test,enterprise,2027-13-01,,false,false,false\n"), 0o600)
+	if _, _, err := cli(t, env, "customers", "import", bad); err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("bad import: want an error naming line 3, got %v", err)
+	}
+	if _, _, err := cli(t, env, "customers", "show", "C900"); err == nil {
+		t.Fatal("C900 imported from a file with errors: import must be all or nothing")
+	}
+	// Export imports back identically.
+	exp, _, err := cli(t, env, "customers", "export")
+	if err != nil {
+		t.Fatal(err)
+	}
+	round := filepath.Join(dir, "round.csv")
+	os.WriteFile(round, []byte(exp), 0o600)
+	env2 := []string{"SUPPORTD_STORE_PATH=" + filepath.Join(dir, "s2.db")}
+	if _, _, err := cli(t, env2, "customers", "import", round); err != nil {
+		t.Fatal(err)
+	}
+	exp2, _, _ := cli(t, env2, "customers", "export")
+	if exp != exp2 {
+		t.Fatalf("export → import → export differs:\n%s\n---\n%s", exp, exp2)
+	}
+	// set, show, list.
+	if _, _, err := cli(t, env, "customers", "set", "C500", "--asup-expires", "2030-01-31", "--extended-support", "true"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = cli(t, env, "customers", "show", "C500")
+	if err != nil || !strings.Contains(out, "2030-01-31") || !regexp.MustCompile(`extended_support\s+true`).MatchString(out) {
+		t.Fatalf("show after set: %v\n%s", err, out)
+	}
+	if _, _, err := cli(t, env, "customers", "set", "C500", "--asup-expires", "soon"); err == nil || !strings.Contains(err.Error(), "--asup-expires") {
+		t.Fatalf("bad date: %v", err)
+	}
+	if _, _, err := cli(t, env, "customers", "set", "C999", "--free5", "true"); err == nil {
+		t.Fatal("set of an unknown customer without --create must fail")
+	}
+	out, _, err = cli(t, env, "customers", "list")
+	if err != nil || !strings.Contains(out, "Hooli Ltd") || !strings.Contains(out, "C100") {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+}
+
+func TestTicketsAndBackupCLI(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.db")
+	db, err := store.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := time.Date(2026, 11, 24, 23, 30, 0, 0, time.UTC)
+	err = db.Update(func(tx *store.Tx) error {
+		return tx.PutTicket(&store.Ticket{ID: "CS-004211", Subject: "Error adding list", From: "alice@acme.test", Status: "active",
+			Priority: 1, State: store.StateOpen, Created: created, Updated: created, Deadline: created.Add(2 * time.Hour),
+			Messages: []store.TicketMessage{{MessageID: "a@acme.test", UID: 7, Received: created, Action: "acknowledge", Direction: store.DirectionIn}}})
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"SUPPORTD_STORE_PATH=" + path}
+	out, _, err := cli(t, env, "tickets", "list", "--open")
+	if err != nil || !regexp.MustCompile(`CS-004211\s+open\s+P1\s+active\s+alice@acme.test`).MatchString(out) {
+		t.Fatalf("tickets list: %v\n%s", err, out)
+	}
+	out, _, err = cli(t, env, "tickets", "show", "CS-004211")
+	if err != nil || !strings.Contains(out, "a@acme.test") || !strings.Contains(out, "acknowledge") {
+		t.Fatalf("tickets show: %v\n%s", err, out)
+	}
+	if _, _, err := cli(t, env, "tickets", "show", "CS-999999"); err == nil {
+		t.Fatal("unknown ticket must fail")
+	}
+	bak := filepath.Join(dir, "backup.db")
+	if _, _, err := cli(t, env, "backup", bak); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(bak)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("backup mode %v, err %v; want 0600", st.Mode().Perm(), err)
+	}
+	out, _, err = cli(t, []string{"SUPPORTD_STORE_PATH=" + bak}, "tickets", "show", "CS-004211")
+	if err != nil || !strings.Contains(out, "Error adding list") {
+		t.Fatalf("backup does not hold the ticket: %v\n%s", err, out)
+	}
+}
+
+func TestConfigCheckCommand(t *testing.T) {
+	out, _, err := cli(t, nil, "--config", "../../config.example.yaml", "config", "check")
+	if err != nil || !strings.Contains(out, "configuration OK") {
+		t.Fatalf("config check of the example: %v\n%s", err, out)
+	}
+	bad := writeConfig(t, "sla:\n  clock: wallclock\nimap:\n  tls: none\n")
+	_, _, err = cli(t, nil, "--config", bad, "config", "check")
+	if err == nil || !strings.Contains(err.Error(), "sla.clock") || !strings.Contains(err.Error(), "imap.tls") {
+		t.Fatalf("want errors naming sla.clock and imap.tls, got %v", err)
+	}
+	loop := writeConfig(t, "imap:\n  address: 127.0.0.1:143\n  tls: none\n")
+	out, _, err = cli(t, nil, "--config", loop, "config", "check")
+	if err != nil || !strings.Contains(out, "imap.tls: none") {
+		t.Fatalf("tls none on loopback must pass with a warning: %v\n%s", err, out)
+	}
+}
