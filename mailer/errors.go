@@ -1,0 +1,178 @@
+package mailer
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Error is the failure of one envelope. It survives wrapping: use
+// errors.As, or IsPermanent / IsTemporary.
+type Error struct {
+	// Op is the step that failed: envelope, size, token, dial, tls,
+	// starttls, ehlo, auth, rset, mail, rcpt, data, send.
+	Op string
+	// Recipient is the refused address when Op is rcpt.
+	Recipient string
+	// Temporary reports whether a later retry can succeed (see doc.go).
+	Temporary bool
+	// MaybeDelivered is set when the connection was lost after the final
+	// "." and before the reply (RFC 1047): a retry may duplicate the
+	// message, which its deterministic Message-ID makes recognisable.
+	MaybeDelivered bool
+	// Err is the cause; an *smtp.SMTPError when the server replied.
+	Err error
+
+	bodySent bool // the message body went out on the wire
+}
+
+func (e *Error) Error() string {
+	op := "smtp " + e.Op
+	if e.Recipient != "" {
+		op += " <" + e.Recipient + ">"
+	}
+	if se, ok := e.Err.(*smtp.SMTPError); ok {
+		return op + ": " + FormatReply(se)
+	}
+	return op + ": " + e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// FormatReply renders a server reply the way the server said it:
+// "550 5.1.1 user unknown".
+func FormatReply(se *smtp.SMTPError) string {
+	s := fmt.Sprintf("%03d", se.Code)
+	ec := se.EnhancedCode
+	if ec != smtp.EnhancedCodeNotSet && ec != smtp.NoEnhancedCode {
+		s += fmt.Sprintf(" %d.%d.%d", ec[0], ec[1], ec[2])
+	}
+	if se.Message != "" {
+		s += " " + se.Message
+	}
+	return s
+}
+
+// IsPermanent reports whether err means "never retry this envelope": an
+// *Error classified permanent (a 5xx reply in the mail transaction, an
+// invalid envelope, a message over the server's SIZE), or a bare
+// *smtp.SMTPError with a 5xx code. nil is not permanent.
+func IsPermanent(err error) bool {
+	if err == nil {
+		return false
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return !e.Temporary
+	}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se.Code/100 == 5
+	}
+	return false
+}
+
+// IsTemporary reports whether err is worth retrying later: every non-nil
+// error that is not permanent (4xx replies, network errors, timeouts, a
+// cancelled context, TLS and authentication failures). An error is always
+// exactly one of the two, so nothing is left neither retried nor
+// quarantined.
+func IsTemporary(err error) bool {
+	return err != nil && !IsPermanent(err)
+}
+
+// IsTLSVerification reports whether err comes from a server certificate
+// that failed verification: a configuration problem (wrong host name,
+// missing smtp.ca_file) or an attack, to be shown to the operator. Such
+// errors are temporary for delivery.
+func IsTLSVerification(err error) bool {
+	var (
+		cv *tls.CertificateVerificationError
+		ua x509.UnknownAuthorityError
+		he x509.HostnameError
+		ci x509.CertificateInvalidError
+	)
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
+}
+
+// Retry policy defaults: RFC 5321 §4.5.4.1 asks for a retry interval of at
+// least 30 minutes after the first failures and a give-up time of at least
+// 4-5 days; replies are time-sensitive, so the first retries come sooner.
+const (
+	DefaultBackoffBase = time.Minute
+	DefaultBackoffMax  = time.Hour
+	DefaultMaxAge      = 4 * 24 * time.Hour
+)
+
+// RetryPolicy decides when a temporarily failed envelope is tried again
+// and when it is given up. Zero fields take the defaults.
+type RetryPolicy struct {
+	Base   time.Duration // first delay (1m)
+	Max    time.Duration // cap (1h)
+	MaxAge time.Duration // a temporary failure older than this is final (4 days)
+	// Jitter spreads retries: each delay is scaled by a factor in
+	// [1-Jitter, 1+Jitter) chosen deterministically from the key passed
+	// to Delay (e.g. the Message-ID). 0 means no jitter; at most 0.5.
+	Jitter float64
+}
+
+// Backoff is the default delay before retry number attempt (1-based,
+// attempts < 1 count as 1): 1m, 2m, 4m, … capped at 1h, without jitter.
+func Backoff(attempt int) time.Duration {
+	return RetryPolicy{}.Delay(attempt, "")
+}
+
+// Delay returns the delay before retry number attempt (1-based).
+func (p RetryPolicy) Delay(attempt int, key string) time.Duration {
+	base, max := p.Base, p.Max
+	if base <= 0 {
+		base = DefaultBackoffBase
+	}
+	if max <= 0 {
+		max = DefaultBackoffMax
+	}
+	attempt = max1(attempt)
+	d := base
+	for i := 1; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	d = min(d, max)
+	if j := min(p.Jitter, 0.5); j > 0 && key != "" {
+		// FNV-1a of key and attempt: deterministic, well spread.
+		h := uint64(14695981039346656037)
+		for i := 0; i < len(key); i++ {
+			h = (h ^ uint64(key[i])) * 1099511628211
+		}
+		h = (h ^ uint64(attempt)) * 1099511628211
+		f := float64(h>>11) / float64(1<<53) // [0,1)
+		d = time.Duration(float64(d) * (1 - j + 2*j*f))
+	}
+	return d
+}
+
+func max1(n int) int {
+	if n < 1 {
+		return 1
+	}
+	return n
+}
+
+// Expired reports whether an envelope first tried at first has been
+// failing for MaxAge or longer at now.
+func (p RetryPolicy) Expired(first, now time.Time) bool {
+	age := p.MaxAge
+	if age <= 0 {
+		age = DefaultMaxAge
+	}
+	return now.Sub(first) >= age
+}
+
+// Permanent reports whether err, for an envelope first tried at first, is
+// final at now: permanent by itself, or temporary for longer than MaxAge.
+func (p RetryPolicy) Permanent(err error, first, now time.Time) bool {
+	return IsPermanent(err) || (err != nil && p.Expired(first, now))
+}
