@@ -44,7 +44,11 @@
 // by a tab and rows by a line break, list items get "- " or "1. ",
 // blockquotes get "> ", script and style are dropped, entities decoded).
 // Parts of an attached message/rfc822 count as body too (a forwarded
-// report), and the attached message is listed as an attachment. Any charset
+// report), and the attached message is listed as an attachment; a
+// delivery-status or disposition-notification part inside such an attached
+// message does not make this message a report (a customer forwarding a
+// bounce is not a bounce). HTML parts are converted only when the message
+// has no plain text at all. Any charset
 // go-message knows is decoded to UTF-8; undeclared 8-bit text is read as
 // Windows-1252 ("undeclared_charset"); an unknown charset keeps the raw bytes
 // ("unknown_charset: name").
@@ -62,7 +66,8 @@
 //
 // # Extraction
 //
-// Extract (called by Parse) reads the ticket id (Options.TicketPattern,
+// Extract (called by Parse) searches the subject and the first 64 KiB of the
+// body text. It reads the ticket id (Options.TicketPattern,
 // case-insensitive, first in the subject, else the body — a quoted older id
 // counts: it marks a follow-up), the build number ("Build Number: 8973",
 // "build no. 9653", "Build #9100", a table cell pair …, not a Windows OS
