@@ -16,7 +16,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // Corpus locations, relative to this package (the project root is
 // /work/main, shared files are in /work/shared).
 const (
-	corpusDir   = "../../shared/corpus/enmime"
+	corpusDir   = "../testdata/enmime"
 	ownMailDir  = "../testdata/mail"
 	goldenDir   = "testdata/golden"
 	minCorpus   = 30
