@@ -92,7 +92,9 @@ func TestReadCustomersCSVTolerant(t *testing.T) {
 }
 
 func TestReadCustomersCSVBadRows(t *testing.T) {
-	row := func(s string) string { return header + "C1,Ok,ok@ok.test,ok.test,cal,2027-01-01,,false,false,false\n" + s + "\n" }
+	row := func(s string) string {
+		return header + "C1,Ok,ok@ok.test,ok.test,cal,2027-01-01,,false,false,false\n" + s + "\n"
+	}
 	long := strings.Repeat("x", MaxFieldBytes+1)
 	for _, tc := range []struct {
 		name, in, want string

@@ -397,7 +397,7 @@ func TestReplies(t *testing.T) {
 			{"alice@customer.test", t0, 24 * time.Hour, 3},
 			{"ALICE@customer.test", t0, 48 * time.Hour, 4},
 			{"alice@customer.test", t0.Add(-90 * time.Minute), 24 * time.Hour, 1},          // later replies are not counted
-			{"alice@customer.test", t0.Add(time.Hour), time.Hour, 0},                      // window is half-open
+			{"alice@customer.test", t0.Add(time.Hour), time.Hour, 0},                       // window is half-open
 			{"alice@customer.test", t0.Add(24*time.Hour - time.Second), 24 * time.Hour, 1}, //
 			{"nobody@customer.test", t0, 24 * time.Hour, 0},
 			{"", t0, 24 * time.Hour, 0},
