@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -487,5 +486,3 @@ func rebuildCustomerIndexes(tx *bolt.Tx) (int, error) {
 	}
 	return dups, nil
 }
-
-var errStop = errors.New("stop")
