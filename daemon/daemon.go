@@ -57,6 +57,9 @@ type Daemon struct {
 	metrics *Metrics
 
 	kick chan struct{} // wakes the outbox loop after a commit
+
+	markedMu sync.Mutex
+	marked   []markedUID // marks the server stored, not yet recorded in the ledger
 }
 
 // New wires a daemon. The caller owns db, p and m and closes them after Run returns.
@@ -110,6 +113,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	cancel()
 	stopOut()
 	wg.Wait()
+	d.flushMarked()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
@@ -165,8 +169,12 @@ func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.F
 		}
 	}()
 
+	marked := d.takeMarked()
 	var outs []outcome
 	err := d.db.Update(func(tx *store.Tx) error {
+		if err := recordMarked(tx, marked); err != nil {
+			return err
+		}
 		outs = outs[:0]
 		for i, f := range batch {
 			o := d.processOne(tx, mb, f, parsed[i])
@@ -182,6 +190,7 @@ func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.F
 		return nil
 	})
 	if err != nil {
+		d.restoreMarked(marked)
 		d.metrics.StoreErrors.Inc()
 		return nil, fmt.Errorf("commit batch of %d (uids %d-%d): %w", len(batch), batch[0].UID, batch[len(batch)-1].UID, err)
 	}
@@ -196,7 +205,89 @@ func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.F
 	}
 	d.metrics.BatchSeconds.Observe(d.cfg.Now().Sub(start).Seconds())
 	d.wakeOutbox()
+	for _, o := range outs {
+		if o.err != nil {
+			// The rest of the batch is committed; fetching it again re-applies their
+			// marks from the ledger and retries this one (quarantined after
+			// MaxAttempts).
+			return nil, fmt.Errorf("uid %d: %w (attempt recorded; will retry)", o.f.UID, o.err)
+		}
+	}
 	return marks, nil
+}
+
+// Unmarked implements poller.MarkTracker: the marks of committed messages the
+// server may not have stored yet (a crash between commit and STORE/MOVE).
+func (d *Daemon) Unmarked(mailbox string, uidValidity uint32) ([]poller.Mark, error) {
+	var marks []poller.Mark
+	err := d.db.View(func(tx *store.Tx) error {
+		es, err := tx.Unmarked(mailbox)
+		for _, e := range es {
+			if e.UIDValidity == uidValidity && (len(e.Keywords) > 0 || e.MoveTo != "") {
+				marks = append(marks, poller.Mark{UID: e.UID, Keywords: e.Keywords, MoveTo: e.MoveTo})
+			}
+		}
+		return err
+	})
+	return marks, err
+}
+
+// Marked implements poller.MarkTracker. The "marked" flags are written with the
+// next batch's transaction (and at shutdown), not in a commit of their own: losing
+// them in a crash only means the marks are applied once more, which is harmless.
+func (d *Daemon) Marked(mailbox string, uidValidity uint32, uids []uint32) {
+	d.markedMu.Lock()
+	for _, u := range uids {
+		d.marked = append(d.marked, markedUID{mailbox, uidValidity, u})
+	}
+	d.markedMu.Unlock()
+}
+
+type markedUID struct {
+	mailbox string
+	uv, uid uint32
+}
+
+func (d *Daemon) takeMarked() []markedUID {
+	d.markedMu.Lock()
+	defer d.markedMu.Unlock()
+	m := d.marked
+	d.marked = nil
+	return m
+}
+
+func (d *Daemon) restoreMarked(m []markedUID) {
+	d.markedMu.Lock()
+	d.marked = append(m, d.marked...)
+	d.markedMu.Unlock()
+}
+
+func recordMarked(tx *store.Tx, marked []markedUID) error {
+	for _, m := range marked {
+		e, err := tx.SeenUID(m.mailbox, m.uv, m.uid)
+		if err != nil {
+			return err
+		}
+		if e == nil || e.Marked {
+			continue
+		}
+		e.Marked = true
+		if err := tx.PutLedger(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushMarked writes pending "marked" flags (at shutdown).
+func (d *Daemon) flushMarked() {
+	marked := d.takeMarked()
+	if len(marked) == 0 {
+		return
+	}
+	if err := d.db.Update(func(tx *store.Tx) error { return recordMarked(tx, marked) }); err != nil {
+		d.log.Warn("could not record applied marks; they will be applied again at the next start", "count", len(marked), "err", err)
+	}
 }
 
 type parsedMsg struct {

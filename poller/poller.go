@@ -27,6 +27,15 @@ type Handler interface {
 	Handle(ctx context.Context, mb Mailbox, batch []Fetched) ([]Mark, error)
 }
 
+// MarkTracker is implemented by a Handler that persists the marks it asked for,
+// so marks lost in a crash (after the handler committed, before the server
+// stored them) are applied again: at the start of every session the poller asks
+// for Unmarked and applies them, and it reports every applied mark with Marked.
+type MarkTracker interface {
+	Unmarked(mailbox string, uidValidity uint32) ([]Mark, error)
+	Marked(mailbox string, uidValidity uint32, uids []uint32)
+}
+
 // Stats is a snapshot of the poller's state (metrics, /healthz).
 type Stats struct {
 	Connected   bool
@@ -218,9 +227,9 @@ func (p *Poller) session(ctx context.Context, h Handler, attempt *int) error {
 	p.mu.Unlock()
 
 	handleFailures := 0
-	for {
+	for first := true; ; first = false {
 		p.drainWake()
-		err := p.cycle(ctx, conn, h)
+		err := p.cycle(ctx, conn, h, first)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -248,7 +257,7 @@ func (p *Poller) session(ctx context.Context, h Handler, attempt *int) error {
 
 // cycle applies leftover marks, then fetches everything above the
 // checkpoint in batches and hands each batch to the handler.
-func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler) error {
+func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler, first bool) error {
 	mb := conn.Mailbox
 	p.mu.Lock()
 	pending, pendingUV := p.pending, p.pendingUV
@@ -261,6 +270,21 @@ func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler) error {
 			p.log.Info("imap leftover marks applied", "count", len(pending))
 		}
 		p.setPending(nil, 0)
+	}
+
+	mt, tracks := h.(MarkTracker)
+	if tracks && first {
+		left, err := mt.Unmarked(mb.Name, mb.UIDValidity)
+		if err != nil {
+			return fmt.Errorf("handler unmarked %s/%d: %w", mb.Name, mb.UIDValidity, err)
+		}
+		if len(left) > 0 {
+			if err := conn.ApplyMarks(left); err != nil {
+				return fmt.Errorf("apply unmarked: %w", err)
+			}
+			p.log.Info("imap marks of an earlier run applied", "count", len(left))
+			mt.Marked(mb.Name, mb.UIDValidity, markUIDs(left))
+		}
 	}
 
 	cp, err := h.Checkpoint(mb.Name, mb.UIDValidity)
@@ -319,8 +343,21 @@ func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler) error {
 			return fmt.Errorf("apply marks: %w", err) // kept pending for the next session
 		}
 		p.setPending(nil, 0)
+		if tracks {
+			mt.Marked(mb.Name, mb.UIDValidity, markUIDs(marks))
+		}
 	}
 	return nil
+}
+
+func markUIDs(marks []Mark) []uint32 {
+	uids := make([]uint32, 0, len(marks))
+	for _, m := range marks {
+		if m.UID != 0 {
+			uids = append(uids, m.UID)
+		}
+	}
+	return uids
 }
 
 func (p *Poller) setPending(marks []Mark, uv uint32) {
