@@ -3,6 +3,7 @@ package mailer
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -109,7 +110,7 @@ func ComposeReply(r Reply) ([]byte, error) {
 	}
 	h.SetMessageID(id)
 	h.SetDate(r.Date)
-	h.SetSubject(cleanText(r.Subject))
+	setText(&h, "Subject", r.Subject)
 	h.SetAddressList("Cc", cc)
 	h.SetAddressList("To", to)
 	h.SetAddressList("From", []*mail.Address{from})
@@ -225,7 +226,7 @@ func (c StaffCopy) Compose(original io.Reader) ([]byte, error) {
 	h.Set("Auto-Submitted", "auto-generated")
 	h.SetMessageID(id)
 	h.SetDate(c.Date)
-	h.SetSubject(cleanText(c.Subject))
+	setText(&h, "Subject", c.Subject)
 	h.SetAddressList("To", to)
 	h.SetAddressList("From", []*mail.Address{from})
 
@@ -305,9 +306,38 @@ func setExtra(h *mail.Header, extra map[string]string) error {
 		if reservedExtra[strings.ToLower(k)] {
 			return fmt.Errorf("extra header %q is set by the composer", k)
 		}
-		h.SetText(k, cleanText(extra[k]))
+		setText(h, k, extra[k])
 	}
 	return nil
+}
+
+// setText sets an unstructured field to cleanText(v), RFC 2047-encoded
+// when needed. Text that itself looks like an encoded word ("=?utf-8?q?
+// a=0D=0AB?=", e.g. a subject that was double-encoded by its sender) is
+// always encoded, so a reader cannot decode it into a line break.
+func setText(h *mail.Header, k, v string) {
+	v = cleanText(v)
+	if !strings.Contains(v, "=?") {
+		h.SetText(k, v)
+		return
+	}
+	h.Set(k, forceEncode(v))
+}
+
+// forceEncode B-encodes s as UTF-8 encoded words of at most 75 octets
+// (RFC 2047 §2), split at rune boundaries.
+func forceEncode(s string) string {
+	const maxChunk = 45 // 45 octets -> 60 base64 chars + 12 = 72
+	var words []string
+	for len(s) > 0 {
+		n := min(len(s), maxChunk)
+		for n < len(s) && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		words = append(words, "=?utf-8?b?"+base64.StdEncoding.EncodeToString([]byte(s[:n]))+"?=")
+		s = s[n:]
+	}
+	return strings.Join(words, " ")
 }
 
 var reservedExtra = map[string]bool{"x-auto-response-suppress": true}
