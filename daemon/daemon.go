@@ -105,6 +105,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer wg.Done()
 		d.outboxLoop(ctx, outCtx)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.watchHealth(ctx)
+	}()
 	<-ctx.Done()
 	err := <-pollErr
 	// Phase two: intake stopped; give the outbox a bounded last chance.
@@ -157,6 +162,14 @@ type outcome struct {
 // then hand back the IMAP marks. Nothing is sent or marked before the commit.
 func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.Fetched) ([]poller.Mark, error) {
 	start := d.cfg.Now()
+	oldest := batch[0].InternalDate
+	for _, f := range batch {
+		if f.InternalDate.Before(oldest) {
+			oldest = f.InternalDate
+		}
+	}
+	d.metrics.Unprocessed.Set(start.Sub(oldest).Seconds())
+	defer d.metrics.Unprocessed.Set(0)
 	parsed := make([]*parsedMsg, len(batch))
 	for i, f := range batch {
 		parsed[i] = d.parseOne(f)

@@ -1,0 +1,36 @@
+package daemon
+
+import (
+	"context"
+	"time"
+)
+
+// healthInterval is how often gauges that no event updates are refreshed.
+const healthInterval = 5 * time.Second
+
+// watchHealth refreshes the outbox and OAuth2 gauges and warns, once per state
+// change, when the IMAP token is about to expire and cannot be refreshed, so an
+// operator hears of it before mail stops (Zammad #3411, osTicket #6455).
+func (d *Daemon) watchHealth(ctx context.Context) {
+	t := time.NewTicker(healthInterval)
+	defer t.Stop()
+	warned := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		d.refreshOutboxMetrics()
+		st := d.poll.Stats()
+		if st.TokenExpiry.IsZero() {
+			continue
+		}
+		d.metrics.TokenExpiry.Set(st.TokenExpiry.Sub(d.cfg.Now()).Seconds())
+		if st.TokenWarning && !warned {
+			d.log.Warn("IMAP OAuth2 access token expires soon and could not be refreshed: check imap.oauth2 (refresh token revoked or expired?)",
+				"expires", st.TokenExpiry.Format(time.RFC3339))
+		}
+		warned = st.TokenWarning
+	}
+}
