@@ -63,7 +63,8 @@ type Config struct {
 	// an oauth2.ReuseTokenSource refreshes an expired token there.
 	TokenSource oauth2.TokenSource
 	// AuthMech forces a mechanism (PLAIN, LOGIN, XOAUTH2, OAUTHBEARER).
-	// "" picks XOAUTH2 with a TokenSource, else PLAIN when the server
+	// "" picks XOAUTH2 with a TokenSource (OAUTHBEARER when only that is
+	// offered), else PLAIN when the server
 	// advertises it, else LOGIN (Office 365 offers only LOGIN).
 	AuthMech string
 	// HeloName is the name sent in EHLO (default "localhost"). With
@@ -500,6 +501,8 @@ func (s *session) auth(tok *oauth2.Token) error {
 	mech := cfg.AuthMech
 	if mech == "" {
 		switch {
+		case tok != nil && !s.c.SupportsAuth(AuthXOAUTH2) && s.c.SupportsAuth(AuthOAuthBearer):
+			mech = AuthOAuthBearer
 		case tok != nil:
 			mech = AuthXOAUTH2
 		case s.c.SupportsAuth(AuthPlain):
@@ -569,11 +572,13 @@ func (s *session) send(ctx context.Context, e Envelope) error {
 	// go-smtp sets no deadline while the body is written.
 	_ = s.raw.SetWriteDeadline(time.Now().Add(m.cfg.DataTimeout))
 	_, err = w.Write(e.Data)
+	maybe := false
 	if err == nil {
 		// Close writes the final "." and waits SubmissionTimeout for the
 		// reply. A connection lost from here on may have delivered the
-		// message (RFC 1047).
+		// message (RFC 1047); before it, the server cannot have.
 		err = w.Close()
+		maybe = err != nil && !isSMTPError(err)
 	}
 	_ = s.raw.SetWriteDeadline(time.Time{})
 	s.dirty = false
@@ -581,7 +586,7 @@ func (s *session) send(ctx context.Context, e Envelope) error {
 		if !isSMTPError(err) || smtpCode(err) == 421 {
 			s.broken = true
 		}
-		return m.wrap(ctx, "data", &Error{bodySent: true, MaybeDelivered: !isSMTPError(err)}, err)
+		return m.wrap(ctx, "data", &Error{bodySent: true, MaybeDelivered: maybe}, err)
 	}
 	return nil
 }

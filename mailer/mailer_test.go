@@ -372,6 +372,20 @@ func TestXOAuth2RefreshesExpiredToken(t *testing.T) {
 	}
 }
 
+func TestOAuthBearerWhenOnlyOffered(t *testing.T) {
+	be := &backend{mechs: []string{AuthOAuthBearer}, requireAuth: true, xoauthOK: func(user, token string) bool {
+		return user == "support@vendor.test" && token == "good-token"
+	}}
+	addr := startServer(t, be, serverOpts{insecure: true})
+	m := newMailer(t, Config{Address: addr, Username: "support@vendor.test", TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "good-token"})})
+	if err := m.Send(context.Background(), testEnvelope("bearer@vendor.test")); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if msgs := be.Messages(); len(msgs) != 1 || msgs[0].Mech != AuthOAuthBearer {
+		t.Errorf("messages = %+v", msgs)
+	}
+}
+
 func TestTokenSourceFailure(t *testing.T) {
 	be := &backend{}
 	addr := startServer(t, be, serverOpts{insecure: true})

@@ -111,6 +111,14 @@ func (s *session_) Auth(mech string) (sasl.Server, error) {
 			s.mech = mech
 			return nil
 		}}, nil
+	case sasl.OAuthBearer:
+		return sasl.NewOAuthBearerServer(func(o sasl.OAuthBearerOptions) *sasl.OAuthBearerError {
+			if s.b.xoauthOK == nil || !s.b.xoauthOK(o.Username, o.Token) {
+				return &sasl.OAuthBearerError{Status: "invalid_token"}
+			}
+			s.mech = mech
+			return nil
+		}), nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }
