@@ -348,8 +348,10 @@ func (d *Daemon) processOne(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p
 	now := d.cfg.Now()
 
 	// Already handled under this UIDVALIDITY (a crash after commit, before marks):
-	// re-apply the marks, nothing else.
-	if e, err := tx.SeenUID(mb.Name, mb.UIDValidity, f.UID); err == nil && e != nil {
+	// re-apply the marks, nothing else. An entry that only counts failed
+	// attempts is not done: the message is tried again (quarantined after
+	// MaxAttempts).
+	if e, err := tx.SeenUID(mb.Name, mb.UIDValidity, f.UID); err == nil && e != nil && e.Done() {
 		o.mark.Keywords, o.mark.MoveTo = e.Keywords, e.MoveTo
 		return o
 	}
@@ -617,6 +619,9 @@ func (d *Daemon) quarantine(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p
 		Action: "quarantine", SuppressReason: reason, Processed: now, Quarantined: true, Keywords: kws, MoveTo: d.cfg.QuarantineFolder}
 	if p.msg != nil {
 		entry.MessageID = p.msg.MessageID
+	}
+	if prev, err := tx.SeenUID(mb.Name, mb.UIDValidity, f.UID); err == nil && prev != nil {
+		entry.Attempts = prev.Attempts // keep the count of failed attempts that led here
 	}
 	if err := tx.PutLedger(entry); err != nil {
 		d.log.Error("ledger write for quarantined message failed", "uid", f.UID, "err", err)
