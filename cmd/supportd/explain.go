@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net/mail"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -54,12 +56,47 @@ func (a *app) engine() (*daemon.Engine, error) {
 
 // openStore opens the store; readOnly commands wait at most store.lock_timeout for
 // the lock and then say who holds it.
+//
+// A reading command finding the store held by `supportd run` reads a consistent
+// snapshot the daemon serves on its loopback metrics listener instead, and says
+// so; a writing command tells the operator what holds the file.
 func (a *app) openStore(readOnly bool) (*store.DB, error) {
 	db, err := store.Open(a.cfg.Store.Path, &store.Options{Timeout: a.cfg.Store.LockTimeout, ReadOnly: readOnly})
-	if err != nil {
+	if err == nil {
+		return db, nil
+	}
+	if !errors.Is(err, store.ErrLocked) {
 		return nil, fmt.Errorf("store.path %s: %w", a.cfg.Store.Path, err)
 	}
-	return db, nil
+	if !readOnly {
+		return nil, fmt.Errorf("store.path %s: %w: stop it, or change customers through the running daemon's host later", a.cfg.Store.Path, err)
+	}
+	if a.cfg.Metrics.Listen == "" {
+		return nil, fmt.Errorf("store.path %s: %w (and metrics.listen is empty, so no snapshot can be read from it)", a.cfg.Store.Path, err)
+	}
+	snap, serr := a.daemonSnapshot()
+	if serr != nil {
+		return nil, fmt.Errorf("store.path %s: %w; reading a snapshot from the running daemon at metrics.listen %s failed too: %v", a.cfg.Store.Path, err, a.cfg.Metrics.Listen, serr)
+	}
+	fmt.Fprintf(a.stderr, "note: store.path %s is held by a running supportd; reading a consistent snapshot from it\n", a.cfg.Store.Path)
+	return snap, nil
+}
+
+// daemonSnapshot downloads the running daemon's consistent copy of the store into
+// a temporary file and opens it read-only (the file is unlinked at once).
+func (a *app) daemonSnapshot() (*store.DB, error) {
+	dir, err := os.MkdirTemp("", "supportd-snapshot-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "snapshot.db")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := backupFromDaemon(ctx, "http://"+a.cfg.Metrics.Listen+"/backup", path); err != nil {
+		return nil, err
+	}
+	return store.Open(path, &store.Options{ReadOnly: true, Timeout: time.Second})
 }
 
 func (a *app) explainCmd() *cobra.Command {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"supportd/daemon"
 	"supportd/mailparse"
+	"supportd/poller"
 	"supportd/sla"
 	"supportd/store"
 )
@@ -321,4 +324,40 @@ func mustTime(s string) time.Time {
 		panic(err)
 	}
 	return t
+}
+
+// While `run` holds the store, explain (and every reading command) reads a
+// consistent snapshot served by the daemon's loopback metrics listener.
+func TestReadingCommandsWhileDaemonHoldsStore(t *testing.T) {
+	env := storeWithCustomers(t)
+	path := strings.TrimPrefix(env[0], "SUPPORTD_STORE_PATH=")
+	db, err := store.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := poller.New(poller.Config{Address: "127.0.0.1:1", TLS: "none", Username: "u", Password: "p", SpoolDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, addr, err := serveMetrics("127.0.0.1:0", daemon.NewMetrics(nil), db, p, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	env = append(env, "SUPPORTD_METRICS_LISTEN="+addr, "SUPPORTD_STORE_LOCK_TIMEOUT=100ms")
+	out, stderr, err := cli(t, env, "explain", "--received", "2026-11-25T10:00:00+10:30", "../../testdata/mail/01-ticket-page.eml")
+	if err != nil {
+		t.Fatalf("explain beside a running daemon: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, "snapshot") {
+		t.Errorf("explain did not say it read a snapshot: %q", stderr)
+	}
+	doc := checkExplainJSON(t, "snapshot", out)
+	if ent := doc["entitlement"].(map[string]any); ent["customer_id"] != "C100" {
+		t.Errorf("snapshot lacks the customers: %v", ent)
+	}
+	if _, _, err := cli(t, env, "customers", "set", "C100", "--free5", "true"); err == nil || !strings.Contains(err.Error(), "locked") {
+		t.Errorf("a writing command must say the store is locked, got %v", err)
+	}
 }

@@ -176,7 +176,7 @@ func (a *app) run(ctx context.Context) error {
 	}, eng, db, p, m, log, metrics)
 
 	if a.cfg.Metrics.Listen != "" {
-		srv, err := serveMetrics(a.cfg.Metrics.Listen, metrics, db, p, log)
+		srv, _, err := serveMetrics(a.cfg.Metrics.Listen, metrics, db, p, log)
 		if err != nil {
 			return err
 		}
@@ -192,10 +192,10 @@ func (a *app) run(ctx context.Context) error {
 // serveMetrics serves /metrics, /healthz and, on loopback only, /backup (a
 // consistent copy of the store, which `supportd backup` uses while run holds the
 // file lock).
-func serveMetrics(addr string, m *daemon.Metrics, db *store.DB, p *poller.Poller, log *slog.Logger) (*http.Server, error) {
+func serveMetrics(addr string, m *daemon.Metrics, db *store.DB, p *poller.Poller, log *slog.Logger) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
+		return nil, "", fmt.Errorf("metrics.listen %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
@@ -223,5 +223,5 @@ func serveMetrics(addr string, m *daemon.Metrics, db *store.DB, p *poller.Poller
 			log.Error("metrics server stopped", "err", err)
 		}
 	}()
-	return srv, nil
+	return srv, ln.Addr().String(), nil
 }

@@ -1,0 +1,279 @@
+// Command supportd-bench is supportd's end-to-end load tool (issue 5). It
+// starts a private Dovecot on loopback and an SMTP sink that accepts and
+// discards at full speed, then measures, each against a baseline taken in
+// the same run:
+//
+//   - sink: the sink alone, fed by the mailer (the ceiling of any drain);
+//   - drain: N messages already in the mailbox until all are answered, for
+//     the no-logic relay floor (poller + mailer, fixed reply) and for the
+//     daemon (parse, store, decide, outbox), msgs/s;
+//   - latency: messages appended one at a time, APPEND start → SMTP
+//     accepted, with IDLE and with polling only;
+//   - memory: peak RSS (VmHWM) of the real `supportd run` binary answering
+//     messages with 25 MB attachments;
+//   - import: `supportd customers import` of a generated 1,000,000-row CSV,
+//     wall time and peak RSS of the real binary.
+//
+// Usage:
+//
+//	supportd-bench e2e -supportd bin/supportd -out results.json -profile drain.prof
+//	supportd-bench report -gobench parse.txt,store.txt -e2e results.json
+//
+// make bench (scripts/bench) runs both with the Go benchmarks. Everything
+// runs under a temporary directory that is removed at the end.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "e2e":
+		err = runE2E(os.Args[2:])
+	case "report":
+		err = runReport(os.Args[2:], os.Stdout)
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "supportd-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: supportd-bench e2e [flags] | report [flags]  (-h for flags)")
+	os.Exit(2)
+}
+
+// results is what e2e writes (JSON) and report reads.
+type results struct {
+	Started     time.Time       `json:"started"`
+	SMTPConns   int             `json:"smtp_conns"`
+	BatchSize   int             `json:"batch_size"`
+	SinkAlone   float64         `json:"sink_alone_msgs_per_s"`
+	SinkN       int             `json:"sink_n"`
+	Floor       *drainResult    `json:"floor,omitempty"`
+	Daemon      *drainResult    `json:"daemon,omitempty"`
+	Latency     []latencyResult `json:"latency,omitempty"`
+	Memory      *memResult      `json:"memory,omitempty"`
+	Import      *importResult   `json:"import,omitempty"`
+	DrainProf   string          `json:"drain_profile,omitempty"`
+	ElapsedSecs float64         `json:"elapsed_s"`
+}
+
+func runE2E(args []string) error {
+	fs := flag.NewFlagSet("e2e", flag.ExitOnError)
+	n := fs.Int("n", 10000, "drain: messages in the mailbox")
+	latN := fs.Int("latency-n", 200, "latency with IDLE: messages appended one at a time")
+	pollN := fs.Int("poll-n", 30, "latency with polling only: messages")
+	poll := fs.Duration("poll-interval", time.Second, "latency with polling only: imap.poll_interval")
+	conns := fs.Int("smtp-conns", 2, "smtp.max_conns of the mailer (floor, daemon, sink alone)")
+	batch := fs.Int("batch", 100, "imap.batch_size (floor and daemon)")
+	bin := fs.String("supportd", "bin/supportd", "the supportd binary (memory and import scenarios)")
+	bigN := fs.Int("big-n", 3, "memory: messages with a large attachment")
+	bigSize := fs.Int("big-size", 25<<20, "memory: attachment size in bytes (decoded)")
+	importN := fs.Int("import-n", 1_000_000, "import: CSV rows (0 skips)")
+	only := fs.String("only", "sink,drain,latency,memory,import", "scenarios to run, comma-separated")
+	out := fs.String("out", "", "write the results as JSON to this file")
+	profile := fs.String("profile", "", "write a CPU profile of the daemon drain here")
+	keep := fs.Bool("keep", false, "keep the working directory (logs, maildirs)")
+	verbose := fs.Bool("v", false, "log the daemon at info level to stderr")
+	_ = fs.Parse(args)
+
+	want := map[string]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		want[strings.TrimSpace(s)] = true
+	}
+	begin := time.Now()
+	res := &results{Started: begin.UTC(), SMTPConns: *conns, BatchSize: *batch}
+
+	dir, err := os.MkdirTemp("", "supportd-bench-")
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	if *keep {
+		fmt.Fprintln(os.Stderr, "working directory:", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	var logw io.Writer = io.Discard
+	level := slog.LevelWarn
+	if *verbose {
+		logw, level = os.Stderr, slog.LevelInfo
+	}
+	b := &bench{dir: dir, smtpConns: *conns, batch: *batch, log: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))}
+	users := []string{"floor@vendor.test", "daemon@vendor.test", "idle@vendor.test", "poll@vendor.test", "mem@vendor.test"}
+	if b.dc, err = startDovecot(filepath.Join(dir, "dovecot"), users); err != nil {
+		return err
+	}
+	defer b.dc.stop()
+	if b.sink, err = startSink(); err != nil {
+		return err
+	}
+	defer b.sink.close()
+	say := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "[%6.1fs] "+format+"\n", append([]any{time.Since(begin).Seconds()}, a...)...) }
+
+	if want["sink"] {
+		res.SinkN = *n
+		if res.SinkAlone, err = b.sinkAlone(*n); err != nil {
+			return err
+		}
+		say("sink alone: %d replies via the mailer (%d conns): %.0f msgs/s", *n, *conns, res.SinkAlone)
+	}
+	if want["drain"] {
+		received := time.Now().Add(-time.Minute)
+		for _, u := range []string{"floor@vendor.test", "daemon@vendor.test"} {
+			tag := strings.SplitN(u, "@", 2)[0]
+			if err := b.dc.fillMaildir(u, func(i int) []byte { raw, _ := supportMessage(tag, i+1); return raw }, *n, received); err != nil {
+				return err
+			}
+			if got, err := b.dc.count(u); err != nil || int(got) != *n {
+				return fmt.Errorf("maildir %s holds %d messages, want %d (%v)", u, got, *n, err)
+			}
+		}
+		say("drain: %d messages in each of two mailboxes (maildir + doveadm force-resync)", *n)
+		fl, err := b.floorDrain("floor@vendor.test", *n)
+		if err != nil {
+			return fmt.Errorf("floor drain: %w", err)
+		}
+		res.Floor = &fl
+		say("drain floor (poller + mailer, fixed reply): %d in %.2fs = %.0f msgs/s", fl.N, fl.Seconds, fl.Rate)
+		dbPath := filepath.Join(dir, "drain.db")
+		if err := newStore(dbPath, *n); err != nil {
+			return err
+		}
+		dm, err := b.daemonDrain("daemon@vendor.test", dbPath, *n, *profile)
+		if err != nil {
+			return fmt.Errorf("daemon drain: %w", err)
+		}
+		if pending, err := outboxPending(dbPath); err != nil || pending != 0 {
+			return fmt.Errorf("daemon drain: %d outbox entries still pending (%v)", pending, err)
+		}
+		res.Daemon, res.DrainProf = &dm, *profile
+		say("drain daemon (parse, store, decide, outbox): %d in %.2fs = %.0f msgs/s (%.2fx floor), duplicates %d", dm.N, dm.Seconds, dm.Rate, dm.Rate/fl.Rate, dm.Dups)
+	}
+	if want["latency"] {
+		dbPath := filepath.Join(dir, "latency.db")
+		if err := newStore(dbPath, 1000); err != nil {
+			return err
+		}
+		li, err := b.latency("idle", "idle@vendor.test", dbPath, *latN, true, time.Hour, jitter(20*time.Millisecond))
+		if err != nil {
+			return err
+		}
+		say("latency IDLE: n=%d p50 %.1f ms p90 %.1f ms p99 %.1f ms max %.1f ms", li.N, li.P50, li.P90, li.P99, li.Max)
+		lp, err := b.latency("poll", "poll@vendor.test", dbPath, *pollN, false, *poll, jitter(*poll))
+		if err != nil {
+			return err
+		}
+		say("latency polling (%v): n=%d p50 %.1f ms p90 %.1f ms p99 %.1f ms max %.1f ms", *poll, lp.N, lp.P50, lp.P90, lp.P99, lp.Max)
+		res.Latency = []latencyResult{li, lp}
+	}
+	if want["memory"] {
+		received := time.Now().Add(-time.Minute)
+		if err := b.dc.fillMaildir("mem@vendor.test", func(i int) []byte { raw, _ := bigMessage("mem", i+1, *bigSize); return raw }, *bigN, received); err != nil {
+			return err
+		}
+		mr, err := b.memory(*bin, "mem@vendor.test", *bigN, *bigSize)
+		if err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
+		res.Memory = &mr
+		say("memory: %s answered %d messages with %d MB attachments in %.1fs, peak RSS %.1f MB", *bin, mr.Messages, mr.Attachment>>20, mr.Seconds, mr.PeakRSSMB)
+	}
+	if want["import"] && *importN > 0 {
+		ir, err := importRun(*bin, dir, *importN)
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		res.Import = &ir
+		say("import: %d rows with `supportd customers import` in %.1fs, peak RSS %.1f MB", ir.Rows, ir.Seconds, ir.PeakRSSMB)
+	}
+	res.ElapsedSecs = time.Since(begin).Seconds()
+	if *out != "" {
+		data, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*out, append(data, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// importResult is the CLI import of a generated customer CSV.
+type importResult struct {
+	Rows      int     `json:"rows"`
+	Seconds   float64 `json:"seconds"`
+	PeakRSSMB float64 `json:"peak_rss_mb"`
+	FileMB    float64 `json:"csv_mb"`
+}
+
+// importRun writes an n-row CSV and imports it with the real binary into a
+// fresh store (fsync on), timing the process and reading its peak RSS
+// (rusage maxrss of the child).
+func importRun(bin, dir string, n int) (importResult, error) {
+	res := importResult{Rows: n}
+	idir := filepath.Join(dir, "import")
+	if err := os.MkdirAll(idir, 0o700); err != nil {
+		return res, err
+	}
+	csvPath := filepath.Join(idir, "customers.csv")
+	f, err := os.Create(csvPath)
+	if err != nil {
+		return res, err
+	}
+	bw := newBufWriter(f)
+	if err := customersCSV(bw, n); err != nil {
+		f.Close()
+		return res, err
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return res, err
+	}
+	if fi, err := f.Stat(); err == nil {
+		res.FileMB = float64(fi.Size()) / (1 << 20)
+	}
+	f.Close()
+	cfg := filepath.Join(idir, "supportd.yaml")
+	if err := os.WriteFile(cfg, []byte("store:\n  path: "+filepath.Join(idir, "supportd.db")+"\n"), 0o600); err != nil {
+		return res, err
+	}
+	cmd := exec.Command(bin, "--config", cfg, "customers", "import", csvPath)
+	var outb strings.Builder
+	cmd.Stdout, cmd.Stderr = &outb, &outb
+	start := time.Now()
+	err = cmd.Run()
+	res.Seconds = time.Since(start).Seconds()
+	if err != nil {
+		return res, fmt.Errorf("%s customers import: %w: %s", bin, err, outb.String())
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		res.PeakRSSMB = float64(ru.Maxrss) / 1024
+	}
+	if want := fmt.Sprintf("%d added", n); !strings.Contains(outb.String(), want) {
+		return res, fmt.Errorf("import output %q does not say %q", outb.String(), want)
+	}
+	return res, nil
+}

@@ -1,0 +1,495 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"supportd/daemon"
+	"supportd/entitlement"
+	"supportd/mailer"
+	"supportd/poller"
+	"supportd/sla"
+	"supportd/store"
+	"supportd/templates"
+	"supportd/triage"
+	"supportd/versions"
+)
+
+// bench holds the shared servers and settings of one run.
+type bench struct {
+	dir       string
+	dc        *dovecot
+	sink      *sink
+	smtpConns int
+	batch     int
+	log       *slog.Logger
+	out       string // directory for profiles
+}
+
+func (b *bench) mailer() (*mailer.Mailer, error) {
+	return mailer.New(mailer.Config{Address: b.sink.addr(), TLS: mailer.TLSNone, MaxConns: b.smtpConns, Logger: b.log})
+}
+
+func (b *bench) poller(user, spool string, idle bool, poll time.Duration) (*poller.Poller, error) {
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		return nil, err
+	}
+	return poller.New(poller.Config{Address: b.dc.addr(), TLS: poller.TLSNone, Username: user, Password: b.dc.pass,
+		Mailbox: "INBOX", Idle: idle, PollInterval: poll, BatchSize: b.batch, SpoolDir: spool, Logger: b.log,
+		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second})
+}
+
+// engine is the decision engine with the product defaults (as in config.example.yaml).
+func engine() (*daemon.Engine, error) {
+	cal, err := sla.New(sla.DefaultConfig())
+	if err != nil {
+		return nil, err
+	}
+	r, err := templates.New("")
+	if err != nil {
+		return nil, err
+	}
+	loc, err := time.LoadLocation("Australia/Adelaide")
+	if err != nil {
+		return nil, err
+	}
+	day := func(s string) time.Time { d, _ := time.Parse("2006-01-02", s); return d }
+	return &daemon.Engine{
+		Policy:   entitlement.Policy{Location: loc, TrustedAuthservIDs: []string{"mx.vendor.test"}, PublicDomains: []string{"gmail.com", "outlook.com"}},
+		Calendar: cal,
+		Majors: []versions.Major{
+			{Major: 9, FirstBuild: 9000, LastBuild: 9999, Released: day("2021-02-15")},
+			{Major: 8, FirstBuild: 8000, LastBuild: 8999, Released: day("2017-06-01")},
+			{Major: 7, FirstBuild: 7000, LastBuild: 7999, Released: day("2015-01-01")},
+		},
+		Triage:       triage.Config{OwnAddresses: []string{"support@vendor.test"}, SalesAddress: "sales@vendor.test", RepliesPerDay: 3},
+		Renderer:     r,
+		FromName:     "Support",
+		FromAddr:     "support@vendor.test",
+		SupportHours: "Monday to Friday 06:00–18:00 Adelaide time",
+	}, nil
+}
+
+// newStore creates a store (fsync on, as in production) with n customers.
+func newStore(path string, n int) error {
+	db, err := store.Open(path, nil)
+	if err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(customersCSV(pw, n)) }()
+	_, err = db.ImportCustomers(pr, nil)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// runningDaemon is an in-process daemon (the same wiring as `supportd run`).
+type runningDaemon struct {
+	cancel context.CancelFunc
+	done   chan error
+	db     *store.DB
+	m      *mailer.Mailer
+}
+
+func (b *bench) startDaemon(user, dbPath string, idle bool, poll time.Duration) (*runningDaemon, error) {
+	db, err := store.Open(dbPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	p, err := b.poller(user, filepath.Join(b.dir, "spool-"+user), idle, poll)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	m, err := b.mailer()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	eng, err := engine()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	d := daemon.New(daemon.Config{Mailbox: "INBOX", QuarantineFolder: "Quarantine"}, eng, db, p, m, b.log, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runningDaemon{cancel: cancel, done: make(chan error, 1), db: db, m: m}
+	go pprof.Do(ctx, pprof.Labels("role", "daemon"), func(ctx context.Context) { r.done <- d.Run(ctx) })
+	return r, nil
+}
+
+func (r *runningDaemon) stop() error {
+	r.cancel()
+	var err error
+	select {
+	case err = <-r.done:
+	case <-time.After(30 * time.Second):
+		err = errors.New("daemon did not stop within 30s")
+	}
+	r.m.Close()
+	if cerr := r.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// outboxPending counts the outbox entries not yet sent (after the daemon stopped).
+func outboxPending(path string) (pending int, err error) {
+	db, err := store.Open(path, &store.Options{ReadOnly: true})
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	err = db.View(func(tx *store.Tx) error {
+		pending, _, err = tx.OutboxStats()
+		return err
+	})
+	return pending, err
+}
+
+// sinkAlone measures the sink with the mailer alone: n fixed replies in
+// batches of 100 (the outbox's batch), smtpConns sessions.
+func (b *bench) sinkAlone(n int) (float64, error) {
+	m, err := b.mailer()
+	if err != nil {
+		return 0, err
+	}
+	defer m.Close()
+	b.sink.reset()
+	start := time.Now()
+	for i := 0; i < n; i += 100 {
+		envs := make([]mailer.Envelope, 0, 100)
+		for j := i; j < min(i+100, n); j++ {
+			envs = append(envs, fixedReply(uint32(j+1), "sink"))
+		}
+		for _, err := range m.SendBatch(context.Background(), envs) {
+			if err != nil {
+				return 0, fmt.Errorf("sink alone: %w", err)
+			}
+		}
+	}
+	el := time.Since(start)
+	if got, _, _ := b.sink.stats(); got != n {
+		return 0, fmt.Errorf("sink alone: sink got %d of %d", got, n)
+	}
+	return float64(n) / el.Seconds(), nil
+}
+
+// fixedReply is the floor's reply: about the size of the daemon's
+// acknowledgement, with an In-Reply-To unique per UID.
+func fixedReply(uid uint32, tag string) mailer.Envelope {
+	body := strings.Repeat("Thank you for contacting support. We have received your message and will answer within the SLA.\r\n", 8)
+	data := fmt.Sprintf("From: Support <support@vendor.test>\r\nTo: customer@cust.test\r\nSubject: Re: your message\r\n"+
+		"Message-ID: <floor-%s-%d@vendor.test>\r\nIn-Reply-To: <%s-%d@floor>\r\nDate: Wed, 25 Nov 2026 10:00:00 +1030\r\n"+
+		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s", tag, uid, tag, uid, body)
+	return mailer.Envelope{From: "support@vendor.test", To: []string{"customer@cust.test"}, Data: []byte(data)}
+}
+
+// relay is the no-logic floor: the same poller (UID FETCH batches, spool
+// files, keyword marks) and the same mailer (parallel sessions), a fixed
+// reply per message, no parse, no store, no decision. Sending is pipelined
+// with fetching, like the daemon's outbox.
+type relay struct {
+	mu   sync.Mutex
+	last uint32
+	uv   uint32
+	out  chan []mailer.Envelope
+}
+
+func (r *relay) Checkpoint(_ string, uv uint32) (uint32, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if uv != r.uv {
+		return 0, nil
+	}
+	return r.last, nil
+}
+
+func (r *relay) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.Fetched) ([]poller.Mark, error) {
+	envs := make([]mailer.Envelope, 0, len(batch))
+	marks := make([]poller.Mark, 0, len(batch))
+	for _, f := range batch {
+		if f.Path != "" {
+			os.Remove(f.Path)
+		}
+		envs = append(envs, fixedReply(f.UID, "floor"))
+		marks = append(marks, poller.Mark{UID: f.UID, Keywords: []string{daemon.ProcessedKeyword}})
+	}
+	select {
+	case r.out <- envs:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	r.mu.Lock()
+	r.uv, r.last = mb.UIDValidity, batch[len(batch)-1].UID
+	r.mu.Unlock()
+	return marks, nil
+}
+
+// drainResult is one drain measurement.
+type drainResult struct {
+	N       int     `json:"n"`
+	Seconds float64 `json:"seconds"`
+	Rate    float64 `json:"msgs_per_s"`
+	Dups    int     `json:"duplicates"`
+}
+
+// floorDrain runs the relay floor on user's mailbox until n replies arrived.
+func (b *bench) floorDrain(user string, n int) (drainResult, error) {
+	p, err := b.poller(user, filepath.Join(b.dir, "spool-"+user), false, time.Hour)
+	if err != nil {
+		return drainResult{}, err
+	}
+	m, err := b.mailer()
+	if err != nil {
+		return drainResult{}, err
+	}
+	defer m.Close()
+	r := &relay{out: make(chan []mailer.Envelope, 4)}
+	b.sink.reset()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var sendErr error
+	wg.Add(2)
+	start := time.Now()
+	go func() {
+		defer wg.Done()
+		for envs := range r.out {
+			for _, err := range m.SendBatch(context.Background(), envs) {
+				if err != nil && sendErr == nil {
+					sendErr = err
+				}
+			}
+		}
+	}()
+	pollErr := make(chan error, 1)
+	go func() {
+		defer wg.Done()
+		pollErr <- p.Run(ctx, r)
+		close(r.out)
+	}()
+	last, werr := b.sink.wait(n, 10*time.Minute)
+	cancel()
+	wg.Wait()
+	if werr != nil {
+		return drainResult{}, werr
+	}
+	if err := <-pollErr; err != nil {
+		return drainResult{}, err
+	}
+	if sendErr != nil {
+		return drainResult{}, sendErr
+	}
+	_, dups, _ := b.sink.stats()
+	el := last.Sub(start).Seconds()
+	return drainResult{N: n, Seconds: el, Rate: float64(n) / el, Dups: dups}, nil
+}
+
+// daemonDrain runs the in-process daemon on user's mailbox until n replies
+// arrived, with a CPU profile of the run when profile is set.
+func (b *bench) daemonDrain(user, dbPath string, n int, profile string) (drainResult, error) {
+	b.sink.reset()
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return drainResult{}, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return drainResult{}, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	start := time.Now()
+	r, err := b.startDaemon(user, dbPath, false, time.Hour)
+	if err != nil {
+		return drainResult{}, err
+	}
+	last, werr := b.sink.wait(n, 10*time.Minute)
+	if err := r.stop(); err != nil && werr == nil {
+		werr = err
+	}
+	if werr != nil {
+		return drainResult{}, werr
+	}
+	_, dups, _ := b.sink.stats()
+	el := last.Sub(start).Seconds()
+	return drainResult{N: n, Seconds: el, Rate: float64(n) / el, Dups: dups}, nil
+}
+
+// latencyResult is arrival → SMTP accepted, in milliseconds.
+type latencyResult struct {
+	Mode string  `json:"mode"`
+	N    int     `json:"n"`
+	P50  float64 `json:"p50_ms"`
+	P90  float64 `json:"p90_ms"`
+	P99  float64 `json:"p99_ms"`
+	Max  float64 `json:"max_ms"`
+	Poll string  `json:"poll_interval,omitempty"`
+}
+
+// latency appends n messages one at a time to user's INBOX while the daemon
+// runs (IDLE or polling) and measures from the start of each APPEND to the
+// moment the sink accepted its reply. gap(i) is the pause after reply i.
+func (b *bench) latency(mode, user, dbPath string, n int, idle bool, poll time.Duration, gap func() time.Duration) (latencyResult, error) {
+	res := latencyResult{Mode: mode, N: n}
+	if !idle {
+		res.Poll = poll.String()
+	}
+	b.sink.reset()
+	r, err := b.startDaemon(user, dbPath, idle, poll)
+	if err != nil {
+		return res, err
+	}
+	defer r.stop()
+	c, err := b.dc.client(user)
+	if err != nil {
+		return res, err
+	}
+	defer c.Close()
+	a := &appender{c: c}
+	time.Sleep(500 * time.Millisecond) // connected, caught up, idling
+	var ds []time.Duration
+	for i := 1; i <= n; i++ {
+		raw, id := supportMessage(mode, 100000+i)
+		t0 := time.Now()
+		if err := a.append(context.Background(), raw); err != nil {
+			return res, err
+		}
+		deadline := time.Now().Add(poll + 10*time.Second)
+		for {
+			if at, ok := b.sink.acceptedAt(id); ok {
+				ds = append(ds, at.Sub(t0))
+				break
+			}
+			if time.Now().After(deadline) {
+				return res, fmt.Errorf("%s latency: no reply to message %d within %v", mode, i, time.Since(t0))
+			}
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(gap())
+	}
+	slices.Sort(ds)
+	q := func(f float64) float64 {
+		i := int(float64(len(ds)-1) * f)
+		return float64(ds[i].Microseconds()) / 1000
+	}
+	res.P50, res.P90, res.P99, res.Max = q(0.50), q(0.90), q(0.99), q(1)
+	return res, nil
+}
+
+// memResult is the peak RSS of the real binary.
+type memResult struct {
+	Messages   int     `json:"messages"`
+	Attachment int     `json:"attachment_bytes"`
+	PeakRSSMB  float64 `json:"peak_rss_mb"`
+	Seconds    float64 `json:"seconds"`
+}
+
+// memory runs the real supportd binary (`supportd run`) on user's mailbox,
+// which holds n messages with a size-byte attachment each, and reads VmHWM
+// from /proc/<pid>/status once every message was answered.
+func (b *bench) memory(bin, user string, n, size int) (memResult, error) {
+	res := memResult{Messages: n, Attachment: size}
+	dir := filepath.Join(b.dir, "mem")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return res, err
+	}
+	conf := fmt.Sprintf(`support:
+  addresses: [support@vendor.test]
+  sales_address: sales@vendor.test
+store:
+  path: %s/supportd.db
+imap:
+  address: "%s"
+  tls: none
+  username: %s
+  password: %s
+  idle: true
+smtp:
+  address: "%s"
+  tls: none
+  from: "Support <support@vendor.test>"
+  max_conns: %d
+metrics:
+  listen: ""
+log:
+  level: warn
+`, dir, b.dc.addr(), user, b.dc.pass, b.sink.addr(), b.smtpConns)
+	cfgPath := filepath.Join(dir, "supportd.yaml")
+	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
+		return res, err
+	}
+	b.sink.reset()
+	logf, err := os.Create(filepath.Join(dir, "supportd.log"))
+	if err != nil {
+		return res, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "--config", cfgPath, "run")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return res, fmt.Errorf("start %s: %w", bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var peak float64
+	_, werr := b.sink.wait(n, 5*time.Minute)
+	res.Seconds = time.Since(start).Seconds()
+	if kb, err := vmHWM(cmd.Process.Pid); err == nil {
+		peak = float64(kb) / 1024
+	} else if werr == nil {
+		werr = err
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+	if werr != nil {
+		return res, fmt.Errorf("%w (log: %s)", werr, logf.Name())
+	}
+	res.PeakRSSMB = peak
+	return res, nil
+}
+
+// vmHWM reads the peak resident set size (kB) of pid.
+func vmHWM(pid int) (int, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			return strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+		}
+	}
+	return 0, errors.New("VmHWM not found")
+}
+
+func jitter(maxD time.Duration) func() time.Duration {
+	return func() time.Duration { return time.Duration(rand.Int64N(int64(maxD) + 1)) }
+}

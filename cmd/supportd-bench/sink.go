@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"runtime/pprof"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// sink is an SMTP server that accepts every message and discards it, keeping
+// only the In-Reply-To header and the time the 250 was about to be sent. Its
+// goroutines carry the pprof label role=sink, so a CPU profile of the whole
+// process can leave it out.
+type sink struct {
+	srv *smtp.Server
+	ln  net.Listener
+
+	mu       sync.Mutex
+	accepted int
+	dups     int
+	last     time.Time
+	byReply  map[string]time.Time // In-Reply-To → accept time
+	notifyCh chan struct{}
+}
+
+func startSink() (*sink, error) {
+	s := &sink{byReply: map[string]time.Time{}, notifyCh: make(chan struct{}, 1)}
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }))
+	s.srv.Domain = "localhost"
+	s.srv.MaxMessageBytes = 64 << 20
+	s.srv.MaxRecipients = 100
+	s.srv.ReadTimeout = time.Minute
+	s.srv.WriteTimeout = time.Minute
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("sink listen: %w", err)
+	}
+	s.ln = ln
+	go pprof.Do(context.Background(), pprof.Labels("role", "sink"), func(context.Context) { _ = s.srv.Serve(ln) })
+	return s, nil
+}
+
+func (s *sink) addr() string { return s.ln.Addr().String() }
+func (s *sink) close()       { _ = s.srv.Close() }
+
+// reset forgets everything received so far.
+func (s *sink) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accepted, s.dups, s.last = 0, 0, time.Time{}
+	s.byReply = map[string]time.Time{}
+}
+
+func (s *sink) stats() (accepted, dups int, last time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted, s.dups, s.last
+}
+
+// acceptedAt returns when the reply to the message inReplyTo was accepted.
+func (s *sink) acceptedAt(inReplyTo string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.byReply[inReplyTo]
+	return t, ok
+}
+
+// wait blocks until n messages were accepted since the last reset, or timeout.
+func (s *sink) wait(n int, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		got, _, last := s.stats()
+		if got >= n {
+			return last, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return last, fmt.Errorf("sink got %d of %d messages within %v", got, n, timeout)
+		}
+		select {
+		case <-s.notifyCh:
+		case <-time.After(min(left, 100*time.Millisecond)):
+		}
+	}
+}
+
+type sinkSession struct {
+	s   *sink
+	br  *bufio.Reader
+	irt []byte
+}
+
+func (x *sinkSession) Reset()                                 {}
+func (x *sinkSession) Logout() error                          { return nil }
+func (x *sinkSession) Mail(string, *smtp.MailOptions) error   { return nil }
+func (x *sinkSession) Rcpt(string, *smtp.RcptOptions) error   { return nil }
+
+// Data reads the header for In-Reply-To, discards the rest at full speed.
+func (x *sinkSession) Data(r io.Reader) error {
+	if x.br == nil {
+		x.br = bufio.NewReaderSize(r, 32<<10)
+	} else {
+		x.br.Reset(r)
+	}
+	x.irt = x.irt[:0]
+	for {
+		line, err := x.br.ReadSlice('\n')
+		if err != nil && err != bufio.ErrBufferFull {
+			if err == io.EOF {
+				break
+			}
+			return err
+		}
+		t := bytes.TrimRight(line, "\r\n")
+		if len(t) == 0 {
+			break
+		}
+		if len(t) > 12 && bytes.EqualFold(t[:12], []byte("In-Reply-To:")) {
+			x.irt = append(x.irt[:0], bytes.TrimSpace(t[12:])...)
+		}
+	}
+	if _, err := io.Copy(io.Discard, x.br); err != nil {
+		return err
+	}
+	now := time.Now()
+	s := x.s
+	s.mu.Lock()
+	s.accepted++
+	s.last = now
+	if len(x.irt) > 0 {
+		k := string(x.irt)
+		if _, dup := s.byReply[k]; dup {
+			s.dups++
+		} else {
+			s.byReply[k] = now
+		}
+	}
+	s.mu.Unlock()
+	select {
+	case s.notifyCh <- struct{}{}:
+	default:
+	}
+	return nil
+}
