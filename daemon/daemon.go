@@ -101,8 +101,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		pollErr <- d.poll.Run(ctx, d)
 	}()
 	outCtx, stopOut := context.WithCancel(context.Background())
+	outDone := make(chan struct{})
 	go func() {
 		defer wg.Done()
+		defer close(outDone)
 		d.outboxLoop(ctx, outCtx)
 	}()
 	wg.Add(1)
@@ -111,10 +113,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.watchHealth(ctx)
 	}()
 	<-ctx.Done()
-	err := <-pollErr
-	// Phase two: intake stopped; give the outbox a bounded last chance.
+	// Phase two: intake stops; the outbox round in flight is not cut in the middle
+	// of an SMTP transaction (that would risk a duplicate and push its entries a
+	// whole retry backoff into the future) but finishes, then the drain sends
+	// what is still due — both within DrainTimeout. The drain starts only after
+	// the loop stopped, so no entry is sent by both.
 	drainCtx, cancel := context.WithTimeout(context.Background(), d.cfg.DrainTimeout)
+	stopAtDeadline := context.AfterFunc(drainCtx, stopOut)
+	err := <-pollErr
+	<-outDone
 	d.drainOutbox(drainCtx)
+	stopAtDeadline()
 	cancel()
 	stopOut()
 	wg.Wait()

@@ -34,7 +34,8 @@ func (d *Daemon) outboxLoop(ctx, hard context.Context) {
 		case <-d.kick:
 		case <-t.C:
 		}
-		for d.sendDue(ctx) > 0 && ctx.Err() == nil {
+		// hard, not ctx: a round started before shutdown completes (see Run).
+		for d.sendDue(hard) > 0 && ctx.Err() == nil {
 		}
 		t.Reset(outboxIdle)
 	}
@@ -87,6 +88,9 @@ func (d *Daemon) sendDue(ctx context.Context) int {
 				}
 			default:
 				next := done.Add(d.cfg.RetryBackoff(e.Attempts + 1))
+				if ctx.Err() != nil {
+					next = done // cut by shutdown, not refused: due again at the next start
+				}
 				if err := tx.MarkRetry(e.ID, next, err.Error()); err != nil {
 					return err
 				}
