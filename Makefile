@@ -6,7 +6,7 @@ PURE      := mailparse entitlement sla versions triage
 FUZZTIME  ?= 20s
 export CI_FUZZTIME := $(FUZZTIME)
 
-.PHONY: all build test test-unit testenv lint fuzz bench demo torture clean
+.PHONY: all build test test-unit testenv lint fuzz fuzz-long bench demo torture clean
 
 all: build
 
@@ -33,6 +33,11 @@ lint:
 ## fuzz: every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m for longer).
 fuzz:
 	scripts/fuzz $(FUZZTIME)
+
+## fuzz-long: 10 minutes per target, keeping what the fuzzer found under each
+## package's testdata/fuzz (commit it: it becomes part of every `go test`).
+fuzz-long:
+	FUZZ_KEEP=1 scripts/fuzz 10m
 
 bench:
 	scripts/bench
