@@ -111,9 +111,9 @@ func ComposeReply(r Reply) ([]byte, error) {
 	h.SetMessageID(id)
 	h.SetDate(r.Date)
 	setText(&h, "Subject", r.Subject)
-	h.SetAddressList("Cc", cc)
-	h.SetAddressList("To", to)
-	h.SetAddressList("From", []*mail.Address{from})
+	setAddressList(&h, "Cc", cc)
+	setAddressList(&h, "To", to)
+	setAddressList(&h, "From", []*mail.Address{from})
 
 	var buf bytes.Buffer
 	w, err := message.CreateWriter(&buf, h.Header)
@@ -191,6 +191,8 @@ func StaffSubject(original string, tags ...string) string {
 }
 
 // Compose builds the staff copy, streaming original into the attachment.
+// Bare CR or LF in the original become CRLF and lines over 998 octets are
+// broken; a well-formed original is attached byte for byte.
 func (c StaffCopy) Compose(original io.Reader) ([]byte, error) {
 	from, err := parseAddress(c.From)
 	if err != nil {
@@ -227,8 +229,8 @@ func (c StaffCopy) Compose(original io.Reader) ([]byte, error) {
 	h.SetMessageID(id)
 	h.SetDate(c.Date)
 	setText(&h, "Subject", c.Subject)
-	h.SetAddressList("To", to)
-	h.SetAddressList("From", []*mail.Address{from})
+	setAddressList(&h, "To", to)
+	setAddressList(&h, "From", []*mail.Address{from})
 
 	var buf bytes.Buffer
 	mw, err := message.CreateWriter(&buf, h.Header)
@@ -253,7 +255,9 @@ func (c StaffCopy) Compose(original io.Reader) ([]byte, error) {
 	var ah message.Header
 	ah.SetContentType("message/rfc822", nil)
 	// RFC 2046 §5.2.1: message/rfc822 is 7bit, 8bit or binary, never
-	// base64; the original is copied byte for byte.
+	// base64. go-message's 8bit writer ends every line in CRLF and breaks
+	// lines over 998 octets (RFC 5322 §2.1.1); a well-formed original is
+	// copied byte for byte.
 	ah.Set("Content-Transfer-Encoding", "8bit")
 	ah.SetContentDisposition("attachment", map[string]string{"filename": "original.eml"})
 	aw, err := mw.CreatePart(ah)
@@ -408,6 +412,41 @@ func validBoundary(b string) bool {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("'()+_,-./:=?", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// setAddressList formats addresses like mail.Header.SetAddressList, except
+// that a display name which is not printable ASCII is B-encoded: net/mail
+// Q-encodes names with a backslash into an encoded word its own parser
+// then rejects.
+func setAddressList(h *mail.Header, key string, addrs []*mail.Address) {
+	if len(addrs) == 0 {
+		h.Del(key)
+		return
+	}
+	parts := make([]string, len(addrs))
+	for i, a := range addrs {
+		plain := &mail.Address{Address: a.Address}
+		if a.Name == "" {
+			parts[i] = plain.String()
+			continue
+		}
+		if isPrintableASCII(a.Name) {
+			// A quoted-string, inside which nothing is decoded (RFC 2047 §5).
+			parts[i] = a.String()
+			continue
+		}
+		parts[i] = forceEncode(a.Name) + " " + plain.String()
+	}
+	h.Set(key, strings.Join(parts, ", "))
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
 			return false
 		}
 	}

@@ -433,3 +433,70 @@ func FuzzComposeReply(f *testing.F) {
 		}
 	})
 }
+
+// FuzzComposeStaffCopy: whatever the subject, X-Support values, preface and
+// original bytes, the copy parses back with only its own fields, the
+// preface part and the original unchanged.
+func FuzzComposeStaffCopy(f *testing.F) {
+	f.Add("x\r\nBcc: a@b", "P1\nBcc: c@d", "preface", []byte(originalEML))
+	f.Add("=?utf-8?q?a=0D=0AB?=", "", "", []byte("no newline at end"))
+	f.Add("", "\x00\u2028", "\r\n.\r\n", []byte("--\r\n--x--\r\n\n\r\r"))
+	f.Fuzz(func(t *testing.T, subject, value, preface string, original []byte) {
+		b, err := StaffCopy{
+			From: "support@vendor.test", To: "staff@vendor.test", Subject: subject,
+			Headers: map[string]string{"X-Support-Priority": value}, Preface: preface,
+		}.Compose(bytes.NewReader(original))
+		if err != nil {
+			t.Fatalf("Compose: %v", err)
+		}
+		e, err := message.Read(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("does not parse: %v", err)
+		}
+		allowed := []string{"Mime-Version", "From", "To", "Subject", "Message-Id", "Auto-Submitted", "X-Auto-Response-Suppress", "X-Support-Priority", "Content-Type"}
+		for _, k := range fieldKeys(mail.Header{Header: e.Header}) {
+			if !slices.Contains(allowed, k) {
+				t.Fatalf("unexpected field %q", k)
+			}
+		}
+		mr := e.MultipartReader()
+		if mr == nil {
+			t.Fatal("not multipart")
+		}
+		if _, err := mr.NextPart(); err != nil {
+			t.Fatalf("preface part: %v", err)
+		}
+		p, err := mr.NextPart()
+		if err != nil {
+			t.Fatalf("original part: %v", err)
+		}
+		got, err := io.ReadAll(p.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// go-message's 8bit writer makes every line end in CRLF and breaks
+		// lines over 998 octets (RFC 5322 §2.1.1); otherwise byte for byte.
+		if wellFormedLines(original) {
+			if !bytes.Equal(got, original) {
+				t.Fatalf("original changed:\n got %q\nwant %q", got, original)
+			}
+		} else if stripEOL(got) != stripEOL(original) {
+			t.Fatalf("original content changed:\n got %q\nwant %q", got, original)
+		}
+	})
+}
+
+// wellFormedLines: every CR is followed by LF, every LF preceded by CR,
+// and no line exceeds 998 octets.
+func wellFormedLines(b []byte) bool {
+	for _, line := range bytes.Split(b, []byte("\r\n")) {
+		if len(line) > 998 || bytes.ContainsAny(line, "\r\n") {
+			return false
+		}
+	}
+	return true
+}
+
+func stripEOL(b []byte) string {
+	return strings.NewReplacer("\r", "", "\n", "").Replace(string(b))
+}

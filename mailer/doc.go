@@ -76,8 +76,9 @@
 // Replies carry Auto-Submitted: auto-replied and X-Auto-Response-Suppress:
 // All (no Precedence field: RFC 3834 §3.1.8 advises against it). Staff
 // copies carry Auto-Submitted: auto-generated, the routing X-Support-*
-// fields, a text/plain preface and the original, byte for byte, as
-// message/rfc822 (8bit: RFC 2046 forbids base64 there). Staff copies do not
+// fields, a text/plain preface and the original as message/rfc822 (8bit:
+// RFC 2046 forbids base64 there), byte for byte when its lines are CRLF and
+// at most 998 octets, else with line endings made CRLF and long lines broken. Staff copies do not
 // set Reply-To to the customer: a staff reply would leak the internal
 // subject tags and preface to the customer outside the ticket thread.
 //
