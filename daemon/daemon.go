@@ -39,6 +39,9 @@ type Config struct {
 	RetryBackoff func(n int) time.Duration
 	// DrainTimeout bounds the final outbox flush on shutdown (default 10s).
 	DrainTimeout time.Duration
+	// RawRetention is how long raw .eml audit copies are kept (store.raw_retention);
+	// 0 keeps none.
+	RawRetention time.Duration
 	// TestHook, when set, is called with each parsed message before it is decided;
 	// fault tests use it to make a handler panic. Never set in production.
 	TestHook func(*mailparse.Message)
@@ -216,6 +219,7 @@ func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.F
 		d.metrics.StoreErrors.Inc()
 		return nil, fmt.Errorf("commit batch of %d (uids %d-%d): %w", len(batch), batch[0].UID, batch[len(batch)-1].UID, err)
 	}
+	d.keepRaw(mb, outs)
 	marks := make([]poller.Mark, 0, len(outs))
 	for _, o := range outs {
 		marks = append(marks, o.mark)
@@ -697,4 +701,26 @@ func seenBefore(tx *store.Tx, messageID, hash string) *store.LedgerEntry {
 		return e
 	}
 	return nil
+}
+
+// keepRaw moves the spooled bytes of every committed message into the store's
+// audit directory (when store.raw_retention is set), keyed by mailbox,
+// UIDVALIDITY and UID.
+func (d *Daemon) keepRaw(mb poller.Mailbox, outs []outcome) {
+	if d.cfg.RawRetention <= 0 {
+		return
+	}
+	for _, o := range outs {
+		if o.err != nil || o.action == "" || o.f.Path == "" {
+			continue
+		}
+		if err := d.db.AdoptRaw(RawKey(mb.Name, mb.UIDValidity, o.f.UID), o.f.Path); err != nil {
+			d.log.Warn("raw audit copy not kept", "uid", o.f.UID, "err", err)
+		}
+	}
+}
+
+// RawKey names the raw audit copy of one IMAP message.
+func RawKey(mailbox string, uidValidity, uid uint32) string {
+	return fmt.Sprintf("%s/%d/%d", mailbox, uidValidity, uid)
 }

@@ -1,11 +1,13 @@
 package daemon_test
 
 import (
+	"io"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"supportd/daemon"
 	"supportd/internal/testenv"
 )
 
@@ -125,7 +127,7 @@ func addrs(vals []string) []string {
 // acknowledgement; staff get the routed copy.
 func TestEndToEndFollowUp(t *testing.T) {
 	e := newEnv(t)
-	r := e.start(runOpts{idle: true, staffQueue: "staff@vendor.test"})
+	r := e.start(runOpts{idle: true, staffQueue: "staff@vendor.test", cfg: func(c *daemon.Config) { c.RawRetention = time.Hour }})
 	defer r.stop(t)
 	uid1 := e.deliver(msg("Alice <alice@acme.test>", "Login page error", "first@acme.test", "Build Number: 9653\n"))
 	got := e.mailpit.WaitMessages(t, 2, 20*time.Second) // ack + staff copy
@@ -176,7 +178,16 @@ func TestEndToEndFollowUp(t *testing.T) {
 	if !slices.Contains(e.dovecot.Keywords(t, "INBOX", uid2), "FollowUp") {
 		t.Errorf("follow-up not tagged FollowUp: %v", e.dovecot.Keywords(t, "INBOX", uid2))
 	}
-	_ = uid1
+	// The raw bytes are kept for audit under mailbox/UIDVALIDITY/UID.
+	f, err := r.db.OpenRaw(daemon.RawKey("INBOX", uv, uid1))
+	if err != nil {
+		t.Fatalf("raw audit copy of uid %d: %v", uid1, err)
+	}
+	raw, _ := io.ReadAll(f)
+	f.Close()
+	if !strings.Contains(string(raw), "<first@acme.test>") {
+		t.Errorf("raw audit copy is not the message: %.200q", raw)
+	}
 }
 
 // With IDLE, a new message is answered well before the poll interval.

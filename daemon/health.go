@@ -15,6 +15,7 @@ func (d *Daemon) watchHealth(ctx context.Context) {
 	t := time.NewTicker(healthInterval)
 	defer t.Stop()
 	warned := false
+	var pruned time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -22,6 +23,14 @@ func (d *Daemon) watchHealth(ctx context.Context) {
 		case <-t.C:
 		}
 		d.refreshOutboxMetrics()
+		if now := d.cfg.Now(); d.cfg.RawRetention > 0 && now.Sub(pruned) > time.Hour {
+			pruned = now
+			if n, err := d.db.PruneRaw(now.Add(-d.cfg.RawRetention)); err != nil {
+				d.log.Warn("pruning raw audit copies failed", "err", err)
+			} else if n > 0 {
+				d.log.Info("raw audit copies pruned", "count", n, "older_than", d.cfg.RawRetention.String())
+			}
+		}
 		st := d.poll.Stats()
 		if st.TokenExpiry.IsZero() {
 			continue

@@ -93,3 +93,31 @@ func (db *DB) PruneRaw(olderThan time.Time) (int, error) {
 	}
 	return n, nil
 }
+
+// AdoptRaw makes the file at path (a spooled message on the same file system)
+// the audit copy of key by renaming it into RawDir: no copy and no fsync per
+// message, so keeping raw mail costs the daemon nearly nothing. A copy lost in a
+// crash before the kernel wrote it back is still on the IMAP server. When path is
+// on another file system it falls back to SaveRaw's copy.
+func (db *DB) AdoptRaw(key, path string) error {
+	if err := os.MkdirAll(db.rawDir, 0o700); err != nil {
+		return fmt.Errorf("adopt raw: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("adopt raw: %w", err)
+	}
+	err := os.Rename(path, db.rawPath(key))
+	if err == nil {
+		return nil
+	}
+	var le *os.LinkError
+	if !errors.As(err, &le) {
+		return fmt.Errorf("adopt raw: %w", err)
+	}
+	f, oerr := os.Open(path)
+	if oerr != nil {
+		return fmt.Errorf("adopt raw: %w", err)
+	}
+	defer f.Close()
+	return db.SaveRaw(key, f)
+}

@@ -173,6 +173,7 @@ func (a *app) run(ctx context.Context) error {
 	d := daemon.New(daemon.Config{
 		Mailbox: a.cfg.IMAP.Mailbox, ParseOptions: a.cfg.parseOptions(), MaxAttempts: a.cfg.Limits.MaxAttempts,
 		QuarantineFolder: a.cfg.Limits.QuarantineFolder, StaffQueue: a.cfg.Support.StaffQueue,
+		RawRetention: a.cfg.Store.RawRetention,
 	}, eng, db, p, m, log, metrics)
 
 	if a.cfg.Metrics.Listen != "" {
