@@ -159,9 +159,18 @@ func (c *Conn) fetchBodies(set imap.UIDSet, meta map[uint32]*Fetched) error {
 				if it.Literal == nil || tmp != "" || tooBig {
 					continue
 				}
-				path, big, err := c.spool(it.Literal)
+				lit := &literalReader{r: it.Literal}
+				path, big, err := c.spool(lit)
 				if err != nil && firstErr == nil {
 					firstErr = err
+				}
+				if lit.err != nil {
+					// go-imap (v2 beta.8) resumes decoding as soon as a literal
+					// read fails; reading that literal again (msg.Next and
+					// cmd.Close discard it) would race with its reader
+					// goroutine on the shared buffer. Close the client first:
+					// Close waits for that goroutine to end.
+					c.Client.Close()
 				}
 				tmp, tooBig = path, big
 			}
@@ -216,6 +225,21 @@ func (c *Conn) spool(r io.Reader) (path string, tooBig bool, err error) {
 		return "", true, nil
 	}
 	return f.Name(), false, nil
+}
+
+// literalReader remembers the first read error of a literal other than io.EOF
+// (the connection failed in the middle of it).
+type literalReader struct {
+	r   io.Reader
+	err error
+}
+
+func (l *literalReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if err != nil && err != io.EOF && l.err == nil {
+		l.err = err
+	}
+	return n, err
 }
 
 func removeSpool(path string) {
