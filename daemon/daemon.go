@@ -42,6 +42,12 @@ type Config struct {
 	// RawRetention is how long raw .eml audit copies are kept (store.raw_retention);
 	// 0 keeps none.
 	RawRetention time.Duration
+	// StaffCopyMaxBytes: a message larger than this is forwarded to staff with
+	// only its header block and a note instead of the whole original, so one
+	// large message does not cost several times its size in memory and in the
+	// outbox (staff read it in the mailbox, where it is tagged). Default 10 MiB;
+	// negative: always attach the whole original.
+	StaffCopyMaxBytes int64
 	// TestHook, when set, is called with each parsed message before it is decided;
 	// fault tests use it to make a handler panic. Never set in production.
 	TestHook func(*mailparse.Message)
@@ -81,6 +87,9 @@ func New(cfg Config, e *Engine, db *store.DB, p *poller.Poller, m *mailer.Mailer
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 10 * time.Second
+	}
+	if cfg.StaffCopyMaxBytes == 0 {
+		cfg.StaffCopyMaxBytes = DefaultStaffCopyMaxBytes
 	}
 	if cfg.Mailbox == "" {
 		cfg.Mailbox = "INBOX"
@@ -521,17 +530,67 @@ func (d *Daemon) enqueueStaff(tx *store.Tx, f poller.Fetched, p *parsedMsg, asm 
 	}
 	defer raw.Close()
 	id := staffMessageID(dec.TicketID, p.hash, d.engine.FromAddr)
+	original, preface := io.Reader(raw), staffPreface(asm)
+	if limit := d.cfg.StaffCopyMaxBytes; limit > 0 && f.Size > limit {
+		note := fmt.Sprintf("The original message (%d bytes) is larger than the staff copy limit of %d bytes: only its header is attached. Read it in the mailbox %s (UID %d).", f.Size, limit, d.cfg.Mailbox, f.UID)
+		preface += note + "\n"
+		if original, err = headerOnly(raw, note); err != nil {
+			return fmt.Errorf("staff copy: %w", err)
+		}
+	}
 	data, err := mailer.StaffCopy{
 		From: d.engine.FromAddr, To: dec.Route.ForwardTo[0],
-		Subject: dec.StaffSubject, Headers: staffHeaders(asm), Preface: staffPreface(asm),
+		Subject: dec.StaffSubject, Headers: staffHeaders(asm), Preface: preface,
 		MessageID: id, Date: now,
-	}.Compose(raw)
+	}.Compose(original)
 	if err != nil {
 		return fmt.Errorf("compose staff copy: %w", err)
 	}
 	_, err = tx.Enqueue(&store.OutboxEntry{MessageID: id, Kind: store.KindForward,
 		Ticket: dec.TicketID, From: d.engine.FromAddr, To: dec.Route.ForwardTo, Data: data, Created: now, NextAttempt: now})
 	return err
+}
+
+// DefaultStaffCopyMaxBytes is Config.StaffCopyMaxBytes when zero.
+const DefaultStaffCopyMaxBytes = 10 << 20
+
+// maxStaffHeader bounds the header block kept by headerOnly.
+const maxStaffHeader = 64 << 10
+
+// headerOnly reads the header block of a message (at most maxStaffHeader
+// bytes) and returns it without its MIME fields, as a text/plain message whose
+// body is note.
+func headerOnly(r io.Reader, note string) (io.Reader, error) {
+	buf := make([]byte, maxStaffHeader)
+	n, err := io.ReadFull(r, buf)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read header: %w", err)
+	}
+	head := string(buf[:n])
+	if i := strings.Index(head, "\n\r\n"); i >= 0 {
+		head = head[:i+1]
+	} else if i := strings.Index(head, "\n\n"); i >= 0 {
+		head = head[:i+1]
+	} else if i := strings.LastIndexByte(head, '\n'); i >= 0 {
+		head = head[:i+1] // header larger than the bound: whole lines only
+	}
+	var b strings.Builder
+	skip := false
+	for _, line := range strings.SplitAfter(head, "\n") {
+		if line == "" {
+			continue
+		}
+		if line[0] != ' ' && line[0] != '\t' {
+			name, _, _ := strings.Cut(line, ":")
+			name = strings.ToLower(strings.TrimSpace(name))
+			skip = name == "mime-version" || strings.HasPrefix(name, "content-")
+		}
+		if !skip {
+			b.WriteString(strings.TrimRight(line, "\r\n") + "\r\n")
+		}
+	}
+	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + note + "\r\n")
+	return strings.NewReader(b.String()), nil
 }
 
 func staffMessageID(ticket, hash, from string) string {

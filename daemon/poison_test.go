@@ -568,7 +568,9 @@ func bigAttachment(addr, id string, n int, seed uint64) func(io.Writer) {
 // A 25 MB attachment (under the default 50 MiB limit) is fetched, parsed and
 // answered with bounded memory: the peak Go heap while the daemon handles it
 // grows by far less than the message, and the attachment is still fully read
-// (size and sha256). The message behind it is answered too.
+// (size and sha256). The message behind it is answered too. With a staff
+// queue, the staff copy carries the original's header only (above
+// Config.StaffCopyMaxBytes): attaching 33 MB cost +227 MiB of heap.
 func TestPoisonLargeAttachmentBoundedMemory(t *testing.T) {
 	const attSize = 25_000_000
 	e := newEnv(t)
@@ -617,7 +619,7 @@ func TestPoisonLargeAttachmentBoundedMemory(t *testing.T) {
 			}
 		}
 	}()
-	r := e.start(runOpts{idle: true, cfg: func(c *daemon.Config) {
+	r := e.start(runOpts{idle: true, staffQueue: staffAddr, cfg: func(c *daemon.Config) {
 		c.TestHook = func(m *mailparse.Message) {
 			if m.MessageID == "<big@poison.test>" && len(m.Attachments) > 0 {
 				a := m.Attachments[len(m.Attachments)-1]
@@ -648,8 +650,26 @@ func TestPoisonLargeAttachmentBoundedMemory(t *testing.T) {
 	if a.Size != want.Size || a.SHA256 != want.SHA256 || !a.Screenshot {
 		t.Errorf("daemon saw attachment %+v, want size %d sha256 %s screenshot", *a, want.Size, want.SHA256)
 	}
-	if l := r.ledger(t, uv, bigUID); l == nil || l.Action != "acknowledge" {
-		t.Errorf("ledger of the big message = %+v, want acknowledged", l)
+	l := r.ledger(t, uv, bigUID)
+	if l == nil || l.Action != "acknowledge" {
+		t.Fatalf("ledger of the big message = %+v, want acknowledged", l)
+	}
+	// Staff still get it routed, with the header only (daemon.Config.StaffCopyMaxBytes).
+	waitFor(t, 20*time.Second, "staff copies", func() bool { return repliesTo(e.mailpit.Messages(t), staffAddr) == 2 })
+	var sc *testenv.MailpitMessage
+	for _, m := range e.mailpit.Messages(t) {
+		if addressedTo(m, staffAddr) && strings.HasPrefix(m.Subject, "["+l.Ticket+"]") {
+			sc = &m
+		}
+	}
+	if sc == nil {
+		t.Fatalf("no staff copy of ticket %s", l.Ticket)
+	}
+	if sc.Size > 256<<10 {
+		t.Errorf("staff copy of the big message is %d bytes; want the header only", sc.Size)
+	}
+	if d := e.mailpit.Message(t, sc.ID); !strings.Contains(d.Text, "only its header is attached") || !strings.Contains(string(d.Raw), "Message-ID: <big@poison.test>") {
+		t.Errorf("staff copy lacks the note or the original header:\n%s", d.Text)
 	}
 }
 
