@@ -21,9 +21,9 @@ import (
 
 const (
 	staffAddr = "staff@vendor.test"
-	// loopQuiet is how long nothing may move before a loop counts as ended:
-	// several times the IDLE-driven handling latency of one message.
-	loopQuiet = 3 * time.Second
+	// loopQuiet is how long nothing may move, once everything delivered is
+	// handled and sent, before a loop counts as ended.
+	loopQuiet = 1500 * time.Millisecond
 	// loopCap stops the test's own responders after this many answers, so a
 	// broken daemon makes the test fail rather than spin.
 	loopCap = 12
@@ -44,20 +44,34 @@ func (a *arrival) next() time.Time {
 }
 
 // pump calls step (which moves mail and returns how many messages it moved)
-// until nothing has moved for loopQuiet, and fails after timeout.
-func pump(t *testing.T, timeout time.Duration, step func() int) {
+// until nothing has moved for loopQuiet while settled holds (every delivered
+// message done in the ledger, outboxes empty: nothing is in flight on a slow
+// machine), and fails after timeout.
+func pump(t *testing.T, timeout time.Duration, step func() int, settled func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := time.Now()
-	for time.Since(last) < loopQuiet {
+	for {
 		if time.Now().After(deadline) {
 			t.Fatalf("mail still moving after %v: the loop did not stop", timeout)
 		}
-		if step() > 0 {
+		if step() > 0 || !settled() {
 			last = time.Now()
+		} else if time.Since(last) >= loopQuiet {
+			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// allDone reports whether every UID has a done ledger entry and the outbox is empty.
+func allDone(t *testing.T, r *running, uv uint32, uids []uint32) bool {
+	for _, uid := range uids {
+		if l := r.ledger(t, uv, uid); l == nil || !l.Done() {
+			return false
+		}
+	}
+	return r.outboxPending(t) == 0
 }
 
 func addressedTo(m testenv.MailpitMessage, addr string) bool {
@@ -152,7 +166,7 @@ func TestLoopAutoresponder(t *testing.T) {
 					moved++
 				}
 				return moved
-			})
+			}, func() bool { return allDone(t, r, uv, append([]uint32{seed}, uids...)) })
 			waitFor(t, 20*time.Second, "outbox drained", func() bool { return r.outboxPending(t) == 0 })
 
 			msgs := e.mailpit.Messages(t)
@@ -291,8 +305,10 @@ func TestLoopTwoDaemons(t *testing.T) {
 			t.Parallel()
 			a, b := newEnv(t), newEnv(t)
 			var at arrival
-			a.dovecot.AppendAt(t, "INBOX", crlf(msg("Other Helpdesk <support@other.test>", "Question about your API", "seed@other.test",
+			seed := a.dovecot.AppendAt(t, "INBOX", crlf(msg("Other Helpdesk <support@other.test>", "Question about your API", "seed@other.test",
 				"Does your API support SCIM provisioning?\n")), at.next())
+			uvA := a.dovecot.UIDValidity(t, "INBOX")
+			uids := map[*env][]uint32{a: {seed}}
 			ra := a.start(runOpts{idle: true})
 			defer ra.stop(t)
 			rb := b.start(runOpts{idle: true, engine: func(eng *daemon.Engine) {
@@ -315,13 +331,19 @@ func TestLoopTwoDaemons(t *testing.T) {
 						continue
 					}
 					k++
-					to.dovecot.AppendAt(t, "INBOX", crlf(mode.transform(from.mailpit.Raw(t, m.ID), k)), at.next())
+					uids[to] = append(uids[to], to.dovecot.AppendAt(t, "INBOX", crlf(mode.transform(from.mailpit.Raw(t, m.ID), k)), at.next()))
 					moved++
 				}
 				return moved
 			}
+			var uvB uint32
 			pump(t, 50*time.Second, func() int {
 				return relay(a, b, "support@other.test") + relay(b, a, "support@vendor.test")
+			}, func() bool {
+				if len(uids[b]) > 0 && uvB == 0 {
+					uvB = b.dovecot.UIDValidity(t, "INBOX")
+				}
+				return allDone(t, ra, uvA, uids[a]) && allDone(t, rb, uvB, uids[b])
 			})
 			ab := repliesTo(a.mailpit.Messages(t), "support@other.test")
 			ba := repliesTo(b.mailpit.Messages(t), "support@vendor.test")
