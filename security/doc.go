@@ -1,0 +1,26 @@
+// Package security holds supportd's security tests (issue 4, item 7). It has no
+// production code: everything is in its _test.go files.
+//
+// What is proved, each by a test that fails when the property breaks:
+//
+//   - certificate verification is always on: the poller, the mailer and
+//     `supportd run` refuse a self-signed IMAP (Dovecot) or SMTP (go-smtp) server
+//     unless its CA is given (imap.ca_file / smtp.ca_file); `config check` refuses
+//     tls: none towards a non-loopback address;
+//   - secrets never reach the logs: the built binary runs `run` (good and wrong
+//     passwords, OAuth2 refresh token and client secret in files) and
+//     `config check` at debug level in text and JSON, and every byte of output is
+//     searched for the secrets and their base64 / SASL encodings;
+//   - header injection through the subject, display names and ticket ids, and
+//     Reply-To hijacking, checked on the raw source Mailpit received;
+//   - a spoofed sender with security.require_verified_sender on learns nothing of
+//     the contract (its reply equals an unknown sender's), while the same sender
+//     with a trusted dmarc=pass gets the customer's acknowledgement;
+//   - the store and its backups (direct, and through a running daemon's /backup)
+//     are created 0600 even under umask 000;
+//   - hostile CSV rows: formulas are neutralised on export, over-long fields are
+//     rejected naming the line.
+//
+// The binary is built once per test run (TestMain) with the go tool of the
+// running toolchain; the mail servers come from internal/testenv.
+package security
