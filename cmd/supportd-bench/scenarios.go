@@ -8,16 +8,20 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"supportd/daemon"
 	"supportd/entitlement"
@@ -248,7 +252,10 @@ type drainResult struct {
 	N       int     `json:"n"`
 	Seconds float64 `json:"seconds"`
 	Rate    float64 `json:"msgs_per_s"`
-	Dups    int     `json:"duplicates"`
+	// Dups are replies accepted twice for one message while draining;
+	// DupsStop those added while the daemon shut down afterwards.
+	Dups     int `json:"duplicates"`
+	DupsStop int `json:"duplicates_at_stop"`
 }
 
 // floorDrain runs the relay floor on user's mailbox until n replies arrived.
@@ -303,35 +310,53 @@ func (b *bench) floorDrain(user string, n int) (drainResult, error) {
 }
 
 // daemonDrain runs the in-process daemon on user's mailbox until n replies
-// arrived, with a CPU profile of the run when profile is set.
-func (b *bench) daemonDrain(user, dbPath string, n int, profile string) (drainResult, error) {
+// arrived.
+func (b *bench) daemonDrain(user, dbPath string, n int) (drainResult, error) {
 	b.sink.reset()
-	if profile != "" {
-		f, err := os.Create(profile)
-		if err != nil {
-			return drainResult{}, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return drainResult{}, err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	start := time.Now()
 	r, err := b.startDaemon(user, dbPath, false, time.Hour)
 	if err != nil {
 		return drainResult{}, err
 	}
 	last, werr := b.sink.wait(n, 10*time.Minute)
+	_, dups, _ := b.sink.stats()
 	if err := r.stop(); err != nil && werr == nil {
 		werr = err
 	}
 	if werr != nil {
 		return drainResult{}, werr
 	}
-	_, dups, _ := b.sink.stats()
+	_, dupsAll, _ := b.sink.stats()
 	el := last.Sub(start).Seconds()
-	return drainResult{N: n, Seconds: el, Rate: float64(n) / el, Dups: dups}, nil
+	return drainResult{N: n, Seconds: el, Rate: float64(n) / el, Dups: dups, DupsStop: dupsAll - dups}, nil
+}
+
+// profiled runs fn with a CPU profile written to cpu and an execution trace
+// to tr ("" = none).
+func profiled(cpu, tr string, fn func() error) error {
+	if cpu != "" {
+		f, err := os.Create(cpu)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if tr != "" {
+		f, err := os.Create(tr)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
+	}
+	return fn()
 }
 
 // latencyResult is arrival → SMTP accepted, in milliseconds.
@@ -343,11 +368,85 @@ type latencyResult struct {
 	P99  float64 `json:"p99_ms"`
 	Max  float64 `json:"max_ms"`
 	Poll string  `json:"poll_interval,omitempty"`
+	// Notify* is the protocol floor of IDLE mode, measured in the same run:
+	// APPEND start → EXISTS seen by a bare IMAP client idling on a mailbox
+	// nothing else touches (idleFloor).
+	NotifyP50 float64 `json:"notify_p50_ms,omitempty"`
+	NotifyP99 float64 `json:"notify_p99_ms,omitempty"`
 }
 
-// latency appends n messages one at a time to user's INBOX while the daemon
-// runs (IDLE or polling) and measures from the start of each APPEND to the
-// moment the sink accepted its reply. gap(i) is the pause after reply i.
+func quantiles(ds []time.Duration) (p50, p90, p99, maxv float64) {
+	if len(ds) == 0 {
+		return
+	}
+	ds = slices.Clone(ds)
+	slices.Sort(ds)
+	q := func(f float64) float64 {
+		return float64(ds[int(float64(len(ds)-1)*f)].Microseconds()) / 1000
+	}
+	return q(0.50), q(0.90), q(0.99), q(1)
+}
+
+// existsWatcher is a bare IMAP client idling on a mailbox, recording when
+// each message count was first announced.
+type existsWatcher struct {
+	c    *imapclient.Client
+	idle *imapclient.IdleCommand
+	mu   sync.Mutex
+	seen map[uint32]time.Time
+}
+
+func (b *bench) watchExists(user string) (*existsWatcher, error) {
+	w := &existsWatcher{seen: map[uint32]time.Time{}}
+	c, err := imapclient.DialInsecure(b.dc.addr(), &imapclient.Options{
+		Dialer: &net.Dialer{Timeout: 5 * time.Second},
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				now := time.Now()
+				w.mu.Lock()
+				if _, ok := w.seen[*d.NumMessages]; !ok {
+					w.seen[*d.NumMessages] = now
+				}
+				w.mu.Unlock()
+			}
+		}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Login(user, b.dc.pass).Wait(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if w.idle, err = c.Idle(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	w.c = c
+	return w, nil
+}
+
+func (w *existsWatcher) at(count uint32) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t, ok := w.seen[count]
+	return t, ok
+}
+
+func (w *existsWatcher) close() {
+	_ = w.idle.Close()
+	_ = w.c.Close()
+}
+
+// latency appends n messages one at a time to user's INBOX (empty at the
+// start) while the daemon runs (IDLE or polling every poll) and measures
+// from the start of each APPEND to the moment the sink accepted its reply.
+// gap() is the pause after each reply. In IDLE mode a bare IDLE client on a
+// second connection measures the server's own notification delay.
 func (b *bench) latency(mode, user, dbPath string, n int, idle bool, poll time.Duration, gap func() time.Duration) (latencyResult, error) {
 	res := latencyResult{Mode: mode, N: n}
 	if !idle {
@@ -374,6 +473,9 @@ func (b *bench) latency(mode, user, dbPath string, n int, idle bool, poll time.D
 			return res, err
 		}
 		deadline := time.Now().Add(poll + 10*time.Second)
+		if !idle {
+			deadline = time.Now().Add(poll + 10*time.Second)
+		}
 		for {
 			if at, ok := b.sink.acceptedAt(id); ok {
 				ds = append(ds, at.Sub(t0))
@@ -386,13 +488,47 @@ func (b *bench) latency(mode, user, dbPath string, n int, idle bool, poll time.D
 		}
 		time.Sleep(gap())
 	}
-	slices.Sort(ds)
-	q := func(f float64) float64 {
-		i := int(float64(len(ds)-1) * f)
-		return float64(ds[i].Microseconds()) / 1000
-	}
-	res.P50, res.P90, res.P99, res.Max = q(0.50), q(0.90), q(0.99), q(1)
+	res.P50, res.P90, res.P99, res.Max = quantiles(ds)
 	return res, nil
+}
+
+// idleFloor is the protocol floor of IDLE latency: a bare IMAP client idles
+// on user's (empty) INBOX, with nothing else touching it, while n messages
+// are appended one at a time on another connection; each is timed from the
+// start of its APPEND to the EXISTS that announces it.
+func (b *bench) idleFloor(user string, n int, gap func() time.Duration) ([]time.Duration, error) {
+	w, err := b.watchExists(user)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+	c, err := b.dc.client(user)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	a := &appender{c: c}
+	var ds []time.Duration
+	for i := 1; i <= n; i++ {
+		raw, _ := supportMessage("idlefloor", i)
+		t0 := time.Now()
+		if err := a.append(context.Background(), raw); err != nil {
+			return nil, err
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if at, ok := w.at(uint32(i)); ok {
+				ds = append(ds, at.Sub(t0))
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("idle floor: no EXISTS %d within 10s", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(gap())
+	}
+	return ds, nil
 }
 
 // memResult is the peak RSS of the real binary.
@@ -401,20 +537,25 @@ type memResult struct {
 	Attachment int     `json:"attachment_bytes"`
 	PeakRSSMB  float64 `json:"peak_rss_mb"`
 	Seconds    float64 `json:"seconds"`
+	StaffQueue string  `json:"staff_queue,omitempty"` // a routed copy of each message went to staff too
+	// LargestSentMB is the largest message the sink accepted (the staff copy
+	// carries the original).
+	LargestSentMB float64 `json:"largest_sent_mb"`
 }
 
 // memory runs the real supportd binary (`supportd run`) on user's mailbox,
 // which holds n messages with a size-byte attachment each, and reads VmHWM
 // from /proc/<pid>/status once every message was answered.
-func (b *bench) memory(bin, user string, n, size int) (memResult, error) {
-	res := memResult{Messages: n, Attachment: size}
-	dir := filepath.Join(b.dir, "mem")
+func (b *bench) memory(bin, user string, n, size int, staffQueue string) (memResult, error) {
+	res := memResult{Messages: n, Attachment: size, StaffQueue: staffQueue}
+	dir := filepath.Join(b.dir, "mem-"+user)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return res, err
 	}
 	conf := fmt.Sprintf(`support:
   addresses: [support@vendor.test]
   sales_address: sales@vendor.test
+  staff_queue: "%s"
 store:
   path: %s/supportd.db
 imap:
@@ -432,7 +573,7 @@ metrics:
   listen: ""
 log:
   level: warn
-`, dir, b.dc.addr(), user, b.dc.pass, b.sink.addr(), b.smtpConns)
+`, staffQueue, dir, b.dc.addr(), user, b.dc.pass, b.sink.addr(), b.smtpConns)
 	cfgPath := filepath.Join(dir, "supportd.yaml")
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
 		return res, err
@@ -453,7 +594,11 @@ log:
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	var peak float64
-	_, werr := b.sink.wait(n, 5*time.Minute)
+	want := n
+	if staffQueue != "" {
+		want = 2 * n // reply + staff copy
+	}
+	werr := b.sink.waitAccepted(want, 5*time.Minute)
 	res.Seconds = time.Since(start).Seconds()
 	if kb, err := vmHWM(cmd.Process.Pid); err == nil {
 		peak = float64(kb) / 1024
@@ -471,6 +616,7 @@ log:
 		return res, fmt.Errorf("%w (log: %s)", werr, logf.Name())
 	}
 	res.PeakRSSMB = peak
+	res.LargestSentMB = float64(b.sink.largest()) / (1 << 20)
 	return res, nil
 }
 

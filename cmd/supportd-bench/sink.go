@@ -25,6 +25,7 @@ type sink struct {
 	mu       sync.Mutex
 	accepted int
 	dups     int
+	maxBytes int64 // largest message accepted since reset
 	last     time.Time
 	byReply  map[string]time.Time // In-Reply-To → accept time
 	notifyCh chan struct{}
@@ -54,8 +55,39 @@ func (s *sink) close()       { _ = s.srv.Close() }
 func (s *sink) reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.accepted, s.dups, s.last = 0, 0, time.Time{}
+	s.accepted, s.dups, s.last, s.maxBytes = 0, 0, time.Time{}, 0
 	s.byReply = map[string]time.Time{}
+}
+
+// waitAccepted blocks until n messages (of any kind) were accepted since the
+// last reset, or timeout.
+func (s *sink) waitAccepted(n int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if got, _, _ := s.stats(); got >= n {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			got, _, _ := s.stats()
+			return fmt.Errorf("sink got %d of %d messages within %v", got, n, timeout)
+		}
+		select {
+		case <-s.notifyCh:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (s *sink) largest() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxBytes
+}
+
+func (s *sink) lastAt() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
 }
 
 func (s *sink) stats() (accepted, dups int, last time.Time) {
@@ -72,11 +104,19 @@ func (s *sink) acceptedAt(inReplyTo string) (time.Time, bool) {
 	return t, ok
 }
 
-// wait blocks until n messages were accepted since the last reset, or timeout.
+// unique is the number of distinct In-Reply-To values accepted since reset.
+func (s *sink) unique() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byReply)
+}
+
+// wait blocks until replies to n distinct messages were accepted since the
+// last reset, or timeout.
 func (s *sink) wait(n int, timeout time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		got, _, last := s.stats()
+		got, last := s.unique(), s.lastAt()
 		if got >= n {
 			return last, nil
 		}
@@ -97,10 +137,10 @@ type sinkSession struct {
 	irt []byte
 }
 
-func (x *sinkSession) Reset()                                 {}
-func (x *sinkSession) Logout() error                          { return nil }
-func (x *sinkSession) Mail(string, *smtp.MailOptions) error   { return nil }
-func (x *sinkSession) Rcpt(string, *smtp.RcptOptions) error   { return nil }
+func (x *sinkSession) Reset()                               {}
+func (x *sinkSession) Logout() error                        { return nil }
+func (x *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (x *sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
 
 // Data reads the header for In-Reply-To, discards the rest at full speed.
 func (x *sinkSession) Data(r io.Reader) error {
@@ -126,7 +166,8 @@ func (x *sinkSession) Data(r io.Reader) error {
 			x.irt = append(x.irt[:0], bytes.TrimSpace(t[12:])...)
 		}
 	}
-	if _, err := io.Copy(io.Discard, x.br); err != nil {
+	rest, err := io.Copy(io.Discard, x.br)
+	if err != nil {
 		return err
 	}
 	now := time.Now()
@@ -134,6 +175,7 @@ func (x *sinkSession) Data(r io.Reader) error {
 	s.mu.Lock()
 	s.accepted++
 	s.last = now
+	s.maxBytes = max(s.maxBytes, rest)
 	if len(x.irt) > 0 {
 		k := string(x.irt)
 		if _, dup := s.byReply[k]; dup {

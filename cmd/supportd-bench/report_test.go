@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"supportd/mailparse"
+)
+
+const sampleBench = `goos: linux
+BenchmarkParse/in=mail/impl=supportd-2   1730   983161 ns/op   30.00 MB/s   24.00 msgs   706351 B/op   5451 allocs/op
+BenchmarkParse/in=mail/impl=supportd-2   1730   983161 ns/op   10.00 MB/s   24.00 msgs   706351 B/op   5451 allocs/op
+BenchmarkParse/in=mail/impl=supportd-2   1730   983161 ns/op   20.00 MB/s   24.00 msgs   706351 B/op   5451 allocs/op
+BenchmarkParse/in=mail/impl=rawwalk-2    6662   219630 ns/op  100.00 MB/s   24.00 msgs   428583 B/op   2069 allocs/op
+BenchmarkParse/in=mail/impl=enmime-2      241  5122067 ns/op    2.00 MB/s   24.00 msgs  1233315 B/op   6407 allocs/op
+BenchmarkCustomerByContact-2   212192   5083 ns/op   4507 p50-ns   11818 p99-ns   1595 B/op   33 allocs/op
+--- FAIL: BenchmarkSomething
+PASS
+`
+
+func TestParseGoBenchMedian(t *testing.T) {
+	gb := benchRuns{}
+	if err := parseGoBench(strings.NewReader(sampleBench), gb); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, unit string
+		want       float64
+	}{
+		{"BenchmarkParse/in=mail/impl=supportd", "MB/s", 20},
+		{"BenchmarkParse/in=mail/impl=rawwalk", "B/op", 428583},
+		{"BenchmarkCustomerByContact", "p99-ns", 11818},
+	}
+	for _, c := range cases {
+		got, ok := gb.median(c.name, c.unit)
+		if !ok || got != c.want {
+			t.Errorf("median(%s, %s) = %v, %v; want %v", c.name, c.unit, got, ok, c.want)
+		}
+	}
+	if _, ok := gb.median("BenchmarkSomething", "ns/op"); ok {
+		t.Error("a FAIL line was parsed as a result")
+	}
+}
+
+func TestBuildRowsVerdicts(t *testing.T) {
+	gb := benchRuns{}
+	if err := parseGoBench(strings.NewReader(sampleBench), gb); err != nil {
+		t.Fatal(err)
+	}
+	e2e := &results{
+		SinkAlone: 10000, SMTPConns: 2,
+		Floor:  []drainResult{{N: 100, Rate: 1000}, {N: 100, Rate: 3000}, {N: 100, Rate: 2000}},
+		Daemon: []drainResult{{N: 100, Rate: 1500}, {N: 100, Rate: 900}, {N: 100, Rate: 1200}},
+		Latency: []latencyResult{
+			{Mode: "idle", N: 10, P50: 40, P99: 300, NotifyP50: 30, NotifyP99: 290},
+		},
+		Memory: []memResult{{Messages: 3, Attachment: 25 << 20, PeakRSSMB: 20}},
+	}
+	rows := buildRows(gb, e2e)
+	find := func(prefix string) row {
+		t.Helper()
+		for _, r := range rows {
+			if strings.HasPrefix(r.Metric, prefix) {
+				return r
+			}
+		}
+		t.Fatalf("no row %q in %+v", prefix, rows)
+		return row{}
+	}
+	for _, c := range []struct{ prefix, verdict, ratio string }{
+		{"parse mail: Parse vs raw", "NOT MET", "0.20×"},
+		{"parse mail: Parse vs enmime", "met", "10.00×"},
+		{"store lookup by contact", "met", "-"},
+		{"drain 100: daemon vs relay floor", "NOT MET", "0.60×"}, // medians 1200 / 2000
+		{"drain 100: daemon throughput", "met", "-"},
+		{"latency IDLE p50", "met", "1.33×"},
+		{"latency IDLE p99", "NOT MET", "1.03×"},
+		{"peak RSS", "met", "-"},
+		{"parse enmime: Parse vs raw", "missing", "-"},
+	} {
+		r := find(c.prefix)
+		if r.Verdict != c.verdict || r.Ratio != c.ratio {
+			t.Errorf("%s: verdict %q ratio %q, want %q %q", c.prefix, r.Verdict, r.Ratio, c.verdict, c.ratio)
+		}
+	}
+	var buf bytes.Buffer
+	printRows(&buf, rows, true)
+	if !strings.Contains(buf.String(), "| drain 100: daemon vs relay floor (median of 3) | 1200 msg/s | 2000 msg/s | 0.60× | ≥ 0.70× | **NOT MET** |") {
+		t.Errorf("markdown table:\n%s", buf.String())
+	}
+}
+
+// Every generated drain message is answered: a distinct sender, a build,
+// and nothing the triage would suppress.
+func TestSupportMessageParses(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 1; i <= 30; i++ {
+		raw, id := supportMessage("t", i)
+		m, err := mailparse.Parse(bytes.NewReader(raw), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.MessageID != id || m.From == nil || m.Build != 9653 || len(m.Problems) != 0 {
+			t.Fatalf("message %d: id %q from %v build %d problems %v", i, m.MessageID, m.From, m.Build, m.Problems)
+		}
+		if seen[m.From.Addr] {
+			t.Fatalf("sender %s repeats", m.From.Addr)
+		}
+		seen[m.From.Addr] = true
+	}
+	raw, _ := bigMessage("t", 1, 100<<10)
+	m, err := mailparse.Parse(bytes.NewReader(raw), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Attachments) != 1 || m.Attachments[0].Size != 100<<10 {
+		t.Fatalf("big message attachments %+v", m.Attachments)
+	}
+}
