@@ -47,16 +47,17 @@ func TestCrashTorture(t *testing.T) {
 	t.Logf("mode %s: %d messages, %d kills, TORTURE_SEED=%d", mode.name, mode.messages, mode.kills, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	const perDay = 3
-	w := newWorld(t, worldOpts{batchSize: 10, repliesPerDay: perDay})
+	w := newWorld(t, worldOpts{batchSize: 5, repliesPerDay: perDay})
+	// A little SMTP latency keeps the outbox behind intake, so both have work.
+	w.slow.Store(int64(5 * time.Millisecond))
 
-	wave := mode.messages / 10
-	w.deliver(wave)
+	// A quarter of the backlog at once, the rest spread over the kills, so that
+	// every run starts with work to do and kills land in the middle of it.
+	w.deliver(mode.messages / 4)
 	kills, timerKills, timeouts := 0, 0, 0
 	for kills < mode.kills {
-		// Keep a backlog so that kills land in the middle of work: top up when
-		// fewer than a wave of replies are outstanding.
-		if len(w.items) < mode.messages && w.wantReplies(perDay)-len(w.mailpit.Messages(t)) < wave {
-			w.deliver(min(wave, mode.messages-len(w.items)))
+		if target := mode.messages/4 + (mode.messages-mode.messages/4)*(kills+1)/mode.kills; len(w.items) < target {
+			w.deliver(target - len(w.items))
 		}
 		p := w.start()
 		if point := pickPoint(kills); point == "" {
@@ -64,13 +65,14 @@ func TestCrashTorture(t *testing.T) {
 			p.killNow()
 			timerKills++
 		} else {
-			// Fire at one of the first few occurrences; if the point is not
+			// Fire at the first or second occurrence; if the point is not
 			// reached within 3 s (no work of that kind), kill anyway.
-			w.trig.arm(point, rng.IntN(4), p.killNow)
+			w.trig.arm(point, rng.IntN(2), p.killNow)
 			select {
 			case <-p.done:
 			case <-time.After(3 * time.Second):
 				timeouts++
+				t.Logf("kill %d: %s not reached within 3s (%d of %d replies out)", kills, point, len(w.mailpit.Messages(t)), w.wantReplies(perDay))
 			}
 			w.trig.disarm()
 			p.killNow()
@@ -85,6 +87,7 @@ func TestCrashTorture(t *testing.T) {
 		w.deliver(mode.messages - len(w.items))
 	}
 
+	w.slow.Store(0)
 	p := w.start()
 	want := w.wantReplies(perDay)
 	if !w.waitReplies(want, 2*time.Minute) {

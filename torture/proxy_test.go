@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -172,11 +173,12 @@ func pump(src, dst net.Conn, before func([]byte) bool, after func([]byte)) {
 			if whole && before != nil && !before(line) {
 				return
 			}
-			if _, werr := dst.Write(line); werr != nil {
-				return
-			}
+			_, werr := dst.Write(line)
 			if whole && after != nil {
-				after(line)
+				after(line) // even when the daemon is gone: the server said it
+			}
+			if werr != nil {
+				return
 			}
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
@@ -189,12 +191,19 @@ func pump(src, dst net.Conn, before func([]byte) bool, after func([]byte)) {
 }
 
 // imapTap fires pointStore on a UID STORE command and pointFetch on the start of
-// a BODY[] literal.
-type imapTap struct{ tr *trigger }
+// a BODY[] literal; slow delays every UID FETCH command (to slow intake down).
+type imapTap struct {
+	tr   *trigger
+	slow *atomic.Int64 // nanoseconds
+}
 
 func (t *imapTap) before(line []byte) bool {
-	if bytes.Contains(bytes.ToUpper(line), []byte(" UID STORE ")) && t.tr.fire(pointStore) {
+	up := bytes.ToUpper(line)
+	if bytes.Contains(up, []byte(" UID STORE ")) && t.tr.fire(pointStore) {
 		return false
+	}
+	if d := time.Duration(t.slow.Load()); d > 0 && bytes.Contains(up, []byte(" UID FETCH ")) {
+		time.Sleep(d)
 	}
 	return true
 }
@@ -208,21 +217,36 @@ func (t *imapTap) after(line []byte) {
 // smtpTap follows DATA: pointDataEnd on the terminating ".", pointAfter250 on the
 // server's answer to it. slow delays every terminating "." (to keep a backlog
 // in flight long enough for a test to stop the daemon in the middle of it).
+//
+// delivered, when set, is told the Message-ID of every message whose final "."
+// is forwarded to the server (which then normally stores it, even when the
+// daemon died meanwhile); the daemon run that opened the connection is the
+// callback's to remember.
 type smtpTap struct {
-	tr       *trigger
-	slow     *atomic.Int64 // nanoseconds
-	inData   atomic.Bool
-	awaiting atomic.Bool
+	tr        *trigger
+	slow      *atomic.Int64 // nanoseconds
+	delivered func(messageID string)
+	inData    atomic.Bool
+	awaiting  atomic.Bool
+
+	mu       sync.Mutex
+	inHeader bool
+	idNext   bool   // Message-ID value folded onto the next line
+	msgID    string // of the message in DATA
 }
 
 func (t *smtpTap) before(line []byte) bool {
 	if !t.inData.Load() {
 		if bytes.EqualFold(bytes.TrimRight(line, "\r\n"), []byte("DATA")) {
 			t.inData.Store(true)
+			t.mu.Lock()
+			t.inHeader, t.idNext, t.msgID = true, false, ""
+			t.mu.Unlock()
 		}
 		return true
 	}
 	if string(line) != ".\r\n" && string(line) != ".\n" {
+		t.header(line)
 		return true
 	}
 	t.inData.Store(false)
@@ -233,7 +257,32 @@ func (t *smtpTap) before(line []byte) bool {
 		return false
 	}
 	t.awaiting.Store(true)
+	if t.delivered != nil {
+		t.mu.Lock()
+		id := t.msgID
+		t.mu.Unlock()
+		t.delivered(id)
+	}
 	return true
+}
+
+// header picks the Message-ID out of the header block of the message in DATA.
+func (t *smtpTap) header(line []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.inHeader {
+		return
+	}
+	l := bytes.TrimRight(line, "\r\n")
+	switch {
+	case len(l) == 0:
+		t.inHeader = false
+	case t.idNext:
+		t.msgID, t.idNext = strings.Trim(string(bytes.TrimSpace(l)), "<>"), false
+	case len(l) > 11 && strings.EqualFold(string(l[:11]), "message-id:"):
+		t.msgID = strings.Trim(strings.TrimSpace(string(l[11:])), "<>")
+		t.idNext = t.msgID == ""
+	}
 }
 
 func (t *smtpTap) after(line []byte) {

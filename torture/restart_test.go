@@ -14,8 +14,9 @@ import (
 func TestRestartMidBacklog(t *testing.T) {
 	const perDay = 3
 	w := newWorld(t, worldOpts{batchSize: 5, repliesPerDay: perDay})
-	// Each SMTP DATA takes 40 ms at least: the backlog takes seconds, so the
-	// signals land in its middle.
+	// Each FETCH (two per batch of 5) takes 100 ms and each SMTP DATA 40 ms at
+	// least: the backlog takes seconds, so the signals land in its middle.
+	w.slowIMAP.Store(int64(100 * time.Millisecond))
 	w.slow.Store(int64(40 * time.Millisecond))
 	w.deliver(60)
 	want := w.wantReplies(perDay)
@@ -43,6 +44,7 @@ func TestRestartMidBacklog(t *testing.T) {
 	}
 
 	w.slow.Store(0)
+	w.slowIMAP.Store(0)
 	p = w.start()
 	if !w.waitReplies(want, 60*time.Second) {
 		t.Errorf("only %d of %d messages answered within 60s of the last restart", w.distinctReplied(), want)

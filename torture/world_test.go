@@ -3,6 +3,7 @@ package torture
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net/mail"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -37,20 +39,41 @@ var received = time.Date(2026, 11, 24, 23, 30, 0, 0, time.UTC)
 // world is one test's setup: a real Dovecot and Mailpit, proxies in front of them
 // that can kill the daemon at protocol events, a config file and a store.
 type world struct {
-	t       *testing.T
-	dovecot *testenv.DovecotServer
-	mailpit *testenv.MailpitServer
-	imapPx  *proxy
-	smtpPx  *proxy
-	trig    *trigger
-	slow    atomic.Int64 // SMTP DATA delay, see smtpTap
-	dir     string
-	cfgPath string
-	dbPath  string
-	runs    int
-	logs    []string
-	procs   []*daemonProc
-	items   []item // everything delivered, in UID order
+	t        *testing.T
+	dovecot  *testenv.DovecotServer
+	mailpit  *testenv.MailpitServer
+	imapPx   *proxy
+	smtpPx   *proxy
+	trig     *trigger
+	slow     atomic.Int64 // SMTP DATA delay, see smtpTap
+	slowIMAP atomic.Int64 // UID FETCH delay, see imapTap
+	dir      string
+	cfgPath  string
+	dbPath   string
+	runs     int
+	logs     []string
+	procs    []*daemonProc
+	items    []item // everything delivered, in UID order
+
+	mu       sync.Mutex
+	procList []*daemonProc    // copy of procs for the proxies' goroutines
+	accepted map[string][]int // Message-ID → index of each run whose connection delivered it
+}
+
+// currentRun is the index of the newest daemon run (-1 before the first).
+func (w *world) currentRun() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.procList) - 1
+}
+
+func (w *world) recordDelivered(id string, run int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.accepted == nil {
+		w.accepted = map[string][]int{}
+	}
+	w.accepted[id] = append(w.accepted[id], run)
 }
 
 type worldOpts struct {
@@ -67,8 +90,11 @@ func newWorld(t *testing.T, o worldOpts) *world {
 		o.repliesPerDay = 3
 	}
 	w := &world{t: t, dovecot: testenv.Dovecot(t), mailpit: testenv.Mailpit(t), trig: &trigger{}, dir: t.TempDir()}
-	w.imapPx = startProxy(t, w.dovecot.Addr(), func() tap { return &imapTap{tr: w.trig} })
-	w.smtpPx = startProxy(t, w.mailpit.SMTPAddr(), func() tap { return &smtpTap{tr: w.trig, slow: &w.slow} })
+	w.imapPx = startProxy(t, w.dovecot.Addr(), func() tap { return &imapTap{tr: w.trig, slow: &w.slowIMAP} })
+	w.smtpPx = startProxy(t, w.mailpit.SMTPAddr(), func() tap {
+		run := w.currentRun()
+		return &smtpTap{tr: w.trig, slow: &w.slow, delivered: func(id string) { w.recordDelivered(id, run) }}
+	})
 	w.dbPath = filepath.Join(w.dir, "supportd.db")
 	w.cfgPath = filepath.Join(w.dir, "supportd.yaml")
 	cfg := fmt.Sprintf(`support:
@@ -144,6 +170,15 @@ func cleanEnv() []string {
 }
 
 func (w *world) dumpLogs() {
+	if keep, err := os.MkdirTemp("", "supportd-torture-logs-"); err == nil {
+		files, _ := filepath.Glob(filepath.Join(w.dir, "run-*.log"))
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil {
+				_ = os.WriteFile(filepath.Join(keep, filepath.Base(f)), b, 0o600)
+			}
+		}
+		w.t.Logf("all daemon logs kept in %s", keep)
+	}
 	for _, l := range w.logs {
 		b, _ := os.ReadFile(l)
 		if len(b) > 6000 {
@@ -155,10 +190,13 @@ func (w *world) dumpLogs() {
 
 // daemonProc is one `supportd run`.
 type daemonProc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-	log  string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	err     error
+	log     string
+	started time.Time
+	ended   time.Time   // set before done is closed
+	killed  atomic.Bool // we sent SIGKILL
 }
 
 // start runs `supportd run` with its output in a log file of its own.
@@ -177,9 +215,10 @@ func (w *world) start() *daemonProc {
 		f.Close()
 		w.t.Fatalf("start supportd run: %v", err)
 	}
-	p := &daemonProc{cmd: cmd, done: make(chan struct{}), log: logPath}
+	p := &daemonProc{cmd: cmd, done: make(chan struct{}), log: logPath, started: time.Now()}
 	go func() {
 		p.err = cmd.Wait()
+		p.ended = time.Now()
 		f.Close()
 		close(p.done)
 	}()
@@ -188,6 +227,9 @@ func (w *world) start() *daemonProc {
 		w.logs = w.logs[len(w.logs)-8:]
 	}
 	w.procs = append(w.procs, p)
+	w.mu.Lock()
+	w.procList = append(w.procList, p)
+	w.mu.Unlock()
 	return p
 }
 
@@ -202,15 +244,14 @@ func (p *daemonProc) exited() bool {
 
 // kill SIGKILLs the process (if it still runs) and waits for it.
 func (p *daemonProc) kill() {
-	if !p.exited() {
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	}
+	p.killNow()
 	<-p.done
 }
 
 // killNow sends SIGKILL without waiting (safe to call from a proxy goroutine).
 func (p *daemonProc) killNow() {
 	if !p.exited() {
+		p.killed.Store(true)
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	}
 }
@@ -363,7 +404,10 @@ func (w *world) distinctReplied() int {
 	return len(seen)
 }
 
-type reply struct{ messageID, inReplyTo, to string }
+type reply struct {
+	messageID, inReplyTo, to string
+	created                  time.Time // when Mailpit accepted it
+}
 
 // replies reads every message at Mailpit with its In-Reply-To.
 func (w *world) replies() []reply {
@@ -379,6 +423,7 @@ func (w *world) replies() []reply {
 			messageID: strings.Trim(strings.TrimSpace(msg.Header.Get("Message-Id")), "<>"),
 			inReplyTo: strings.Trim(strings.TrimSpace(msg.Header.Get("In-Reply-To")), "<>"),
 			to:        msg.Header.Get("To"),
+			created:   m.Created,
 		})
 	}
 	return out
@@ -435,8 +480,37 @@ func (w *world) check(perDay int) summary {
 	w.t.Helper()
 	s := summary{messages: len(w.items)}
 	byIRT := map[string][]string{}
+	copies := map[string]int{}
 	for _, r := range w.replies() {
 		byIRT[r.inReplyTo] = append(byIRT[r.inReplyTo], r.messageID)
+		copies[r.messageID]++
+	}
+	// A second copy of one reply is explainable only by the RFC 1047 window: the
+	// run that delivered the earlier copy (its final "." reached the server) was
+	// SIGKILLed before recording it as sent. Copies delivered within one run, or
+	// by a run that stopped cleanly, are ordinary duplicates. (The SMTP proxy
+	// tells runs apart: the run alive when the connection was opened.)
+	w.mu.Lock()
+	accepted := maps.Clone(w.accepted)
+	procs := slices.Clone(w.procList)
+	w.mu.Unlock()
+	unexplained := map[string]bool{}
+	for id, n := range copies {
+		runs := accepted[id]
+		if len(runs) < n {
+			s.problem("reply %s: Mailpit holds %d copies, the SMTP proxy delivered %d", id, n, len(runs))
+		}
+		if n < 2 {
+			continue
+		}
+		slices.Sort(runs)
+		for i := 0; i+1 < len(runs); i++ {
+			if runs[i] < 0 || runs[i] == runs[i+1] || !procs[runs[i]].killed.Load() {
+				unexplained[id] = true
+				s.problem("reply %s delivered again without a kill in between (runs %v)", id, runs)
+				break
+			}
+		}
 	}
 	known := map[string]bool{}
 	for _, it := range w.items {
@@ -483,7 +557,14 @@ func (w *world) check(perDay int) summary {
 				s.problem("message %d (%s, kind %d, action %s %s) got no reply", it.n, it.id, it.kind, e.Action, e.SuppressReason)
 			case wants:
 				s.replies++
-				s.rfc1047 += len(ids) - distinct
+				for _, id := range uniq(ids) {
+					extra := copies[id] - 1
+					if unexplained[id] {
+						s.duplicates += extra
+					} else {
+						s.rfc1047 += extra
+					}
+				}
 				s.duplicates += distinct - 1
 				if distinct > 1 {
 					s.problem("message %d got %d replies with different Message-IDs %v", it.n, distinct, uniq(ids))
