@@ -468,12 +468,17 @@ func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *pa
 	t.Updated = now
 	t.Messages = append(t.Messages, store.TicketMessage{MessageID: msg.MessageID, UID: f.UID, Received: f.InternalDate, Action: string(dec.Action), Direction: store.DirectionIn})
 
+	// Everything that can fail on the message's content or the configuration
+	// (render, compose reply, compose staff copy) happens before the first
+	// write: a failed attempt is committed with the rest of the batch, and a
+	// reply enqueued by it would go out once per attempt.
+	var replyData []byte
 	if dec.Reply != nil {
 		body, err := d.engine.RenderReply(asm)
 		if err != nil {
 			return fmt.Errorf("render %s: %w", dec.Reply.TemplateFile, err)
 		}
-		data, err := mailer.ComposeReply(mailer.Reply{
+		replyData, err = mailer.ComposeReply(mailer.Reply{
 			From: d.engine.from(),
 			To:   dec.Reply.To, Cc: dec.Reply.Cc, Subject: dec.Reply.Subject,
 			InReplyTo: dec.Reply.InReplyTo, References: dec.Reply.References,
@@ -482,6 +487,14 @@ func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *pa
 		if err != nil {
 			return fmt.Errorf("compose reply: %w", err)
 		}
+	}
+	staff, err := d.composeStaff(f, p, asm, now)
+	if err != nil {
+		return err
+	}
+
+	if dec.Reply != nil {
+		data := replyData
 		rcpts := append(append([]string{}, dec.Reply.To...), dec.Reply.Cc...)
 		if _, err := tx.Enqueue(&store.OutboxEntry{MessageID: dec.Reply.MessageID, Kind: "reply", Ticket: dec.TicketID,
 			From: d.engine.FromAddr, To: rcpts, Data: data, Created: now, NextAttempt: now}); err != nil {
@@ -497,8 +510,10 @@ func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *pa
 		}
 		t.Messages = append(t.Messages, store.TicketMessage{MessageID: dec.Reply.MessageID, Received: now, Action: dec.Reply.Template, Direction: store.DirectionOut})
 	}
-	if err := d.enqueueStaff(tx, f, p, asm, now); err != nil {
-		return err
+	if staff != nil {
+		if _, err := tx.Enqueue(staff); err != nil {
+			return fmt.Errorf("enqueue staff copy: %w", err)
+		}
 	}
 	if err := tx.PutTicket(t); err != nil {
 		return fmt.Errorf("ticket %s: %w", t.ID, err)
@@ -517,16 +532,17 @@ func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *pa
 	return tx.PutLedger(entry)
 }
 
-// enqueueStaff queues the routed copy for staff (support.staff_queue and rule
-// forwards) with the X-Support-* headers and the [ticket][P][status] subject tag.
-func (d *Daemon) enqueueStaff(tx *store.Tx, f poller.Fetched, p *parsedMsg, asm *Assessment, now time.Time) error {
+// composeStaff builds the routed copy for staff (support.staff_queue and rule
+// forwards) with the X-Support-* headers and the [ticket][P][status] subject
+// tag, as an outbox entry to enqueue; nil when the message is not forwarded.
+func (d *Daemon) composeStaff(f poller.Fetched, p *parsedMsg, asm *Assessment, now time.Time) (*store.OutboxEntry, error) {
 	dec := asm.Decision
 	if len(dec.Route.ForwardTo) == 0 {
-		return nil
+		return nil, nil
 	}
 	raw, err := os.Open(f.Path)
 	if err != nil {
-		return fmt.Errorf("staff copy: %w", err)
+		return nil, fmt.Errorf("staff copy: %w", err)
 	}
 	defer raw.Close()
 	id := staffMessageID(dec.TicketID, p.hash, d.engine.FromAddr)
@@ -535,7 +551,7 @@ func (d *Daemon) enqueueStaff(tx *store.Tx, f poller.Fetched, p *parsedMsg, asm 
 		note := fmt.Sprintf("The original message (%d bytes) is larger than the staff copy limit of %d bytes: only its header is attached. Read it in the mailbox %s (UID %d).", f.Size, limit, d.cfg.Mailbox, f.UID)
 		preface += note + "\n"
 		if original, err = headerOnly(raw, note); err != nil {
-			return fmt.Errorf("staff copy: %w", err)
+			return nil, fmt.Errorf("staff copy: %w", err)
 		}
 	}
 	data, err := mailer.StaffCopy{
@@ -544,11 +560,10 @@ func (d *Daemon) enqueueStaff(tx *store.Tx, f poller.Fetched, p *parsedMsg, asm 
 		MessageID: id, Date: now,
 	}.Compose(original)
 	if err != nil {
-		return fmt.Errorf("compose staff copy: %w", err)
+		return nil, fmt.Errorf("compose staff copy: %w", err)
 	}
-	_, err = tx.Enqueue(&store.OutboxEntry{MessageID: id, Kind: store.KindForward,
-		Ticket: dec.TicketID, From: d.engine.FromAddr, To: dec.Route.ForwardTo, Data: data, Created: now, NextAttempt: now})
-	return err
+	return &store.OutboxEntry{MessageID: id, Kind: store.KindForward,
+		Ticket: dec.TicketID, From: d.engine.FromAddr, To: dec.Route.ForwardTo, Data: data, Created: now, NextAttempt: now}, nil
 }
 
 // DefaultStaffCopyMaxBytes is Config.StaffCopyMaxBytes when zero.
