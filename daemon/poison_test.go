@@ -758,3 +758,28 @@ func TestPoisonRepeatedFailureQuarantinedAfterMaxAttempts(t *testing.T) {
 		return false
 	})
 }
+
+// A failure late in recording a message (here the staff copy cannot be
+// composed: a forward address net/mail rejects, e.g. an operator's typo
+// "staff..queue@") must not leave the customer's reply behind in the outbox:
+// the message is retried, then quarantined, and the customer gets no reply at
+// all rather than one per attempt (each attempt allocates a new ticket, so
+// the replies would not even share a Message-ID).
+func TestPoisonLateFailureSendsNoReplyPerAttempt(t *testing.T) {
+	e := newEnv(t)
+	uid := e.deliver(msg("Alice <alice@acme.test>", "Login page error", "late@acme.test", "Build Number: 9653\n"))
+	uv := e.dovecot.UIDValidity(t, "INBOX")
+	r := e.start(runOpts{pollInterval: 200 * time.Millisecond,
+		engine: func(eng *daemon.Engine) { eng.Triage.StaffQueue = "staff..queue@vendor.test" },
+		cfg:    func(c *daemon.Config) { c.MaxAttempts = 3 }})
+	defer r.stop(t)
+	waitFor(t, 30*time.Second, "the message quarantined", func() bool {
+		l := r.ledger(t, uv, uid)
+		return l != nil && l.Quarantined
+	})
+	waitFor(t, 20*time.Second, "outbox drained", func() bool { return r.outboxPending(t) == 0 })
+	time.Sleep(500 * time.Millisecond)
+	if n := repliesTo(e.mailpit.Messages(t), "alice@acme.test"); n != 0 {
+		t.Errorf("the customer got %d replies for a message that was never recorded (quarantined after %d attempts)", n, r.ledger(t, uv, uid).Attempts)
+	}
+}
