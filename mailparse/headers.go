@@ -380,6 +380,11 @@ var dateCommentRe = regexp.MustCompile(`\s*\([^)]*\)`)
 
 // parseDate parses an RFC 5322 date, tolerating the usual deviations.
 func parseDate(v string) (time.Time, bool) {
+	// Fast path for the canonical form: net/mail tries dozens of layouts and
+	// builds an error for each miss (10% of Parse on testdata/mail).
+	if t, err := time.Parse(dateLayouts[0], v); err == nil {
+		return t, true
+	}
 	if t, err := mail.ParseDate(v); err == nil {
 		return t, true
 	}
