@@ -26,8 +26,11 @@
 //   - TestUIDValidityChange: the mailbox rebuilt with a new UIDVALIDITY gives
 //     no new reply and no new ticket; the ledger marks every message duplicate.
 //
-// Limits: Linux (SIGKILL, /proc-free but POSIX signals); the servers must be
-// installed (scripts/testenv install). Random timing covers the windows
-// statistically; the proxy points make each of them certain at least once per
-// CI run.
+// The disk-full proof (a real ENOSPC on a tiny tmpfs) is daemon/storefail_test.go.
+//
+// Limits: Unix signals (SIGTERM, SIGKILL); Dovecot and Mailpit must be installed
+// (scripts/testenv install). Random delays cover the windows statistically; the
+// proxy points make each of them certain at least once per run (asserted). A
+// kill point sees the daemon's traffic, not its internals: "after commit" is
+// "at the UID STORE that follows a commit".
 package torture
