@@ -68,12 +68,66 @@ func (d *Daemon) sendDue(ctx context.Context) int {
 	for i, e := range due {
 		envs[i] = mailer.Envelope{From: e.From, To: e.To, Data: e.Data, MessageID: e.MessageID}
 	}
-	errs := d.mail.SendBatch(ctx, envs)
-	sent := 0
+	// Group commit: outcomes are recorded while the round goes on, each commit
+	// taking whatever finished during the previous one. A crash can then resend
+	// only the few replies accepted since the last commit (the RFC 1047 window),
+	// not the whole round.
+	results := make(chan sendResult, len(due))
+	recorded := make(chan int, 1)
+	go func() {
+		sent := 0
+		for r := range results {
+			batch := []sendResult{r}
+		more:
+			for {
+				select {
+				case r, ok := <-results:
+					if !ok {
+						break more
+					}
+					batch = append(batch, r)
+				default:
+					break more
+				}
+			}
+			sent += d.recordOutcomes(ctx, due, batch)
+		}
+		recorded <- sent
+	}()
+	reported := make([]bool, len(due))
+	errs := d.mail.SendBatchNotify(ctx, envs, func(i int, err error) {
+		reported[i] = true // each i by one sender; read after SendBatchNotify returns
+		results <- sendResult{i, err}
+	})
+	close(results)
+	sent := <-recorded
+	// Envelopes the mailer never attempted (server unreachable, shutdown).
+	var rest []sendResult
+	for i := range due {
+		if !reported[i] {
+			rest = append(rest, sendResult{i, errs[i]})
+		}
+	}
+	sent += d.recordOutcomes(ctx, due, rest)
+	d.refreshOutboxMetrics()
+	return sent
+}
+
+type sendResult struct {
+	i   int
+	err error
+}
+
+// recordOutcomes commits the outcome of some envelopes of a round in one
+// transaction, then logs and counts them. It returns how many were accepted.
+func (d *Daemon) recordOutcomes(ctx context.Context, due []store.OutboxEntry, rs []sendResult) int {
+	if len(rs) == 0 {
+		return 0
+	}
 	done := d.cfg.Now()
 	err := d.db.Update(func(tx *store.Tx) error {
-		for i, e := range due {
-			err := errs[i]
+		for _, r := range rs {
+			e, err := due[r.i], r.err
 			switch {
 			case err == nil:
 				if err := tx.MarkSent(e.ID, done); err != nil {
@@ -99,14 +153,15 @@ func (d *Daemon) sendDue(ctx context.Context) int {
 		return nil
 	})
 	if err != nil {
-		// The messages went out but we could not record it: they stay pending and
-		// will be sent again with the same Message-ID (detectable duplicate).
-		d.log.Error("outbox commit failed after sending", "entries", len(due), "err", err)
+		// Accepted messages we could not record stay pending and are sent again
+		// with the same Message-ID (a detectable duplicate).
+		d.log.Error("outbox commit failed after sending", "entries", len(rs), "err", err)
 		d.metrics.StoreErrors.Inc()
 		return 0
 	}
-	for i, e := range due {
-		err := errs[i]
+	sent := 0
+	for _, r := range rs {
+		e, err := due[r.i], r.err
 		switch {
 		case err == nil:
 			sent++
@@ -122,7 +177,6 @@ func (d *Daemon) sendDue(ctx context.Context) int {
 				"retry_in", d.cfg.RetryBackoff(e.Attempts+1).String(), "err", err)
 		}
 	}
-	d.refreshOutboxMetrics()
 	return sent
 }
 

@@ -226,6 +226,16 @@ func (m *Mailer) Send(ctx context.Context, e Envelope) error {
 // retried once on the new one. After a failure to connect, that worker
 // stops; envelopes no worker reached get the connection error.
 func (m *Mailer) SendBatch(ctx context.Context, es []Envelope) []error {
+	return m.SendBatchNotify(ctx, es, nil)
+}
+
+// SendBatchNotify is SendBatch calling done(i, err) as soon as envelope i is
+// finished (err nil: the server answered 250), from the sending goroutines, so
+// the caller can record each acceptance at once and keep the RFC 1047 window to
+// the few messages accepted since its last record. Envelopes never attempted
+// (the server unreachable, ctx cancelled) are not reported to done; their error
+// is in the returned slice.
+func (m *Mailer) SendBatchNotify(ctx context.Context, es []Envelope, done func(i int, err error)) []error {
 	errs := make([]error, len(es))
 	if len(es) == 0 {
 		return errs
@@ -249,7 +259,8 @@ func (m *Mailer) SendBatch(ctx context.Context, es []Envelope) []error {
 
 	workers := min(m.cfg.MaxConns, len(es))
 	next := make(chan int)
-	done := make([]bool, len(es))
+	finished := make([]bool, len(es))
+	notify := done
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
@@ -269,8 +280,11 @@ func (m *Mailer) SendBatch(ctx context.Context, es []Envelope) []error {
 				var err error
 				s, err = m.deliver(ctx, s, es[i])
 				errs[i] = err
+				if notify != nil {
+					notify(i, err)
+				}
 				mu.Lock()
-				done[i] = true
+				finished[i] = true
 				if s == nil && err != nil && isDialOp(err) {
 					dialErr = err
 				}
@@ -294,7 +308,7 @@ feed:
 	close(next)
 	<-alive
 	for i := range es {
-		if !done[i] {
+		if !finished[i] {
 			cause := dialErr
 			if cause == nil {
 				cause = &Error{Op: "send", Temporary: true, Err: ctx.Err()}
