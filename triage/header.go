@@ -87,7 +87,9 @@ func cleanMsgID(id string) string {
 	}
 	for i := 0; i < len(inner); i++ {
 		c := inner[i]
-		if c <= ' ' || c >= 0x7f || c == '<' || c == '>' {
+		// Outside RFC 5322 §3.6.4's id-left/id-right: a comma or semicolon
+		// would read as a list separator to lenient parsers.
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`<>,;()"\`, c) >= 0 {
 			return ""
 		}
 	}
