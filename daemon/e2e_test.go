@@ -195,7 +195,7 @@ func TestEndToEndIdleIsPrompt(t *testing.T) {
 	e := newEnv(t)
 	r := e.start(runOpts{idle: true, pollInterval: time.Minute})
 	defer r.stop(t)
-	waitFor(t, 10*time.Second, "poller connected", func() bool { return r.poller.Stats().Connected })
+	waitFor(t, 10*time.Second, "poller connected", func() bool { return r.Poller.Stats().Connected })
 	time.Sleep(300 * time.Millisecond) // let it enter IDLE
 	start := time.Now()
 	e.deliver(msg("Alice <alice@acme.test>", "Quick question", "idle@acme.test", "Build 9653\n"))
@@ -221,8 +221,8 @@ func TestEndToEndOutages(t *testing.T) {
 	e.dovecot.Start(t)
 	e.deliver(msg("Bob <bob@acme.test>", "During outage", "during@acme.test", "Build 9653\n"))
 	e.mailpit.WaitMessages(t, 2, 30*time.Second)
-	if r.poller.Stats().Reconnects < 1 {
-		t.Errorf("poller reports %d reconnects after a Dovecot restart", r.poller.Stats().Reconnects)
+	if r.Poller.Stats().Reconnects < 1 {
+		t.Errorf("poller reports %d reconnects after a Dovecot restart", r.Poller.Stats().Reconnects)
 	}
 
 	e.mailpit.Stop()

@@ -8,11 +8,9 @@ package daemon_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -29,10 +27,8 @@ import (
 
 	"supportd/daemon"
 	"supportd/internal/testenv"
-	"supportd/mailer"
 	"supportd/mailparse"
 	"supportd/poller"
-	"supportd/store"
 	"supportd/templates"
 )
 
@@ -208,51 +204,8 @@ func TestPoisonParseIsBounded(t *testing.T) {
 // pzStart is env.start with a hook on the poller configuration (for
 // limits.max_message_bytes, which runOpts does not reach).
 func pzStart(e *env, o runOpts, pcfg func(*poller.Config)) *running {
-	t := e.t
-	t.Helper()
-	if o.pollInterval == 0 {
-		o.pollInterval = 2 * time.Second
-	}
-	if o.retry == 0 {
-		o.retry = 200 * time.Millisecond
-	}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	db, err := store.Open(e.dbPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc := poller.Config{
-		Address: e.dovecot.Addr(), TLS: "none", Username: e.dovecot.User(), Password: e.dovecot.Password(),
-		Mailbox: "INBOX", Idle: o.idle, PollInterval: o.pollInterval, SpoolDir: e.spool,
-		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second, Logger: log.With("component", "imap"),
-	}
-	if pcfg != nil {
-		pcfg(&pc)
-	}
-	p, err := poller.New(pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := mailer.New(mailer.Config{Address: e.mailpit.SMTPAddr(), TLS: "none", Logger: log.With("component", "smtp"), DialTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng := newEngine(t)
-	eng.Triage.StaffQueue = o.staffQueue
-	if o.engine != nil {
-		o.engine(eng)
-	}
-	cfg := daemon.Config{Mailbox: "INBOX", StaffQueue: o.staffQueue, QuarantineFolder: "Quarantine",
-		RetryBackoff: func(int) time.Duration { return o.retry }, DrainTimeout: 5 * time.Second}
-	if o.cfg != nil {
-		o.cfg(&cfg)
-	}
-	metrics := daemon.NewMetrics(func() float64 { return float64(p.Stats().Reconnects) })
-	d := daemon.New(cfg, eng, db, p, m, log, metrics)
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1), db: db, metrics: metrics, poller: p}
-	go func() { r.done <- d.Run(ctx); m.Close() }()
-	return r
+	e.t.Helper()
+	return e.startWith(o, pcfg)
 }
 
 // appendGenerated delivers a generated message to the Dovecot mailbox without

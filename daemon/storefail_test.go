@@ -38,7 +38,7 @@ func TestStoreFullNothingSentNothingMarked(t *testing.T) {
 
 	r := e.start(runOpts{idle: true, pollInterval: 500 * time.Millisecond})
 	defer r.stop(t)
-	waitFor(t, 10*time.Second, "poller connected", func() bool { return r.poller.Stats().Connected })
+	waitFor(t, 10*time.Second, "poller connected", func() bool { return r.Poller.Stats().Connected })
 
 	filler := filepath.Join(mnt, "filler")
 	fillFilesystem(t, filler)

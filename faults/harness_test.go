@@ -3,13 +3,9 @@ package faults_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,96 +13,31 @@ import (
 	"github.com/rs/zerolog"
 
 	"supportd/daemon"
-	"supportd/entitlement"
+	"supportd/internal/harness"
 	"supportd/internal/testenv"
-	"supportd/mailer"
-	"supportd/poller"
-	"supportd/sla"
 	"supportd/store"
-	"supportd/templates"
-	"supportd/triage"
-	"supportd/versions"
 )
 
-// The harness follows daemon/harness_test.go (copied, not shared: that file is the
-// daemon package's), with the knobs fault tests need: the IMAP and SMTP addresses
-// (a toxiproxy in between), the poller's watchdog, batch size and dialer.
+// The world is internal/harness (shared with daemon/), with the knobs fault tests
+// need: the IMAP and SMTP addresses (a toxiproxy in between), the poller's
+// watchdog, batch size and dialer. This file only gives it short names.
 
-const testCustomers = `id,company,contacts,domains,license,asup_expires,trial_expires,free5,extended_support,ha_module
-C100,Acme Pty Ltd,it@acme.test;bob@gmail.com,acme.test,enterprise,2027-06-30,,false,false,true
-C500,Hooli Ltd,,hooli.test,enterprise,2026-08-31,,false,false,false
-`
-
-func newEngine(t testing.TB) *daemon.Engine {
-	t.Helper()
-	cal, err := sla.New(sla.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := templates.New("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	loc, err := time.LoadLocation("Australia/Adelaide")
-	if err != nil {
-		t.Fatal(err)
-	}
-	day := func(s string) time.Time { d, _ := time.Parse("2006-01-02", s); return d }
-	return &daemon.Engine{
-		Policy:   entitlement.Policy{Location: loc, TrustedAuthservIDs: []string{"mx.vendor.test"}, PublicDomains: []string{"gmail.com"}},
-		Calendar: cal,
-		Majors: []versions.Major{
-			{Major: 9, FirstBuild: 9000, LastBuild: 9999, Released: day("2021-02-15")},
-			{Major: 8, FirstBuild: 8000, LastBuild: 8999, Released: day("2017-06-01")},
-		},
-		Triage:       triage.Config{OwnAddresses: []string{"support@vendor.test"}, SalesAddress: "sales@vendor.test", RepliesPerDay: 3},
-		Renderer:     r,
-		FromName:     "Support",
-		FromAddr:     "support@vendor.test",
-		SupportHours: "Monday to Friday 06:00–18:00 Adelaide time",
-	}
-}
+var received = harness.Received
 
 // env is one test's world: a real Dovecot and a store with customers. The SMTP
 // side is chosen per test (Mailpit or an in-process go-smtp server).
 type env struct {
 	t       *testing.T
+	w       *harness.World
 	dovecot *testenv.DovecotServer
-	dbPath  string
 	spool   string
-	logs    *syncBuffer
+	logs    *harness.SyncBuffer
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, dovecot: testenv.Dovecot(t), logs: &syncBuffer{}}
-	dir := t.TempDir()
-	e.dbPath = filepath.Join(dir, "supportd.db")
-	e.spool = filepath.Join(dir, "spool")
-	if err := os.MkdirAll(e.spool, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(e.dbPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ImportCustomers(strings.NewReader(testCustomers), nil); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("daemon log (last 64 KiB):\n%s", tailString(e.logs.String(), 64<<10))
-		}
-	})
-	return e
-}
-
-func tailString(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
+	w := harness.NewWorld(t, false)
+	return &env{t: t, w: w, dovecot: w.Dovecot, spool: w.Spool, logs: w.Logs}
 }
 
 type runOpts struct {
@@ -123,149 +54,44 @@ type runOpts struct {
 }
 
 type running struct {
-	cancel  context.CancelFunc
-	done    chan error
+	*harness.Running
 	db      *store.DB
 	metrics *daemon.Metrics
-	poller  *poller.Poller
-}
-
-func (r *running) stop(t testing.TB) {
-	t.Helper()
-	r.cancel()
-	select {
-	case err := <-r.done:
-		if err != nil {
-			t.Errorf("daemon Run: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not stop within 30s")
-	}
-	r.db.Close()
 }
 
 func (e *env) start(o runOpts) *running {
-	t := e.t
-	t.Helper()
-	if o.imapAddr == "" {
-		o.imapAddr = e.dovecot.Addr()
-	}
-	if o.pollInterval == 0 {
-		o.pollInterval = 2 * time.Second
-	}
-	if o.retry == nil {
-		o.retry = func(int) time.Duration { return 200 * time.Millisecond }
-	}
-	if o.smtpTimeouts == 0 {
-		o.smtpTimeouts = 5 * time.Second
-	}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	db, err := store.Open(e.dbPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := poller.New(poller.Config{
-		Address: o.imapAddr, TLS: "none", Username: e.dovecot.User(), Password: e.dovecot.Password(),
-		Mailbox: "INBOX", Idle: o.idle, PollInterval: o.pollInterval, SpoolDir: e.spool,
-		WatchdogInterval: o.watchdog, DialTimeout: o.dialTimeout, BatchSize: o.batchSize, Dial: o.imapDial,
-		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second, Logger: log.With("component", "imap"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := mailer.New(mailer.Config{Address: o.smtpAddr, TLS: "none", Logger: log.With("component", "smtp"),
-		DialTimeout: o.smtpTimeouts, CommandTimeout: o.smtpTimeouts, DataTimeout: 4 * o.smtpTimeouts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng := newEngine(t)
-	eng.Triage.StaffQueue = o.staffQueue
-	cfg := daemon.Config{Mailbox: "INBOX", StaffQueue: o.staffQueue, QuarantineFolder: "Quarantine",
-		RetryBackoff: o.retry, DrainTimeout: 5 * time.Second}
-	metrics := daemon.NewMetrics(func() float64 { return float64(p.Stats().Reconnects) })
-	d := daemon.New(cfg, eng, db, p, m, log, metrics)
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{cancel: cancel, done: make(chan error, 1), db: db, metrics: metrics, poller: p}
-	go func() { r.done <- d.Run(ctx); m.Close() }()
-	return r
-}
-
-// received is the INTERNALDATE of test messages: Wednesday 25 November 2026,
-// 10:00 in Adelaide, inside support hours.
-var received = time.Date(2026, 11, 24, 23, 30, 0, 0, time.UTC)
-
-func (e *env) deliver(raw string) uint32 {
 	e.t.Helper()
-	return e.dovecot.AppendAt(e.t, "INBOX", crlf(raw), received)
+	r := e.w.Start(harness.Options{IMAPAddr: o.imapAddr, SMTPAddr: o.smtpAddr, Idle: o.idle, PollInterval: o.pollInterval,
+		Watchdog: o.watchdog, DialTimeout: o.dialTimeout, BatchSize: o.batchSize, IMAPDial: o.imapDial,
+		StaffQueue: o.staffQueue, Retry: o.retry, SMTPTimeouts: o.smtpTimeouts})
+	return &running{Running: r, db: r.DB, metrics: r.Metrics}
 }
 
-func crlf(s string) []byte {
-	s = strings.ReplaceAll(s, "\r\n", "\n")
-	return []byte(strings.ReplaceAll(s, "\n", "\r\n"))
-}
+func (r *running) stop(t testing.TB)              { t.Helper(); r.Stop(t) }
+func (r *running) outboxPending(t testing.TB) int { return r.OutboxPending(t) }
+
+func (e *env) deliver(raw string) uint32 { e.t.Helper(); return e.w.Deliver(raw) }
+
+func crlf(s string) []byte { return harness.CRLF(s) }
 
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
-func (r *running) outboxPending(t testing.TB) int {
-	var n int
-	if err := r.db.View(func(tx *store.Tx) error {
-		var err error
-		n, _, err = tx.OutboxStats()
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	harness.WaitFor(t, timeout, what, cond)
 }
 
 // ledgerCount counts the ledger entries of INBOX under uv (and the duplicates
 // among them).
 func (r *running) ledgerCount(t testing.TB, uv uint32, uids []uint32) (found, dups int) {
 	t.Helper()
-	if err := r.db.View(func(tx *store.Tx) error {
-		for _, uid := range uids {
-			e, err := tx.SeenUID("INBOX", uv, uid)
-			if err != nil {
-				return err
-			}
-			if e != nil {
-				found++
-				if e.Duplicate {
-					dups++
-				}
+	for _, uid := range uids {
+		if e := r.Ledger(t, uv, uid); e != nil {
+			found++
+			if e.Duplicate {
+				dups++
 			}
 		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
 	}
 	return found, dups
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func msg(from, subject, messageID, body string, extra ...string) string {

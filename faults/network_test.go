@@ -34,21 +34,21 @@ func TestResetMidFetch(t *testing.T) {
 	r := e.start(runOpts{imapAddr: px.Addr(), smtpAddr: mp.SMTPAddr(), idle: true, batchSize: 50})
 	defer r.stop(t)
 
-	waitFor(t, 30*time.Second, "the first batch handled", func() bool { return r.poller.Stats().Delivered >= 50 })
+	waitFor(t, 30*time.Second, "the first batch handled", func() bool { return r.Poller.Stats().Delivered >= 50 })
 	// Batch 1's spool files are gone once it is handled; files appearing now are
 	// bodies of batch 2 arriving: reset while they stream in.
 	waitFor(t, 10*time.Second, "bodies of the second batch streaming in", func() bool { return spooled(t, e.spool) >= 5 })
-	before := r.poller.Stats()
+	before := r.Poller.Stats()
 	if before.Delivered >= n {
 		t.Fatalf("the whole backlog (%d) was fetched before the reset; the test did not reset mid-FETCH", before.Delivered)
 	}
 	px.setToxicity(t, "rst", 1, `{"timeout":0}`)
-	waitFor(t, 10*time.Second, "the poller to see the reset", func() bool { return r.poller.Stats().LastError != nil })
+	waitFor(t, 10*time.Second, "the poller to see the reset", func() bool { return r.Poller.Stats().LastError != nil })
 	px.setToxicity(t, "rst", 0, `{"timeout":0}`)
-	t.Logf("reset after %d of %d messages were handled; poller error: %v", before.Delivered, n, r.poller.Stats().LastError)
+	t.Logf("reset after %d of %d messages were handled; poller error: %v", before.Delivered, n, r.Poller.Stats().LastError)
 
 	checkExactlyOnce(t, e, r, mp, n, uids)
-	if got := r.poller.Stats().Reconnects; got < 1 {
+	if got := r.Poller.Stats().Reconnects; got < 1 {
 		t.Errorf("poller reports %d reconnects after the reset, want ≥ 1", got)
 	}
 	logs := e.logs.String()
@@ -123,7 +123,7 @@ func TestHalfOpenDuringIdle(t *testing.T) {
 	e.deliver(msg("Alice <alice@acme.test>", "Before the blackhole", "before@acme.test", "Build Number: 9653\n"))
 	mp.WaitMessages(t, 1, 20*time.Second)
 	time.Sleep(300 * time.Millisecond) // back in IDLE
-	if st := r.poller.Stats(); !st.Connected || st.Reconnects != 0 || dials.Load() != 1 {
+	if st := r.Poller.Stats(); !st.Connected || st.Reconnects != 0 || dials.Load() != 1 {
 		t.Fatalf("before the fault: connected=%v reconnects=%d dials=%d, want one healthy connection", st.Connected, st.Reconnects, dials.Load())
 	}
 
@@ -133,14 +133,14 @@ func TestHalfOpenDuringIdle(t *testing.T) {
 	e.deliver(msg("Bob <bob@acme.test>", "During the blackhole", "during@acme.test", "Build Number: 9653\n"))
 
 	bound := halfOpenBound(w)
-	waitFor(t, bound+2*time.Second, "the half-open connection detected", func() bool { return r.poller.Stats().LastError != nil })
-	st := r.poller.Stats()
+	waitFor(t, bound+2*time.Second, "the half-open connection detected", func() bool { return r.Poller.Stats().LastError != nil })
+	st := r.Poller.Stats()
 	detected := st.LastErrorAt.Sub(start)
 	t.Logf("half-open connection detected after %v (bound %v): %v", detected.Round(time.Millisecond), bound, st.LastError)
 	if detected > bound {
 		t.Errorf("detected after %v, want ≤ %v (2 × watchdog %v + read timeout slack)", detected, bound, w)
 	}
-	waitFor(t, 20*time.Second, "reconnected", func() bool { st := r.poller.Stats(); return st.Connected && st.Reconnects >= 1 })
+	waitFor(t, 20*time.Second, "reconnected", func() bool { st := r.Poller.Stats(); return st.Connected && st.Reconnects >= 1 })
 	msgs := mp.WaitMessages(t, 2, 20*time.Second)
 	recovered := time.Since(start)
 	t.Logf("message sent during the blackhole answered %v after it began", recovered.Round(time.Millisecond))
