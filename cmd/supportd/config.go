@@ -83,14 +83,14 @@ type SecurityConfig struct {
 }
 
 type LimitsConfig struct {
-	MaxMessageBytes            ByteSize      `mapstructure:"max_message_bytes"`
-	MaxHeaderBytes             ByteSize      `mapstructure:"max_header_bytes"`
-	MaxParts                   int           `mapstructure:"max_parts"`
-	MaxDepth                   int           `mapstructure:"max_depth"`
-	AutoRepliesPerSenderPerDay int           `mapstructure:"auto_replies_per_sender_per_day"`
-	MaxAttempts                int           `mapstructure:"max_attempts"`
-	QuarantineFolder           string        `mapstructure:"quarantine_folder"`
-	ProcessingTimeout          time.Duration `mapstructure:"processing_timeout"`
+	MaxMessageBytes            ByteSize `mapstructure:"max_message_bytes"`
+	MaxHeaderBytes             ByteSize `mapstructure:"max_header_bytes"`
+	MaxParts                   int      `mapstructure:"max_parts"`
+	MaxDepth                   int      `mapstructure:"max_depth"`
+	AutoRepliesPerSenderPerDay int      `mapstructure:"auto_replies_per_sender_per_day"`
+	MaxAttempts                int      `mapstructure:"max_attempts"`
+	QuarantineFolder           string   `mapstructure:"quarantine_folder"`
+	StaffCopyMaxBytes          ByteSize `mapstructure:"staff_copy_max_bytes"`
 }
 
 type ParseConfig struct {
@@ -153,6 +153,11 @@ type IMAPConfig struct {
 	PollInterval time.Duration `mapstructure:"poll_interval"`
 	BatchSize    int           `mapstructure:"batch_size"`
 	CAFile       string        `mapstructure:"ca_file"`
+	// Watchdog is how often an idle connection is checked with NOOP (a half-open
+	// connection is noticed within about twice this); IdleRestart re-issues IDLE
+	// before servers drop it (RFC 2177: 29 minutes at most).
+	Watchdog    time.Duration `mapstructure:"watchdog_interval"`
+	IdleRestart time.Duration `mapstructure:"idle_restart"`
 }
 
 type SMTPConfig struct {
@@ -231,12 +236,13 @@ func DefaultConfig() Config {
 			AutoRepliesPerSenderPerDay: 3,
 			MaxAttempts:                3,
 			QuarantineFolder:           "Quarantine",
-			ProcessingTimeout:          10 * time.Second,
+			StaffCopyMaxBytes:          10 << 20,
 		},
 		Parse:   ParseConfig{TicketPattern: mailparse.DefaultTicketPattern},
 		Routing: RoutingConfig{Rules: []RuleConfig{}},
 		Store:   StoreConfig{Path: "supportd.db", RawRetention: 90 * 24 * time.Hour, LockTimeout: 2 * time.Second},
-		IMAP:    IMAPConfig{Address: "imap.vendor.test:993", TLS: "implicit", Mailbox: "INBOX", Idle: true, PollInterval: 30 * time.Second, BatchSize: 100},
+		IMAP: IMAPConfig{Address: "imap.vendor.test:993", TLS: "implicit", Mailbox: "INBOX", Idle: true, PollInterval: 30 * time.Second, BatchSize: 100,
+			Watchdog: 20 * time.Second, IdleRestart: 9 * time.Minute},
 		SMTP:    SMTPConfig{Address: "smtp.vendor.test:587", TLS: "starttls", From: "Support <support@vendor.test>", MaxConns: 2, Timeout: 2 * time.Minute},
 		Metrics: MetricsConfig{Listen: "127.0.0.1:9465"},
 		Log:     LogConfig{Level: "info", Format: "text"},
@@ -501,6 +507,15 @@ func (c Config) Validate() error {
 	}
 	if c.IMAP.PollInterval < time.Second {
 		bad("imap.poll_interval", "must be at least 1s")
+	}
+	if c.IMAP.Watchdog < time.Second || c.IMAP.Watchdog > 5*time.Minute {
+		bad("imap.watchdog_interval", "must be between 1s and 5m")
+	}
+	if c.IMAP.IdleRestart < time.Minute || c.IMAP.IdleRestart > 29*time.Minute {
+		bad("imap.idle_restart", "must be between 1m and 29m (RFC 2177)")
+	}
+	if c.Limits.StaffCopyMaxBytes < 0 {
+		bad("limits.staff_copy_max_bytes", "must not be negative")
 	}
 	if c.IMAP.Mailbox == "" {
 		bad("imap.mailbox", "must be set")

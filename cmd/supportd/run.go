@@ -133,6 +133,7 @@ func (a *app) components(ctx context.Context, log *slog.Logger, spool string) (*
 		Username: c.IMAP.Username, Password: imapPass, TokenSource: imapTS,
 		Mailbox: c.IMAP.Mailbox, Idle: c.IMAP.Idle, PollInterval: c.IMAP.PollInterval,
 		BatchSize: c.IMAP.BatchSize, MaxMessageBytes: int64(c.Limits.MaxMessageBytes),
+		WatchdogInterval: c.IMAP.Watchdog, IdleRestart: c.IMAP.IdleRestart,
 		SpoolDir: spool, Logger: log.With("component", "imap"),
 	})
 	if err != nil {
@@ -173,7 +174,7 @@ func (a *app) run(ctx context.Context) error {
 	d := daemon.New(daemon.Config{
 		Mailbox: a.cfg.IMAP.Mailbox, ParseOptions: a.cfg.parseOptions(), MaxAttempts: a.cfg.Limits.MaxAttempts,
 		QuarantineFolder: a.cfg.Limits.QuarantineFolder, StaffQueue: a.cfg.Support.StaffQueue,
-		RawRetention: a.cfg.Store.RawRetention,
+		RawRetention: a.cfg.Store.RawRetention, StaffCopyMaxBytes: int64(a.cfg.Limits.StaffCopyMaxBytes),
 	}, eng, db, p, m, log, metrics)
 
 	if a.cfg.Metrics.Listen != "" {
