@@ -175,7 +175,9 @@ type outcome struct {
 	action   string
 	status   string
 	received time.Time
-	err      error // processing failed: not committed, attempt recorded
+	// messageID of the incoming message, for the log ("" when it has none).
+	messageID string
+	err       error // processing failed: not committed, attempt recorded
 }
 
 // Handle implements poller.Handler: parse every message of the batch (outside the
@@ -236,7 +238,11 @@ func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.F
 			d.metrics.Messages.WithLabelValues(o.action, o.status).Inc()
 			d.metrics.Latency.Observe(d.cfg.Now().Sub(o.received).Seconds())
 		}
-		d.log.Info("message processed", "uid", o.f.UID, "ticket", o.ticket, "action", o.action, "status", o.status)
+		if o.err != nil {
+			d.log.Warn("message not processed; will retry", "uid", o.f.UID, "message_id", o.messageID, "err", o.err)
+			continue
+		}
+		d.log.Info("message processed", "uid", o.f.UID, "message_id", o.messageID, "ticket", o.ticket, "action", o.action, "status", o.status)
 	}
 	d.metrics.BatchSeconds.Observe(d.cfg.Now().Sub(start).Seconds())
 	d.wakeOutbox()
@@ -366,6 +372,9 @@ func (d *Daemon) parseOne(f poller.Fetched) (p *parsedMsg) {
 // ledger entry, ticket, outbox entries and counters.
 func (d *Daemon) processOne(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *parsedMsg) (o outcome) {
 	o = outcome{f: f, received: f.InternalDate}
+	if p.msg != nil {
+		o.messageID = p.msg.MessageID
+	}
 	o.mark.UID = f.UID
 	now := d.cfg.Now()
 
