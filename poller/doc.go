@@ -21,6 +21,11 @@
 //     of the batch not above MaxMessageBytes: never one FETCH per message.
 //     Each literal is streamed to a spool file and read to its end before the
 //     next item (go-imap #667); every FetchCommand is closed.
+//   - The next batch is fetched while the handler works on the current one
+//     (the connection is otherwise idle then): at most one FETCH in flight,
+//     never alongside another command; a batch's marks are applied after
+//     that FETCH completed. When Handle fails or ctx ends, the batch fetched
+//     ahead is dropped (spool files removed) and fetched again later.
 //   - A message above MaxMessageBytes (announced size, or the bytes actually
 //     sent) is not kept: it is delivered with TooLarge set and no Path, so the
 //     handler can route it to staff rather than lose it.
@@ -55,8 +60,9 @@
 // # Limits
 //
 //   - One mailbox per Poller; the Conn is not shared with other goroutines.
-//   - While Handle runs, the read timeout is off (no traffic is expected); a
-//     connection that died meanwhile is noticed at the next command.
+//   - While Handle runs, the read timeout is off once the batch fetched ahead
+//     has arrived (no traffic is expected); a connection that died meanwhile
+//     is noticed at the next command.
 //   - Without MOVE and UIDPLUS the fallback EXPUNGE also removes other
 //     messages a human flagged \Deleted in that mailbox.
 //   - A server that takes longer than ReadTimeout to answer a command

@@ -309,12 +309,37 @@ func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler, first bool) e
 		p.log.Info("imap new messages", "mailbox", mb.Name, "count", len(uids), "after_uid", cp)
 	}
 
+	// The next batch is fetched while the handler works on this one (the
+	// connection is idle then): one FETCH in flight at most, never alongside
+	// another command; the marks of a batch wait for it. Every path out of
+	// the loop waits for it and drops what it spooled.
+	var next chan prefetched // FETCH in flight
+	var ready *prefetched    // its result, for the next iteration
+	discard := func() {
+		if next != nil {
+			r := <-next
+			next, ready = nil, &r
+		}
+		if ready != nil {
+			for _, f := range ready.batch {
+				removeSpool(f.Path)
+			}
+			ready = nil
+		}
+	}
+	defer discard()
 	for start := 0; start < len(uids); start += p.cfg.BatchSize {
 		if ctx.Err() != nil {
 			return nil
 		}
 		chunk := uids[start:min(start+p.cfg.BatchSize, len(uids))]
-		batch, err := conn.FetchBatch(chunk)
+		var batch []Fetched
+		if ready != nil {
+			batch, err = ready.batch, ready.err
+			ready = nil
+		} else {
+			batch, err = conn.FetchBatch(chunk)
+		}
 		if err != nil {
 			return err
 		}
@@ -322,14 +347,28 @@ func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler, first bool) e
 		if len(batch) == 0 {
 			continue
 		}
-		conn.raw.arm(false) // no traffic while the handler works
+		if after := start + p.cfg.BatchSize; after < len(uids) {
+			nextChunk := uids[after:min(after+p.cfg.BatchSize, len(uids))]
+			next = make(chan prefetched, 1)
+			go func() {
+				b, err := conn.FetchBatch(nextChunk)
+				conn.raw.arm(false) // no traffic until the handler is done
+				next <- prefetched{b, err}
+			}()
+		} else {
+			conn.raw.arm(false) // no traffic while the handler works
+		}
 		marks, err := h.Handle(ctx, mb, batch)
+		if next != nil {
+			r := <-next
+			next, ready = nil, &r
+		}
 		conn.raw.arm(true)
 		if err != nil {
 			for _, f := range batch {
 				removeSpool(f.Path)
 			}
-			return errHandle{err}
+			return errHandle{err} // the deferred discard drops the next batch: fetched again
 		}
 		last := batch[len(batch)-1].UID
 		p.mu.Lock()
@@ -348,6 +387,12 @@ func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler, first bool) e
 		}
 	}
 	return nil
+}
+
+// prefetched is the result of fetching the next batch in the background.
+type prefetched struct {
+	batch []Fetched
+	err   error
 }
 
 func markUIDs(marks []Mark) []uint32 {
