@@ -379,6 +379,10 @@ func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler, first bool) e
 
 		p.setPending(marks, mb.UIDValidity)
 		if err := conn.ApplyMarks(marks); err != nil {
+			if ready != nil && ready.err != nil {
+				// The connection broke during the FETCH ahead: that is the cause.
+				return fmt.Errorf("%w; then apply marks: %v", ready.err, err) // marks kept pending
+			}
 			return fmt.Errorf("apply marks: %w", err) // kept pending for the next session
 		}
 		p.setPending(nil, 0)
