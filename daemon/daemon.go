@@ -45,7 +45,7 @@ type Config struct {
 	// StaffCopyMaxBytes: a message larger than this is forwarded to staff with
 	// only its header block and a note instead of the whole original, so one
 	// large message does not cost several times its size in memory and in the
-	// outbox (staff read it in the mailbox, where it is tagged). Default 10 MiB;
+	// outbox (staff read it in the mailbox, where it is tagged). Default 2 MiB;
 	// negative: always attach the whole original.
 	StaffCopyMaxBytes int64
 	// TestHook, when set, is called with each parsed message before it is decided;
@@ -576,7 +576,7 @@ func (d *Daemon) composeStaff(f poller.Fetched, p *parsedMsg, asm *Assessment, n
 }
 
 // DefaultStaffCopyMaxBytes is Config.StaffCopyMaxBytes when zero.
-const DefaultStaffCopyMaxBytes = 10 << 20
+const DefaultStaffCopyMaxBytes = 2 << 20
 
 // maxStaffHeader bounds the header block kept by headerOnly.
 const maxStaffHeader = 64 << 10

@@ -236,7 +236,7 @@ func DefaultConfig() Config {
 			AutoRepliesPerSenderPerDay: 3,
 			MaxAttempts:                3,
 			QuarantineFolder:           "Quarantine",
-			StaffCopyMaxBytes:          10 << 20,
+			StaffCopyMaxBytes:          2 << 20,
 		},
 		Parse:   ParseConfig{TicketPattern: mailparse.DefaultTicketPattern},
 		Routing: RoutingConfig{Rules: []RuleConfig{}},
