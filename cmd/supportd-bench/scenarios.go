@@ -24,14 +24,10 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"supportd/daemon"
-	"supportd/entitlement"
+	"supportd/internal/harness"
 	"supportd/mailer"
 	"supportd/poller"
-	"supportd/sla"
 	"supportd/store"
-	"supportd/templates"
-	"supportd/triage"
-	"supportd/versions"
 )
 
 // bench holds the shared servers and settings of one run.
@@ -58,36 +54,8 @@ func (b *bench) poller(user, spool string, idle bool, poll time.Duration) (*poll
 		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second})
 }
 
-// engine is the decision engine with the product defaults (as in config.example.yaml).
-func engine() (*daemon.Engine, error) {
-	cal, err := sla.New(sla.DefaultConfig())
-	if err != nil {
-		return nil, err
-	}
-	r, err := templates.New("")
-	if err != nil {
-		return nil, err
-	}
-	loc, err := time.LoadLocation("Australia/Adelaide")
-	if err != nil {
-		return nil, err
-	}
-	day := func(s string) time.Time { d, _ := time.Parse("2006-01-02", s); return d }
-	return &daemon.Engine{
-		Policy:   entitlement.Policy{Location: loc, TrustedAuthservIDs: []string{"mx.vendor.test"}, PublicDomains: []string{"gmail.com", "outlook.com"}},
-		Calendar: cal,
-		Majors: []versions.Major{
-			{Major: 9, FirstBuild: 9000, LastBuild: 9999, Released: day("2021-02-15")},
-			{Major: 8, FirstBuild: 8000, LastBuild: 8999, Released: day("2017-06-01")},
-			{Major: 7, FirstBuild: 7000, LastBuild: 7999, Released: day("2015-01-01")},
-		},
-		Triage:       triage.Config{OwnAddresses: []string{"support@vendor.test"}, SalesAddress: "sales@vendor.test", RepliesPerDay: 3},
-		Renderer:     r,
-		FromName:     "Support",
-		FromAddr:     "support@vendor.test",
-		SupportHours: "Monday to Friday 06:00–18:00 Adelaide time",
-	}, nil
-}
+// engine is the decision engine with the product defaults (the test suites' one).
+func engine() (*daemon.Engine, error) { return harness.Engine() }
 
 // newStore creates a store (fsync on, as in production) with n customers.
 func newStore(path string, n int) error {
