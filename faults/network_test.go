@@ -24,9 +24,9 @@ func TestResetMidFetch(t *testing.T) {
 	uids := e.backlog(n, size)
 
 	px := newProxy(t, "imap", e.dovecot.Addr())
-	// 500 KB/s: the 1.5 MB backlog takes about 3 s, a batch of 50 about 1 s, so
+	// 250 KB/s: the 1.5 MB backlog takes about 6 s, a batch of 50 about 2 s, so
 	// the reset below lands inside a FETCH response.
-	px.add(t, "slow", "bandwidth", "downstream", 1, `{"rate":500}`)
+	px.add(t, "slow", "bandwidth", "downstream", 1, `{"rate":250}`)
 	// Present from the start with toxicity 0 so toxiproxy sets SO_LINGER 0 on every
 	// link: raising the toxicity then closes the link with a real RST.
 	px.add(t, "rst", "reset_peer", "downstream", 0, `{"timeout":0}`)
@@ -34,10 +34,18 @@ func TestResetMidFetch(t *testing.T) {
 	r := e.start(runOpts{imapAddr: px.Addr(), smtpAddr: mp.SMTPAddr(), idle: true, batchSize: 50})
 	defer r.stop(t)
 
-	waitFor(t, 30*time.Second, "the first batch handled", func() bool { return r.Poller.Stats().Delivered >= 50 })
-	// Batch 1's spool files are gone once it is handled; files appearing now are
-	// bodies of batch 2 arriving: reset while they stream in.
-	waitFor(t, 10*time.Second, "bodies of the second batch streaming in", func() bool { return spooled(t, e.spool) >= 5 })
+	// Batch 2 is fetched while batch 1 is handled (the poller fetches ahead), and
+	// the poller counts batch 1 as delivered only once that FETCH is complete. So
+	// batch 1 committed (in the ledger), not yet counted as delivered, and spool
+	// files present means batch 2's bodies are streaming in: reset then (at 250
+	// KB/s the rest of batch 2 takes up to 2 s more to arrive).
+	uv := e.dovecot.UIDValidity(t, "INBOX")
+	waitFor(t, 30*time.Second, "bodies of the second batch streaming in", func() bool {
+		if found, _ := r.ledgerCount(t, uv, uids[:50]); found < 50 {
+			return false
+		}
+		return r.Poller.Stats().Delivered < 50 && spooled(t, e.spool) >= 5
+	})
 	before := r.Poller.Stats()
 	if before.Delivered >= n {
 		t.Fatalf("the whole backlog (%d) was fetched before the reset; the test did not reset mid-FETCH", before.Delivered)
