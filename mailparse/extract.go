@@ -2,9 +2,11 @@ package mailparse
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 )
@@ -51,6 +53,11 @@ func Extract(m *Message, opts *Options) {
 		return
 	}
 	o := resolved(opts)
+	extract(m, &o)
+}
+
+// extract is Extract with resolved options.
+func extract(m *Message, o *Options) {
 	tm, err := ticketRegexp(o.TicketPattern)
 	if err != nil {
 		m.Problems = append(m.Problems, "bad_ticket_pattern")
@@ -249,7 +256,10 @@ func findBuild(lower string) int {
 		if end < len(lower) && (isDigit(lower[end]) || lower[end] == '.' && end+1 < len(lower) && isDigit(lower[end+1])) {
 			continue
 		}
-		if osBeforeBuildRe.MatchString(linePrefix(lower, at, 40)) {
+		// Every alternative of osBeforeBuildRe contains "os", "win" or
+		// "server".
+		if pre := linePrefix(lower, at, 40); (strings.Contains(pre, "os") || strings.Contains(pre, "win") || strings.Contains(pre, "server")) &&
+			osBeforeBuildRe.MatchString(pre) {
 			continue
 		}
 		n, err := strconv.Atoi(lower[at+m[2] : end])
@@ -317,7 +327,25 @@ type osList struct {
 // few distinct lists).
 var osListCache sync.Map
 
+// lastOSList is the list prepared last: every message of a daemon uses the
+// same configured names, so the join and the map lookup are skipped.
+var lastOSList atomic.Pointer[preparedOSList]
+
+type preparedOSList struct {
+	names []string // a copy: the caller's slice may change
+	ol    *osList
+}
+
 func osListFor(names []string) *osList {
+	if last := lastOSList.Load(); last != nil && slices.Equal(last.names, names) {
+		return last.ol
+	}
+	ol := osListForSlow(names)
+	lastOSList.Store(&preparedOSList{names: slices.Clone(names), ol: ol})
+	return ol
+}
+
+func osListForSlow(names []string) *osList {
 	key := strings.Join(names, "\x00")
 	if v, ok := osListCache.Load(key); ok {
 		return v.(*osList)
@@ -850,11 +878,14 @@ func hasSteps(lines []line) bool {
 		if lt == "" {
 			continue
 		}
-		if (strings.Contains(lt, "rep") || strings.Contains(lt, "recreat") || strings.Contains(lt, "step")) && stepsPhraseRe.MatchString(lt) {
+		// Every alternative of stepsPhraseRe contains "step", "repro" or
+		// "replicat": a line without one cannot match.
+		if (strings.Contains(lt, "step") || strings.Contains(lt, "repro") || strings.Contains(lt, "replicat")) && stepsPhraseRe.MatchString(lt) {
 			return true
 		}
 		c := lt[0]
-		isNum := isDigit(c) || c == '(' || c == 's'
+		// A line starting with 's' can only be a numbered "step 2" item.
+		isNum := isDigit(c) || c == '(' || c == 's' && strings.HasPrefix(lt, "step")
 		isBullet := c == '-' || c == '*' || c >= utf8.RuneSelf
 		if !isNum && !isBullet {
 			continue

@@ -315,7 +315,7 @@ func (p *parser) finish() {
 	}
 	m.Problems = append(m.Problems, p.problems...)
 	p.problems = nil
-	Extract(m, &p.opts)
+	extract(m, &p.opts)
 }
 
 // normaliseProblems sorts and de-duplicates problems, never returning nil.
