@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,8 @@ type Config struct {
 	SMTP      SMTPConfig      `mapstructure:"smtp"`
 	Metrics   MetricsConfig   `mapstructure:"metrics"`
 	Log       LogConfig       `mapstructure:"log"`
+
+	ignoredEnv []string // SUPPORTD_* variables that name no key (see Warnings)
 }
 
 type SupportConfig struct {
@@ -254,13 +257,19 @@ var configFileNames = []string{"supportd.yaml", "/etc/supportd/supportd.yaml"}
 
 // LoadConfig reads the configuration: defaults, then the YAML file (explicit path, or
 // the first of the search path that exists), then SUPPORTD_* environment variables,
-// then flags (flags win). Unknown keys are errors naming the key. It does not
-// validate; call Validate.
+// then flags (flags win). The file is --config, else $SUPPORTD_CONFIG, else the first
+// of the search path that exists. Unknown keys in the file are errors naming the key;
+// a SUPPORTD_* variable that names no key is ignored and reported by Warnings. It
+// does not validate; call Validate.
 func LoadConfig(path string, flags *pflag.FlagSet, env []string) (Config, string, error) {
 	v := viper.New()
 	setDefaults(v, "", reflect.ValueOf(DefaultConfig()))
 	v.SetConfigType("yaml")
 	used := ""
+	var ignoredEnv []string
+	if path == "" {
+		path = envValue(env, envConfigPath)
+	}
 	if path == "" {
 		for _, p := range configFileNames {
 			if _, err := os.Stat(p); err == nil {
@@ -290,9 +299,16 @@ func LoadConfig(path string, flags *pflag.FlagSet, env []string) (Config, string
 		if !ok || !strings.HasPrefix(k, "SUPPORTD_") {
 			continue
 		}
+		if k == envConfigPath {
+			continue
+		}
 		key, known := envKey(v, strings.TrimPrefix(k, "SUPPORTD_"))
 		if !known {
-			return Config{}, "", fmt.Errorf("environment variable %s names no configuration key", k)
+			// Not fatal: the variable may belong to a wrapper script or a test harness
+			// sharing the prefix. A typo still shows: config check and run warn with
+			// the name (Warnings).
+			ignoredEnv = append(ignoredEnv, k)
+			continue
 		}
 		v.Set(key, val)
 	}
@@ -313,7 +329,22 @@ func LoadConfig(path string, flags *pflag.FlagSet, env []string) (Config, string
 	if err != nil {
 		return Config{}, "", fmt.Errorf("config: %s", cleanDecodeError(err))
 	}
+	slices.Sort(ignoredEnv)
+	c.ignoredEnv = ignoredEnv
 	return c, used, nil
+}
+
+// envConfigPath names the configuration file when --config is not given.
+const envConfigPath = "SUPPORTD_CONFIG"
+
+// envValue returns the value of name in env ("" when absent).
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+			return val
+		}
+	}
+	return ""
 }
 
 // flagKeys maps global flags to configuration keys.
@@ -677,6 +708,9 @@ func (c Config) Warnings() []string {
 	}
 	if c.Support.SalesAddress == "" {
 		w = append(w, "support.sales_address is empty: lapsed-support notices CC nobody")
+	}
+	for _, k := range c.ignoredEnv {
+		w = append(w, "environment variable "+k+" names no configuration key: ignored (a typo? keys map as SUPPORTD_STORE_PATH → store.path)")
 	}
 	return w
 }

@@ -118,8 +118,46 @@ func TestPrecedenceFileEnvFlags(t *testing.T) {
 	if c.Store.Path != "from-flag.db" {
 		t.Fatalf("flag must win, got %q", c.Store.Path)
 	}
-	if _, _, err := LoadConfig(p, nil, []string{"SUPPORTD_STORE_PATHH=x"}); err == nil || !strings.Contains(err.Error(), "SUPPORTD_STORE_PATHH") {
-		t.Fatalf("unknown env var must be named, got %v", err)
+	// A variable that names no key (a typo, or a harness's own SUPPORTD_TEST_*) must
+	// not stop the daemon, but must be named in the warnings.
+	c, _, err = LoadConfig(p, nil, []string{"SUPPORTD_STORE_PATHH=x", "SUPPORTD_REQUIRE_SERVERS=1"})
+	if err != nil {
+		t.Fatalf("unknown env var must not be fatal: %v", err)
+	}
+	w := strings.Join(c.Warnings(), "\n")
+	if !strings.Contains(w, "SUPPORTD_STORE_PATHH") || !strings.Contains(w, "SUPPORTD_REQUIRE_SERVERS") {
+		t.Fatalf("unknown env vars must be named in the warnings, got %q", w)
+	}
+	if c.Store.Path == "x" {
+		t.Fatal("a misspelt variable must not set a key")
+	}
+}
+
+func TestConfigPathFromEnv(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "custom.yaml")
+	if err := os.WriteFile(p, []byte("store: {path: from-env-file.db}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, used, err := LoadConfig("", nil, []string{"SUPPORTD_CONFIG=" + p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used != p || c.Store.Path != "from-env-file.db" {
+		t.Fatalf("SUPPORTD_CONFIG must name the file: used %q, store.path %q", used, c.Store.Path)
+	}
+	if len(c.Warnings()) > 0 && strings.Contains(strings.Join(c.Warnings(), ""), "SUPPORTD_CONFIG") {
+		t.Fatalf("SUPPORTD_CONFIG is not an unknown key: %q", c.Warnings())
+	}
+	other := filepath.Join(dir, "other.yaml")
+	if err := os.WriteFile(other, []byte("store: {path: from-flag-file.db}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, used, err = LoadConfig(other, nil, []string{"SUPPORTD_CONFIG=" + p}); err != nil || used != other || c.Store.Path != "from-flag-file.db" {
+		t.Fatalf("--config must win over SUPPORTD_CONFIG: used %q, store.path %q, err %v", used, c.Store.Path, err)
+	}
+	if _, _, err := LoadConfig("", nil, []string{"SUPPORTD_CONFIG=" + filepath.Join(dir, "absent.yaml")}); err == nil {
+		t.Fatal("a SUPPORTD_CONFIG naming no file must be an error")
 	}
 }
 

@@ -156,6 +156,9 @@ func (a *app) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range a.cfg.Warnings() {
+		log.Warn("configuration: " + w)
+	}
 	db, err := a.openStore(false)
 	if err != nil {
 		return err
