@@ -3,7 +3,6 @@ package daemon
 import (
 	"time"
 
-	"supportd/mailparse"
 	"supportd/triage"
 )
 
@@ -27,11 +26,28 @@ type Explanation struct {
 }
 
 type ExplainFields struct {
-	Build        *int                   `json:"build"`
-	MajorVersion *int                   `json:"major_version"`
-	ServerOS     *string                `json:"server_os"`
-	Browser      *mailparse.Browser     `json:"browser"`
-	Attachments  []mailparse.Attachment `json:"attachments"`
+	Build        *int                `json:"build"`
+	MajorVersion *int                `json:"major_version"`
+	ServerOS     *string             `json:"server_os"`
+	Browser      *ExplainBrowser     `json:"browser"`
+	Attachments  []ExplainAttachment `json:"attachments"`
+}
+
+// ExplainBrowser is mailparse.Browser with null for a version the message did not
+// give (SPEC §7: omit nothing, use null).
+type ExplainBrowser struct {
+	Name    string  `json:"name"`
+	Version *string `json:"version"`
+}
+
+// ExplainAttachment is mailparse.Attachment with null for a part that has no
+// file name.
+type ExplainAttachment struct {
+	Filename    *string `json:"filename"`
+	ContentType string  `json:"content_type"`
+	Size        int64   `json:"size"`
+	SHA256      string  `json:"sha256"`
+	Screenshot  bool    `json:"screenshot"`
 }
 
 type ExplainEntitlement struct {
@@ -82,10 +98,15 @@ func (a *Assessment) Explain(targetText func(time.Duration) string) Explanation 
 		x.Fields.MajorVersion, x.VersionSupported = &mv, &sup
 	}
 	x.Fields.ServerOS = strPtr(m.ServerOS)
-	x.Fields.Browser = m.Browser
-	x.Fields.Attachments = m.Attachments
-	if x.Fields.Attachments == nil {
-		x.Fields.Attachments = []mailparse.Attachment{}
+	if m.Browser != nil {
+		x.Fields.Browser = &ExplainBrowser{Name: m.Browser.Name, Version: strPtr(m.Browser.Version)}
+	}
+	x.Fields.Attachments = make([]ExplainAttachment, len(m.Attachments))
+	for i, at := range m.Attachments {
+		x.Fields.Attachments[i] = ExplainAttachment{
+			Filename: strPtr(at.Filename), ContentType: at.ContentType,
+			Size: at.Size, SHA256: at.SHA256, Screenshot: at.Screenshot,
+		}
 	}
 	x.Entitlement = ExplainEntitlement{
 		Status:          string(ent.Status),

@@ -64,6 +64,17 @@ func checkExplainJSON(t *testing.T, name string, out string) map[string]any {
 			t.Errorf("%s: fields.%s missing", name, k)
 		}
 	}
+	// SPEC §7: unknown is null, never an empty string.
+	if b, ok := fields["browser"].(map[string]any); ok && b["version"] == "" {
+		t.Errorf("%s: fields.browser.version is \"\", want null", name)
+	}
+	if atts, ok := fields["attachments"].([]any); ok {
+		for _, at := range atts {
+			if at.(map[string]any)["filename"] == "" {
+				t.Errorf("%s: an attachment's filename is \"\", want null", name)
+			}
+		}
+	}
 	ent, _ := doc["entitlement"].(map[string]any)
 	for _, k := range []string{"customer_id", "status", "priority", "verified_sender", "asup_expires", "extended_support"} {
 		if _, ok := ent[k]; !ok {
