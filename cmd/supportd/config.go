@@ -19,6 +19,7 @@ import (
 	"supportd/entitlement"
 	"supportd/mailparse"
 	"supportd/sla"
+	"supportd/store"
 	"supportd/triage"
 	"supportd/versions"
 )
@@ -490,8 +491,10 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if c.Parse.TicketPattern != "" {
-		if _, err := regexp.Compile(c.Parse.TicketPattern); err != nil {
+		if re, err := regexp.Compile(c.Parse.TicketPattern); err != nil {
 			bad("parse.ticket_pattern", "%v", err)
+		} else if first, last := store.TicketIDPrefix+"000001", store.TicketIDPrefix+"999999"; re.FindString(first) != first || re.FindString(last) != last {
+			bad("parse.ticket_pattern", "%q must match the ticket ids supportd issues (%s … %s), or a reply to an acknowledgement would open a new ticket", c.Parse.TicketPattern, first, last)
 		}
 	}
 	if c.Limits.MaxMessageBytes <= 0 {

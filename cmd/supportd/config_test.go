@@ -179,6 +179,7 @@ func TestValidateNamesKeys(t *testing.T) {
 		{"addr", func(c *Config) { c.Support.SalesAddress = "sales" }, "support.sales_address"},
 		{"rule status", func(c *Config) { c.Routing.Rules = []RuleConfig{{Statuses: []string{"gold"}}} }, "routing.rules[0].statuses"},
 		{"pattern", func(c *Config) { c.Parse.TicketPattern = "CS-(" }, "parse.ticket_pattern"},
+		{"pattern misses our ids", func(c *Config) { c.Parse.TicketPattern = `TKT-\d{5}` }, "parse.ticket_pattern"},
 		{"rate", func(c *Config) { c.Limits.AutoRepliesPerSenderPerDay = 0 }, "limits.auto_replies_per_sender_per_day"},
 		{"log", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
 		{"both passwords", func(c *Config) { c.IMAP.Password, c.IMAP.PasswordFile = "a", "/f" }, "imap.password_file"},
@@ -209,5 +210,13 @@ func TestParseByteSize(t *testing.T) {
 	}
 	if _, err := ParseByteSize("lots"); err == nil {
 		t.Error("ParseByteSize(lots) must fail")
+	}
+}
+
+func TestTicketPatternMayAddLegacyIDs(t *testing.T) {
+	c := DefaultConfig()
+	c.Parse.TicketPattern = `(?:CS|TKT)-\d{5,6}`
+	if err := c.Validate(); err != nil {
+		t.Fatalf("a pattern that also matches legacy ids must be accepted: %v", err)
 	}
 }
