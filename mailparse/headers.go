@@ -252,6 +252,12 @@ func (p *parser) addressList(h message.Header, key string) []Address {
 		if strings.TrimSpace(v) == "" {
 			continue
 		}
+		if simple, ok := appendSimpleAddresses(nil, v); ok {
+			for _, a := range simple {
+				out = append(out, Address{Name: clean(a.Name, maxHeaderValue), Addr: normAddr(a.Addr)})
+			}
+			continue
+		}
 		list, err := gomail.ParseAddressList(v)
 		if err == nil {
 			for _, a := range list {
