@@ -89,11 +89,14 @@ func ReadCustomersCSV(r io.Reader, fn func(line int, c entitlement.Customer) err
 	return cr.read(r, fn)
 }
 
-// customerReader keeps, for the whole file, each id's line (duplicates; the
-// import reads it to name the line of a conflicting customer).
+// customerReader keeps, for the whole file, each id's line to find duplicate
+// ids. The import, which must not hold a map as large as the file, leaves
+// seen nil: it finds duplicates itself after sorting, and badID hears of the
+// valid ids of rows that had other errors.
 type customerReader struct {
-	seen map[string]int
-	errs *CSVError
+	seen  map[string]int
+	badID func(line int, id string)
+	errs  *CSVError
 }
 
 func newCustomerReader() *customerReader {
@@ -162,7 +165,11 @@ func (cr *customerReader) read(r io.Reader, fn func(line int, c entitlement.Cust
 		line, _ := cs.FieldPos(0)
 		c, bad := parseRow(rec, col)
 		if c.ID != "" && !hasField(bad, "id") {
-			if prev, ok := cr.seen[c.ID]; ok {
+			if cr.seen == nil {
+				if len(bad) > 0 && cr.badID != nil {
+					cr.badID(line, c.ID)
+				}
+			} else if prev, ok := cr.seen[c.ID]; ok {
 				bad = append(bad, fieldError{Field: "id", Err: fmt.Errorf("%q is already on line %d", c.ID, prev)})
 			} else {
 				cr.seen[c.ID] = line

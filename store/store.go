@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -52,6 +54,11 @@ var (
 	bOutboxDue       = []byte("outbox_due")
 	bReplies         = []byte("replies")
 	keySchemaVersion = []byte("schema_version")
+
+	// bImportStaging holds the next generation of customers and its indexes
+	// while ImportCustomers builds it; it exists only during an import (or
+	// after a crash in one, until the next read-write Open discards it).
+	bImportStaging = []byte("customers_import")
 )
 
 // allBuckets are the top-level buckets of the current schema.
@@ -74,6 +81,10 @@ type Options struct {
 	NoSync bool
 	// MaxRawBytes caps one SaveRaw file; 0 means DefaultMaxRawBytes.
 	MaxRawBytes int64
+	// Logger receives the warning when a read-write Open (or an import)
+	// discards the leftovers of an interrupted customer import; nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
 // DB is an open store. It is safe for concurrent use; bbolt serialises writers.
@@ -83,6 +94,12 @@ type DB struct {
 	rawDir  string
 	maxRaw  int64
 	version int
+	log     *slog.Logger
+
+	importMu        sync.Mutex         // one ImportCustomers at a time
+	importHook      func(string) error // tests: called at named points of an import
+	importRunBytes  int                // tests: sort run size (0: runBytes)
+	importChunkKeys int                // tests: keys per write transaction (0: importChunk)
 }
 
 // Open opens (creating it with mode 0600 if absent) the store file at path,
@@ -116,7 +133,11 @@ func Open(path string, opts *Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	db := &DB{bolt: bdb, path: path, rawDir: path + ".raw", maxRaw: maxRaw}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	db := &DB{bolt: bdb, path: path, rawDir: path + ".raw", maxRaw: maxRaw, log: logger}
 	if o.ReadOnly {
 		err = bdb.View(func(tx *bolt.Tx) error {
 			v, err := schemaVersion(tx)
@@ -145,6 +166,9 @@ func Open(path string, opts *Options) (*DB, error) {
 			db.version = v
 			return err
 		})
+		if err == nil {
+			err = db.discardInterruptedImport("at open")
+		}
 	}
 	if err != nil {
 		_ = bdb.Close()

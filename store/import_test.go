@@ -1,0 +1,369 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// randomCSV writes a customer file of rows (at most universe) over a small
+// universe of ids, contacts and domains, so that updates, moves and conflicts with stored customers are
+// frequent. A clean file lists each id and each key at most once; otherwise
+// duplicate ids and keys claimed twice are frequent too, and bad rows appear
+// with probability bad.
+func randomCSV(rng *rand.Rand, universe, rows int, clean bool, bad float64) string {
+	var b strings.Builder
+	b.WriteString(header)
+	ids := rng.Perm(universe)
+	keys := map[string][]int{"u": rng.Perm(universe * 2), "d": rng.Perm(universe)}
+	pick := func(prefix, suffix string) string {
+		var items []string
+		for range rng.IntN(3) {
+			pool := keys[prefix]
+			if len(pool) == 0 {
+				break
+			}
+			k := pool[0]
+			if clean {
+				keys[prefix] = pool[1:]
+			} else {
+				k = pool[rng.IntN(len(pool))]
+			}
+			items = append(items, fmt.Sprintf("%s%d%s", prefix, k, suffix))
+		}
+		return strings.Join(items, ";")
+	}
+	for i := range rows {
+		id := fmt.Sprintf("C%d", ids[i])
+		if !clean {
+			id = fmt.Sprintf("C%d", ids[rng.IntN(universe)])
+		}
+		lic := [...]string{"cal", "enterprise", "global"}[rng.IntN(3)]
+		company := "Co " + strconv.Itoa(rng.IntN(3))
+		date := ""
+		if rng.IntN(2) == 0 {
+			date = fmt.Sprintf("2027-0%d-01", rng.IntN(9)+1)
+		}
+		if rng.Float64() < bad {
+			switch rng.IntN(4) {
+			case 0:
+				lic = "gold"
+			case 1:
+				date = "2027-13-01"
+			case 2:
+				id = ""
+			case 3:
+				b.WriteString("C0,short row\n")
+				continue
+			}
+		}
+		fmt.Fprintf(&b, "%s,%s,%s,%s,%s,%s,,false,%v,false\n", id, company,
+			pick("u", "@x.test"), pick("d", ".test"), lic, date, rng.IntN(2) == 0)
+	}
+	return b.String()
+}
+
+// TestImportMatchesReference imports random files into two stores, one with
+// the previous single-transaction import (import_ref_test.go) and one with
+// the bounded one, forced to tiny sort runs and write chunks so that every
+// merge, resume and cascade path runs: errors, stats, progress calls and
+// every bucket must be identical after each import.
+func TestImportMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for round := range 12 {
+		universe := []int{4, 12, 40, 120}[round%4]
+		ref, got := openTest(t), openTest(t)
+		got.importRunBytes = []int{40, 200, 1 << 20}[round%3]
+		got.importChunkKeys = []int{1, 3, 7, 10000}[round%4]
+		for step := range 25 {
+			rows := universe
+			if rng.IntN(2) == 0 {
+				rows = rng.IntN(universe) + 1
+			}
+			clean := rng.IntN(3) > 0
+			bad := []float64{0, 0, 0.02, 0.3}[rng.IntN(4)]
+			in := randomCSV(rng, universe, rows, clean, bad)
+			var refCalls, gotCalls []int
+			refSt, refErr := ref.refImportCustomers(strings.NewReader(in), func(n int) { refCalls = append(refCalls, n) })
+			gotSt, gotErr := got.ImportCustomers(strings.NewReader(in), func(n int) { gotCalls = append(gotCalls, n) })
+			if fmt.Sprint(refErr) != fmt.Sprint(gotErr) || refSt != gotSt {
+				t.Fatalf("round %d step %d: reference %+v\n%v\n--- bounded %+v\n%v\n--- file:\n%s", round, step, refSt, refErr, gotSt, gotErr, in)
+			}
+			var ce *CSVError
+			if gotErr != nil && !errors.As(gotErr, &ce) {
+				t.Fatalf("not a CSVError: %v", gotErr)
+			}
+			if fmt.Sprint(refCalls) != fmt.Sprint(gotCalls) {
+				t.Fatalf("progress: reference %v, bounded %v", refCalls, gotCalls)
+			}
+			if a, b := dump(t, ref), dump(t, got); a != b {
+				t.Fatalf("round %d step %d: stores differ\n%s\n--- bounded:\n%s\n--- file:\n%s", round, step, a, b, in)
+			}
+		}
+		if err := got.Check(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestImportManyRuns covers a large file (more runs than maxFanIn, so runs
+// are merged in two levels) against the reference, and the progress calls.
+func TestImportManyRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	const n = 25000
+	ref, got := openTest(t), openTest(t)
+	got.importRunBytes = 16 << 10
+	var calls []int
+	for _, gen := range []func() *csvGen{func() *csvGen { return &csvGen{n: n} }, func() *csvGen { return &csvGen{n: n / 2} }} {
+		calls = calls[:0]
+		refSt, refErr := ref.refImportCustomers(gen(), nil)
+		gotSt, gotErr := got.ImportCustomers(gen(), func(n int) { calls = append(calls, n) })
+		if refErr != nil || gotErr != nil || refSt != gotSt {
+			t.Fatalf("reference %+v %v, bounded %+v %v", refSt, refErr, gotSt, gotErr)
+		}
+		if dump(t, ref) != dump(t, got) {
+			t.Fatal("stores differ")
+		}
+	}
+	if fmt.Sprint(calls) != "[10000 12500]" {
+		t.Errorf("progress calls %v", calls)
+	}
+}
+
+// customersOnly dumps the three buckets an import replaces.
+func customersOnly(t *testing.T, db *DB) string {
+	var b strings.Builder
+	view(t, db, func(tx *Tx) error {
+		for _, name := range generationBuckets {
+			fmt.Fprintf(&b, "[%s]\n", name)
+			if err := tx.tx.Bucket(name).ForEach(func(k, v []byte) error {
+				fmt.Fprintf(&b, "%q=%q\n", k, v)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return b.String()
+}
+
+func leftovers(t *testing.T, db *DB) (staging bool, dirs []string) {
+	t.Helper()
+	if err := db.bolt.View(func(tx *boltTx) error {
+		staging = tx.Bucket(bImportStaging) != nil
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dirs, _ = filepath.Glob(db.path + ".import-*")
+	return staging, dirs
+}
+
+const initialCSV = header +
+	"C1,One,a@one.test;b@one.test,one.test,cal,,,false,false,false\n" +
+	"C2,Two,a@two.test,two.test,enterprise,2027-01-01,,false,false,false\n" +
+	"C3,Three,,three.test,global,,,false,false,false\n"
+
+// changingCSV updates C1 (drops b@one.test), moves two.test from C2 to C4,
+// adds C4 and C5, and leaves C3 out.
+const changingCSV = header +
+	"C1,One,a@one.test,one.test,cal,,,false,false,false\n" +
+	"C2,Two,a@two.test,,enterprise,2027-01-01,,false,false,false\n" +
+	"C4,Four,b@one.test,two.test;four.test,cal,,,false,false,false\n" +
+	"C5,Five,x@five.test,five.test,cal,,,false,false,false\n"
+
+// TestImportFailureLeavesStoreUnchanged stops the import at every point
+// where it can fail (after reading, after each committed chunk, before the
+// swap): the store is exactly as before, with no staging bucket or work
+// directory left, and lookups during the build see the old generation.
+func TestImportFailureLeavesStoreUnchanged(t *testing.T) {
+	for stopAt := 0; ; stopAt++ {
+		db := openTest(t)
+		db.importChunkKeys = 2
+		if _, err := db.ImportCustomers(strings.NewReader(initialCSV), nil); err != nil {
+			t.Fatal(err)
+		}
+		before, beforeCustomers := dump(t, db), customersOnly(t, db)
+		errStop := errors.New("stop here")
+		calls := 0
+		db.importHook = func(point string) error {
+			if customersOnly(t, db) != beforeCustomers {
+				t.Fatalf("at %s #%d readers see a changed generation", point, calls)
+			}
+			calls++
+			if calls > stopAt {
+				return fmt.Errorf("%s: %w", point, errStop)
+			}
+			return nil
+		}
+		st, err := db.ImportCustomers(strings.NewReader(changingCSV), nil)
+		if calls <= stopAt {
+			// Every point passed: the import went through.
+			if err != nil || st != (ImportStats{Rows: 4, Added: 2, Updated: 2}) {
+				t.Fatalf("unhooked import: %+v %v", st, err)
+			}
+			if stopAt < 5 {
+				t.Fatalf("only %d hook points", stopAt)
+			}
+			view(t, db, func(tx *Tx) error {
+				for addr, want := range map[string]string{"b@one.test": "C4", "a@one.test": "C1", "x@five.test": "C5"} {
+					if c, _ := tx.CustomerByContact(addr); c == nil || c.ID != want {
+						t.Errorf("contact %s → %+v, want %s", addr, c, want)
+					}
+				}
+				for dom, want := range map[string]string{"two.test": "C4", "three.test": "C3", "one.test": "C1"} {
+					if c, _ := tx.CustomerByDomain(dom); c == nil || c.ID != want {
+						t.Errorf("domain %s → %+v, want %s", dom, c, want)
+					}
+				}
+				return nil
+			})
+			return
+		}
+		if !errors.Is(err, errStop) || st != (ImportStats{}) {
+			t.Fatalf("stop at %d: %+v %v", stopAt, st, err)
+		}
+		if after := dump(t, db); after != before {
+			t.Fatalf("stop at %d changed the store:\n%s\n---\n%s", stopAt, before, after)
+		}
+		if staging, dirs := leftovers(t, db); staging || len(dirs) > 0 {
+			t.Fatalf("stop at %d left staging=%v dirs=%v", stopAt, staging, dirs)
+		}
+	}
+}
+
+// TestImportCrashHelper is the child of TestImportCrash: it imports and dies
+// at the chosen hook point, without closing the store.
+func TestImportCrashHelper(t *testing.T) {
+	path, stop := os.Getenv("SUPPORTD_CRASH_DB"), os.Getenv("SUPPORTD_CRASH_AT")
+	if path == "" {
+		t.Skip("run by TestImportCrash")
+	}
+	n, _ := strconv.Atoi(stop)
+	db, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.importChunkKeys = 2
+	calls := 0
+	db.importHook = func(string) error {
+		if calls++; calls > n {
+			os.Exit(3) // killed mid-import: no rollback, no cleanup
+		}
+		return nil
+	}
+	_, err = db.ImportCustomers(strings.NewReader(changingCSV), nil)
+	t.Fatalf("import finished: %v", err)
+}
+
+// TestImportCrash kills a process in the middle of an import, after some
+// chunks of the new generation were committed: the next Open discards the
+// leftovers with a warning, the store is exactly as before, and the import
+// then succeeds.
+func TestImportCrash(t *testing.T) {
+	for _, stopAt := range []int{1, 4} {
+		path := filepath.Join(t.TempDir(), "supportd.db")
+		db, err := Open(path, &Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ImportCustomers(strings.NewReader(initialCSV), nil); err != nil {
+			t.Fatal(err)
+		}
+		before := dump(t, db)
+		db.Close()
+
+		cmd := exec.Command(os.Args[0], "-test.run=^TestImportCrashHelper$")
+		cmd.Env = append(os.Environ(), "SUPPORTD_CRASH_DB="+path, "SUPPORTD_CRASH_AT="+strconv.Itoa(stopAt))
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		// The crash left a staging bucket and a work directory.
+		raw, err := Open(path, &Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		staging, dirs := leftovers(t, raw)
+		raw.Close()
+		if !staging || len(dirs) != 1 {
+			t.Fatalf("stop at %d: staging=%v dirs=%v, want both left by the crash", stopAt, staging, dirs)
+		}
+
+		var logBuf bytes.Buffer
+		db, err = Open(path, &Options{NoSync: true, Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(logBuf.String(), "interrupted customer import") {
+			t.Errorf("no warning logged: %q", logBuf.String())
+		}
+		if staging, dirs := leftovers(t, db); staging || len(dirs) > 0 {
+			t.Errorf("after Open: staging=%v dirs=%v", staging, dirs)
+		}
+		if after := dump(t, db); after != before {
+			t.Errorf("crash at %d changed the store:\n%s\n---\n%s", stopAt, before, after)
+		}
+		st, err := db.ImportCustomers(strings.NewReader(changingCSV), nil)
+		if err != nil || st != (ImportStats{Rows: 4, Added: 2, Updated: 2}) {
+			t.Errorf("import after crash: %+v %v", st, err)
+		}
+		db.Close()
+		checkFile(t, path)
+	}
+}
+
+// TestImportTooManyErrors: errors past MaxCSVErrors stop the report there,
+// duplicate ids included, in file order.
+func TestImportTooManyErrors(t *testing.T) {
+	db := openTest(t)
+	var b strings.Builder
+	b.WriteString(header)
+	for i := range 35 {
+		fmt.Fprintf(&b, "C%d,Co,,d%d.test,cal,,,false,false,false\n", i%10, i)
+	}
+	_, err := db.ImportCustomers(strings.NewReader(b.String()), nil)
+	var ce *CSVError
+	if !errors.As(err, &ce) || !ce.More || len(ce.Errs) != MaxCSVErrors {
+		t.Fatalf("err = %v", err)
+	}
+	if ce.Errs[0].Line != 12 || ce.Errs[MaxCSVErrors-1].Line != 31 || !strings.Contains(ce.Errs[0].Error(), `"C0" is already on line 2`) {
+		t.Errorf("errors %v", ce)
+	}
+}
+
+// TestImportDiscardsStaleStaging checks that an import started while a
+// staging bucket exists (an earlier failure that could not clean up)
+// discards it first.
+func TestImportDiscardsStaleStaging(t *testing.T) {
+	db := openTest(t)
+	var logBuf bytes.Buffer
+	db.log = slog.New(slog.NewTextHandler(&logBuf, nil))
+	if err := db.bolt.Update(func(tx *boltTx) error {
+		b, err := tx.CreateBucket(bImportStaging)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("junk"), []byte("x"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ImportCustomers(strings.NewReader(initialCSV), nil); err != nil {
+		t.Fatal(err)
+	}
+	if staging, _ := leftovers(t, db); staging || !strings.Contains(logBuf.String(), "interrupted") {
+		t.Errorf("staging=%v log=%q", staging, logBuf.String())
+	}
+}
