@@ -1,8 +1,10 @@
 package mailparse
 
 import (
+	"io"
 	"mime"
 	"net/mail"
+	"sync"
 	"regexp"
 	"strings"
 	"time"
@@ -10,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
-	gomail "github.com/emersion/go-message/mail"
 	"golang.org/x/text/encoding/charmap"
 )
 
@@ -82,13 +83,45 @@ func token(v string) string {
 	return strings.ToLower(clean(v, 256))
 }
 
+// wordDecoder decodes RFC 2047 encoded words with go-message's charsets,
+// like go-message's own header decoding. addressParser is
+// go-message/mail.ParseAddressList's parser with that decoder.
+var (
+	wordDecoder   = mime.WordDecoder{CharsetReader: wordCharsetReader}
+	addressParser = mail.AddressParser{WordDecoder: &wordDecoder}
+)
+
+// wordCharsetReader is message.CharsetReader for the few bytes of one
+// encoded word: mime.WordDecoder copies the result with io.Copy, whose 32 KiB
+// buffer per word was a fifth of Parse's allocated bytes; a reader with
+// WriteTo copies through a small pooled buffer instead.
+func wordCharsetReader(charset string, input io.Reader) (io.Reader, error) {
+	r, err := message.CharsetReader(charset, input)
+	if err != nil || r == nil {
+		return r, err
+	}
+	return smallCopyReader{r}, nil
+}
+
+type smallCopyReader struct{ r io.Reader }
+
+func (s smallCopyReader) Read(p []byte) (int, error) { return s.r.Read(p) }
+
+var smallBufPool = sync.Pool{New: func() any { b := make([]byte, 512); return &b }}
+
+func (s smallCopyReader) WriteTo(w io.Writer) (int64, error) {
+	bp := smallBufPool.Get().(*[]byte)
+	defer smallBufPool.Put(bp)
+	return io.CopyBuffer(w, struct{ io.Reader }{s.r}, *bp)
+}
+
 // decodeWords decodes RFC 2047 encoded words; on failure (an unknown
 // charset) the raw value is kept and a problem recorded.
 func (p *parser) decodeWords(v, field string) string {
 	if !strings.Contains(v, "=?") {
 		return fixUTF8(v)
 	}
-	dec := mime.WordDecoder{CharsetReader: message.CharsetReader}
+	dec := wordDecoder
 	s, err := dec.DecodeHeader(v)
 	if err != nil {
 		p.problem("bad_encoded_word: " + field)
@@ -160,7 +193,7 @@ func cleanFilename(s string) string {
 		return ""
 	}
 	if strings.Contains(s, "=?") {
-		dec := mime.WordDecoder{CharsetReader: message.CharsetReader}
+		dec := wordDecoder
 		if d, err := dec.DecodeHeader(s); err == nil {
 			s = d
 		}
@@ -182,7 +215,7 @@ func parseParams(v string) (string, map[string]string, error) {
 	if err == nil {
 		for k, pv := range params {
 			if strings.Contains(pv, "=?") {
-				dec := mime.WordDecoder{CharsetReader: message.CharsetReader}
+				dec := wordDecoder
 				if d, derr := dec.DecodeHeader(pv); derr == nil {
 					params[k] = d
 				}
@@ -258,7 +291,7 @@ func (p *parser) addressList(h message.Header, key string) []Address {
 			}
 			continue
 		}
-		list, err := gomail.ParseAddressList(v)
+		list, err := addressParser.ParseList(v)
 		if err == nil {
 			for _, a := range list {
 				out = append(out, Address{Name: clean(fixUTF8(a.Name), maxHeaderValue), Addr: normAddr(a.Address)})
