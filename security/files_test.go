@@ -125,6 +125,19 @@ metrics: {listen: %q}
 	if m := mode(t, dbPath); m != 0o600 {
 		t.Errorf("store is %v while the daemon runs, want 0600", m)
 	}
+	// The admin API (backup, customer changes) answers only with the token that
+	// run keeps next to the store, readable by the store's owner alone.
+	if m := mode(t, dbPath+".admin-token"); m != 0o600 {
+		t.Errorf("admin token is %v, want 0600", m)
+	}
+	if resp, err := http.Get("http://" + metrics + "/backup"); err != nil {
+		t.Errorf("GET /backup without a token: %v", err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET /backup without the admin token answered %s, want 401", resp.Status)
+		}
+	}
 	spool := filepath.Join(filepath.Dir(dbPath), ".supportd-spool")
 	if m := mode(t, spool); m != 0o700 {
 		t.Errorf("spool directory created %v, want 0700", m)

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -35,7 +38,17 @@ func (a *app) customersImportCmd() *cobra.Command {
 			defer f.Close()
 			db, err := a.openStore(false)
 			if err != nil {
-				return err
+				if err := a.viaDaemon(err); err != nil {
+					return err
+				}
+				ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
+				defer cancel()
+				st, err := a.importViaDaemon(ctx, f)
+				if err != nil {
+					return fmt.Errorf("import %s: nothing imported:\n%w", args[0], err)
+				}
+				fmt.Fprintf(a.stdout, "imported %s: %d added, %d updated, %d unchanged\n", args[0], st.Added, st.Updated, st.Unchanged)
+				return nil
 			}
 			defer db.Close()
 			var progress func(int)
@@ -157,31 +170,26 @@ func (a *app) customersSetCmd() *cobra.Command {
 		Short: "Change fields of one customer (dates YYYY-MM-DD, \"\" to clear)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			changes := changedFlags(cmd)
 			db, err := a.openStore(false)
 			if err != nil {
-				return err
+				if err := a.viaDaemon(err); err != nil {
+					return err
+				}
+				ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
+				defer cancel()
+				if err := a.setViaDaemon(ctx, args[0], create, changes); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "customer %s updated\n", args[0])
+				return nil
 			}
 			defer db.Close()
-			return db.Update(func(tx *store.Tx) error {
-				cust, err := tx.Customer(args[0])
-				if err != nil {
-					return err
-				}
-				if cust == nil {
-					if !create {
-						return fmt.Errorf("no customer %s (use --create to add one)", args[0])
-					}
-					cust = &entitlement.Customer{ID: args[0], License: "enterprise"}
-				}
-				if err := applyCustomerFlags(cmd, cust); err != nil {
-					return err
-				}
-				if err := tx.PutCustomer(*cust); err != nil {
-					return err
-				}
-				fmt.Fprintf(a.stdout, "customer %s updated\n", cust.ID)
-				return nil
-			})
+			if err := setCustomer(db, args[0], create, changes); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "customer %s updated\n", args[0])
+			return nil
 		},
 	}
 	f := c.Flags()
@@ -198,14 +206,64 @@ func (a *app) customersSetCmd() *cobra.Command {
 	return c
 }
 
-func applyCustomerFlags(cmd *cobra.Command, c *entitlement.Customer) error {
-	f := cmd.Flags()
-	str := func(name string) (string, bool) {
-		if !f.Changed(name) {
-			return "", false
+// customerFields are the flags of `customers set`, which are also the form keys
+// of the admin API's /customers/set.
+var customerFields = []string{"company", "contacts", "domains", "license", "asup-expires", "trial-expires", "free5", "extended-support", "ha-module"}
+
+// changedFlags returns the customer fields given on the command line.
+func changedFlags(cmd *cobra.Command) map[string]string {
+	out := map[string]string{}
+	for _, name := range customerFields {
+		if cmd.Flags().Changed(name) {
+			v, _ := cmd.Flags().GetString(name)
+			out[name] = v
 		}
-		v, _ := f.GetString(name)
-		return strings.TrimSpace(v), true
+	}
+	return out
+}
+
+// setCustomer applies changes (field → value, as the flags take them) to customer
+// id in one transaction, creating it when create is set.
+func setCustomer(db *store.DB, id string, create bool, changes map[string]string) error {
+	if strings.TrimSpace(id) == "" {
+		return errors.New("customer id is empty")
+	}
+	return db.Update(func(tx *store.Tx) error {
+		cust, err := tx.Customer(id)
+		if err != nil {
+			return err
+		}
+		if cust == nil {
+			if !create {
+				return fmt.Errorf("no customer %s (use --create to add one)", id)
+			}
+			cust = &entitlement.Customer{ID: id, License: "enterprise"}
+		}
+		if err := applyCustomerChanges(changes, cust); err != nil {
+			return err
+		}
+		return tx.PutCustomer(*cust)
+	})
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func applyCustomerChanges(changes map[string]string, c *entitlement.Customer) error {
+	for k := range changes {
+		if !slices.Contains(customerFields, k) {
+			return fmt.Errorf("unknown customer field %q", k)
+		}
+	}
+	str := func(name string) (string, bool) {
+		v, ok := changes[name]
+		return strings.TrimSpace(v), ok
 	}
 	list := func(v string) []string {
 		var out []string

@@ -59,7 +59,7 @@ func (a *app) engine() (*daemon.Engine, error) {
 //
 // A reading command finding the store held by `supportd run` reads a consistent
 // snapshot the daemon serves on its loopback metrics listener instead, and says
-// so; a writing command tells the operator what holds the file.
+// so; a writing command gets the error and goes through the admin API (admin.go).
 func (a *app) openStore(readOnly bool) (*store.DB, error) {
 	db, err := store.Open(a.cfg.Store.Path, &store.Options{Timeout: a.cfg.Store.LockTimeout, ReadOnly: readOnly})
 	if err == nil {
@@ -69,7 +69,8 @@ func (a *app) openStore(readOnly bool) (*store.DB, error) {
 		return nil, fmt.Errorf("store.path %s: %w", a.cfg.Store.Path, err)
 	}
 	if !readOnly {
-		return nil, fmt.Errorf("store.path %s: %w: stop it, or change customers through the running daemon's host later", a.cfg.Store.Path, err)
+		// The writing commands go through the daemon's admin API (viaDaemon).
+		return nil, fmt.Errorf("store.path %s: %w", a.cfg.Store.Path, err)
 	}
 	if a.cfg.Metrics.Listen == "" {
 		return nil, fmt.Errorf("store.path %s: %w (and metrics.listen is empty, so no snapshot can be read from it)", a.cfg.Store.Path, err)
@@ -93,7 +94,7 @@ func (a *app) daemonSnapshot() (*store.DB, error) {
 	path := filepath.Join(dir, "snapshot.db")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := backupFromDaemon(ctx, "http://"+a.cfg.Metrics.Listen+"/backup", path); err != nil {
+	if err := a.backupFromDaemon(ctx, path); err != nil {
 		return nil, err
 	}
 	return store.Open(path, &store.Options{ReadOnly: true, Timeout: time.Second})

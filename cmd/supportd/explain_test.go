@@ -351,7 +351,12 @@ func TestReadingCommandsWhileDaemonHoldsStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, addr, err := serveMetrics("127.0.0.1:0", daemon.NewMetrics(nil), db, p, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	tok, removeToken, err := writeAdminToken(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, addr, err := serveMetrics("127.0.0.1:0", daemon.NewMetrics(nil), p, &adminAPI{db: db, token: tok, log: log}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +373,70 @@ func TestReadingCommandsWhileDaemonHoldsStore(t *testing.T) {
 	if ent := doc["entitlement"].(map[string]any); ent["customer_id"] != "C100" {
 		t.Errorf("snapshot lacks the customers: %v", ent)
 	}
-	if _, _, err := cli(t, env, "customers", "set", "C100", "--free5", "true"); err == nil || !strings.Contains(err.Error(), "locked") {
-		t.Errorf("a writing command must say the store is locked, got %v", err)
+
+	// Writing commands go through the daemon: the change is in the daemon's store.
+	if _, stderr, err := cli(t, env, "customers", "set", "C100", "--free5", "true", "--asup-expires", "2030-01-31"); err != nil {
+		t.Fatalf("customers set beside a running daemon: %v\n%s", err, stderr)
+	} else if !strings.Contains(stderr, "admin API") {
+		t.Errorf("set did not say it went through the daemon: %q", stderr)
 	}
+	if _, _, err := cli(t, env, "customers", "set", "C999", "--free5", "true"); err == nil || !strings.Contains(err.Error(), "no customer C999") {
+		t.Errorf("set of an unknown customer through the daemon: want \"no customer C999\", got %v", err)
+	}
+	if _, _, err := cli(t, env, "customers", "set", "C100", "--license", "gold"); err == nil || !strings.Contains(err.Error(), "--license") {
+		t.Errorf("a bad value through the daemon must name the flag, got %v", err)
+	}
+	csv := filepath.Join(t.TempDir(), "more.csv")
+	if err := os.WriteFile(csv, []byte("id,company,contacts,domains,license,asup_expires,trial_expires,free5,extended_support,ha_module\n"+
+		"C900,Night Shift Ltd,ops@night.test,night.test,enterprise,2028-01-01,,false,false,false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, stderr, err := cli(t, env, "customers", "import", csv); err != nil || !strings.Contains(out, "1 added") {
+		t.Fatalf("import beside a running daemon: %v %q\n%s", err, out, stderr)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.csv")
+	if err := os.WriteFile(bad, []byte("id,company,contacts,domains,license,asup_expires,trial_expires,free5,extended_support,ha_module\n"+
+		"C901,Bad Row Ltd,x@bad.test,bad.test,gold,2028-01-01,,false,false,false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cli(t, env, "customers", "import", bad); err == nil || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "nothing imported") {
+		t.Errorf("a bad CSV through the daemon must be refused naming the line, got %v", err)
+	}
+	err = db.View(func(tx *store.Tx) error {
+		c, err := tx.Customer("C100")
+		if err != nil || c == nil || !c.Free5 || c.ASUPExpires.String() != "2030-01-31" {
+			t.Errorf("the daemon's store lacks the change: %+v %v", c, err)
+		}
+		if c, err := tx.Customer("C900"); err != nil || c == nil || c.Company != "Night Shift Ltd" {
+			t.Errorf("the daemon's store lacks the imported customer: %+v %v", c, err)
+		}
+		if c, _ := tx.Customer("C901"); c != nil {
+			t.Errorf("a refused import wrote a row: %+v", c)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Without the token (another user, or a stale daemon) nothing changes.
+	if err := os.WriteFile(adminTokenPath(path), []byte("not-the-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cli(t, env, "customers", "set", "C100", "--free5", "false"); err == nil || !strings.Contains(err.Error(), "token") {
+		t.Errorf("a wrong token must be refused, got %v", err)
+	}
+	if _, _, err := cli(t, env, "backup", filepath.Join(t.TempDir(), "b.db")); err == nil || !strings.Contains(err.Error(), "token") {
+		t.Errorf("a backup with a wrong token must be refused, got %v", err)
+	}
+	removeToken()
+	if _, _, err := cli(t, env, "customers", "set", "C100", "--free5", "false"); err == nil || !strings.Contains(err.Error(), "admin token") {
+		t.Errorf("a missing token file must be explained, got %v", err)
+	}
+	_ = db.View(func(tx *store.Tx) error {
+		if c, _ := tx.Customer("C100"); c == nil || !c.Free5 {
+			t.Errorf("a refused request changed the customer: %+v", c)
+		}
+		return nil
+	})
 }

@@ -21,7 +21,6 @@ import (
 	"supportd/daemon"
 	"supportd/mailer"
 	"supportd/poller"
-	"supportd/store"
 )
 
 func (a *app) runCmd() *cobra.Command {
@@ -181,7 +180,16 @@ func (a *app) run(ctx context.Context) error {
 	}, eng, db, p, m, log, metrics)
 
 	if a.cfg.Metrics.Listen != "" {
-		srv, _, err := serveMetrics(a.cfg.Metrics.Listen, metrics, db, p, log)
+		var admin *adminAPI
+		if host, _, _ := net.SplitHostPort(a.cfg.Metrics.Listen); isLoopbackHost(host) {
+			tok, remove, err := writeAdminToken(a.cfg.Store.Path)
+			if err != nil {
+				return err
+			}
+			defer remove()
+			admin = &adminAPI{db: db, token: tok, log: log}
+		}
+		srv, _, err := serveMetrics(a.cfg.Metrics.Listen, metrics, p, admin, log)
 		if err != nil {
 			return err
 		}
@@ -194,10 +202,10 @@ func (a *app) run(ctx context.Context) error {
 	return err
 }
 
-// serveMetrics serves /metrics, /healthz and, on loopback only, /backup (a
-// consistent copy of the store, which `supportd backup` uses while run holds the
-// file lock).
-func serveMetrics(addr string, m *daemon.Metrics, db *store.DB, p *poller.Poller, log *slog.Logger) (*http.Server, string, error) {
+// serveMetrics serves /metrics, /healthz and, when admin is set and the listener
+// is on loopback, the admin API (admin.go: /backup and the customer changes the
+// CLI sends while run holds the store's file lock).
+func serveMetrics(addr string, m *daemon.Metrics, p *poller.Poller, admin *adminAPI, log *slog.Logger) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("metrics.listen %s: %w", addr, err)
@@ -214,13 +222,8 @@ func serveMetrics(addr string, m *daemon.Metrics, db *store.DB, p *poller.Poller
 		fmt.Fprintln(w, "ok")
 	})
 	host, _, _ := net.SplitHostPort(ln.Addr().String())
-	if isLoopbackHost(host) {
-		mux.HandleFunc("/backup", func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/octet-stream")
-			if _, err := db.Backup(w); err != nil {
-				log.Error("backup over HTTP failed", "err", err)
-			}
-		})
+	if admin != nil && isLoopbackHost(host) {
+		admin.register(mux)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -89,7 +84,7 @@ func (a *app) backupCmd() *cobra.Command {
 			db, err := a.openStore(true)
 			if errors.Is(err, store.ErrLocked) && a.cfg.Metrics.Listen != "" {
 				// `run` holds the file: ask it for a consistent copy.
-				if err := backupFromDaemon(cmd.Context(), "http://"+a.cfg.Metrics.Listen+"/backup", args[0]); err != nil {
+				if err := a.backupFromDaemon(cmd.Context(), args[0]); err != nil {
 					return fmt.Errorf("store is locked by a running supportd and fetching the backup from it (metrics.listen %s) failed: %w", a.cfg.Metrics.Listen, err)
 				}
 				fmt.Fprintf(a.stdout, "backup written to %s (from the running daemon)\n", args[0])
@@ -121,42 +116,4 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
-}
-
-// backupFromDaemon downloads the running daemon's consistent copy into path (0600,
-// written to a temporary file, synced, then renamed).
-func backupFromDaemon(ctx context.Context, url, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".supportd-backup-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := io.Copy(tmp, resp.Body); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"supportd/store"
+)
+
+// The admin API is the loopback-only part of the metrics listener through which
+// the CLI reaches a store that `supportd run` holds (bbolt allows one process per
+// file): GET /backup (a consistent copy, also used by the reading commands),
+// POST /customers/import (a CSV body) and POST /customers/set (form values named
+// like the flags of `customers set`). So a renewal recorded at 3 a.m. takes effect
+// on the next message without stopping the daemon.
+//
+// Every request carries the token that run writes next to the store
+// (store.path + ".admin-token", mode 0600, removed at exit): whoever can read the
+// store file can use the API, other users of the host cannot.
+type adminAPI struct {
+	db    *store.DB
+	token string
+	log   *slog.Logger
+	mu    sync.Mutex // one customer change at a time
+}
+
+// adminTokenPath is where run writes the admin token of the store at storePath.
+func adminTokenPath(storePath string) string { return storePath + ".admin-token" }
+
+// writeAdminToken writes a fresh random token for the store at storePath and
+// returns it with a function that removes the file.
+func writeAdminToken(storePath string) (string, func(), error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", nil, fmt.Errorf("admin token: %w", err)
+	}
+	tok := hex.EncodeToString(b)
+	path := adminTokenPath(storePath)
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".supportd-token-*")
+	if err != nil {
+		return "", nil, fmt.Errorf("admin token: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err == nil {
+		_, err = tmp.WriteString(tok + "\n")
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("admin token %s: %w", path, err)
+	}
+	return tok, func() { os.Remove(path) }, nil
+}
+
+func (api *adminAPI) register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /backup", api.auth(api.backup))
+	mux.HandleFunc("POST /customers/import", api.auth(api.importCustomers))
+	mux.HandleFunc("POST /customers/set", api.auth(api.setCustomer))
+}
+
+func (api *adminAPI) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if subtle.ConstantTimeCompare([]byte(got), []byte(api.token)) != 1 {
+			api.log.Warn("admin request refused: missing or wrong token", "path", r.URL.Path, "remote", r.RemoteAddr)
+			http.Error(w, "missing or wrong admin token (the supportd CLI reads it from store.path + \".admin-token\")", http.StatusUnauthorized)
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (api *adminAPI) backup(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if _, err := api.db.Backup(w); err != nil {
+		api.log.Error("backup over HTTP failed", "err", err)
+	}
+}
+
+func (api *adminAPI) importCustomers(w http.ResponseWriter, r *http.Request) {
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	st, err := api.db.ImportCustomers(r.Body, nil)
+	var csvErr *store.CSVError
+	switch {
+	case errors.As(err, &csvErr):
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		return
+	case err != nil:
+		api.log.Error("customer import through the admin API failed", "err", err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	api.log.Info("customers imported through the admin API", "rows", st.Rows, "added", st.Added, "updated", st.Updated, "unchanged", st.Unchanged)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(st)
+}
+
+func (api *adminAPI) setCustomer(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	id := r.PostForm.Get("id")
+	create := r.PostForm.Get("create") == "true"
+	changes := map[string]string{}
+	for k, v := range r.PostForm {
+		if k != "id" && k != "create" && len(v) > 0 {
+			changes[k] = v[0]
+		}
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if err := setCustomer(api.db, id, create, changes); err != nil {
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		return
+	}
+	api.log.Info("customer changed through the admin API", "customer", id, "fields", strings.Join(sortedKeys(changes), ","))
+}
+
+// adminRequest sends one request to the running daemon's admin API with the
+// token of a.cfg.Store.Path. A non-2xx answer is an error carrying its text.
+func (a *app) adminRequest(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Response, error) {
+	raw, err := os.ReadFile(adminTokenPath(a.cfg.Store.Path))
+	if err != nil {
+		return nil, fmt.Errorf("the running supportd's admin token: %w (run this as the user that runs supportd run)", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+a.cfg.Metrics.Listen+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(raw)))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return nil, fmt.Errorf("%s", strings.TrimSpace(string(msg)))
+	}
+	return resp, nil
+}
+
+// viaDaemon says what a writing command does when run holds the store, or why it
+// cannot. It returns nil when the command should go through the admin API.
+func (a *app) viaDaemon(err error) error {
+	if !errors.Is(err, store.ErrLocked) {
+		return err
+	}
+	if a.cfg.Metrics.Listen == "" {
+		return fmt.Errorf("%w; metrics.listen is empty, so the change cannot go through the running daemon: stop it, or set metrics.listen", err)
+	}
+	fmt.Fprintf(a.stderr, "note: store.path %s is held by a running supportd; changing it through its admin API at metrics.listen %s\n", a.cfg.Store.Path, a.cfg.Metrics.Listen)
+	return nil
+}
+
+// importViaDaemon streams the CSV to the running daemon.
+func (a *app) importViaDaemon(ctx context.Context, csv io.Reader) (store.ImportStats, error) {
+	var st store.ImportStats
+	resp, err := a.adminRequest(ctx, http.MethodPost, "/customers/import", "text/csv", csv)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	return st, err
+}
+
+// setViaDaemon sends a customers set to the running daemon.
+func (a *app) setViaDaemon(ctx context.Context, id string, create bool, changes map[string]string) error {
+	form := url.Values{"id": {id}}
+	if create {
+		form.Set("create", "true")
+	}
+	for k, v := range changes {
+		form.Set(k, v)
+	}
+	resp, err := a.adminRequest(ctx, http.MethodPost, "/customers/set", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// backupFromDaemon downloads the running daemon's consistent copy into path (0600,
+// written to a temporary file, synced, then renamed).
+func (a *app) backupFromDaemon(ctx context.Context, path string) error {
+	resp, err := a.adminRequest(ctx, http.MethodGet, "/backup", "", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".supportd-backup-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := io.Copy(tmp, resp.Body); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// adminTimeout bounds a request to the admin API (an import of a million rows
+// takes seconds; a daemon that does not answer must not hang the operator).
+const adminTimeout = 10 * time.Minute
