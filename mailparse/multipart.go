@@ -47,7 +47,7 @@ func newMultipartReader(p *parser, r io.Reader, boundary string) *multipartReade
 	return &multipartReader{
 		p:                p,
 		budget:           bud,
-		bufReader:        bufio.NewReaderSize(bud, peekBufferSize),
+		bufReader:        p.sc.reader(bud),
 		nl:               b[:2],
 		nlDashBoundary:   b[:len(b)-2],
 		dashBoundaryDash: b[2:],

@@ -206,6 +206,32 @@ type scratch struct {
 	raw bytes.Buffer
 	sum hash.Hash
 	b64 *b64Reader // made on first use
+	// readers are free bufio.Readers of peekBufferSize for the bodies of
+	// multiparts and encapsulated messages, one per nesting level in use.
+	readers []*bufio.Reader
+}
+
+// maxFreeReaders bounds the readers a scratch keeps (DefaultLimits.MaxDepth
+// deep messages are rare: beyond this they are allocated per message).
+const maxFreeReaders = 8
+
+// reader returns a free bufio.Reader of peekBufferSize reading r.
+func (sc *scratch) reader(r io.Reader) *bufio.Reader {
+	if n := len(sc.readers); n > 0 {
+		br := sc.readers[n-1]
+		sc.readers = sc.readers[:n-1]
+		br.Reset(r)
+		return br
+	}
+	return bufio.NewReaderSize(r, peekBufferSize)
+}
+
+// release gives back a reader from reader once its body is done with.
+func (sc *scratch) release(br *bufio.Reader) {
+	br.Reset(nil)
+	if len(sc.readers) < maxFreeReaders {
+		sc.readers = append(sc.readers, br)
+	}
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -560,6 +586,7 @@ func (p *parser) multipart(params map[string]string, body io.Reader, depth int, 
 	}
 	capture := &prefixCapture{r: body, max: p.lim.MaxTextBytes}
 	mr := newMultipartReader(p, capture, boundary)
+	defer p.sc.release(mr.bufReader)
 	n := 0
 	for {
 		part, err := mr.nextPart()
@@ -624,7 +651,8 @@ func (p *parser) encapsulated(body io.Reader, mt, filename, disp, cte string, de
 		p.problem("too_deep")
 	} else {
 		bud := &budgetReader{r: tee, on: true, left: int64(p.lim.MaxHeaderBytes)}
-		br := bufio.NewReaderSize(bud, 4096)
+		br := p.sc.reader(bud)
+		defer p.sc.release(br)
 		h, _ := p.readHeader(br, func() { bud.on = false })
 		bud.on = false
 		p.entity(h, br, depth+1, true)
