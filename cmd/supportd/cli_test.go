@@ -130,6 +130,10 @@ func TestTicketsAndBackupCLI(t *testing.T) {
 	if err != nil || !strings.Contains(out, "a@acme.test") || !strings.Contains(out, "acknowledge") {
 		t.Fatalf("tickets show: %v\n%s", err, out)
 	}
+	// Times read in support.timezone (Adelaide, +10:30 in November), as in replies.
+	if !strings.Contains(out, "2026-11-25 10:00 +10:30") || !strings.Contains(out, "2026-11-25 12:00 +10:30") {
+		t.Errorf("tickets show: created/deadline not in support.timezone:\n%s", out)
+	}
 	if _, _, err := cli(t, env, "tickets", "show", "CS-999999"); err == nil {
 		t.Fatal("unknown ticket must fail")
 	}
@@ -161,5 +165,33 @@ func TestConfigCheckCommand(t *testing.T) {
 	out, _, err = cli(t, nil, "--config", loop, "config", "check")
 	if err != nil || !strings.Contains(out, "imap.tls: none") {
 		t.Fatalf("tls none on loopback must pass with a warning: %v\n%s", err, out)
+	}
+}
+
+// Mistakes in the command line exit 2, failures of the work exit 1, so scripts and
+// systemd can tell them apart.
+func TestExitCodes(t *testing.T) {
+	env := storeWithCustomers(t)
+	cases := []struct {
+		args []string
+		want int
+	}{
+		{[]string{"frobnicate"}, 2},
+		{[]string{"explain"}, 2},
+		{[]string{"explain", "--no-such-flag", "x.eml"}, 2},
+		{[]string{"explain", "--received", "yesterday", "../../testdata/mail/01-ticket-page.eml"}, 2},
+		{[]string{"tickets", "show"}, 2},
+		{[]string{"customers", "show", "C999"}, 1},
+		{[]string{"explain", "no-such-file.eml"}, 1},
+	}
+	for _, tc := range cases {
+		_, _, err := cli(t, env, tc.args...)
+		if err == nil {
+			t.Errorf("%v: succeeded, want exit %d", tc.args, tc.want)
+			continue
+		}
+		if got := exitCode(err); got != tc.want {
+			t.Errorf("%v: exit %d (%v), want %d", tc.args, got, err, tc.want)
+		}
 	}
 }

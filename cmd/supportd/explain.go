@@ -111,7 +111,7 @@ func (a *app) explainCmd() *cobra.Command {
 			if received != "" {
 				t, err := time.Parse(time.RFC3339, received)
 				if err != nil {
-					return fmt.Errorf("--received: %q is not an RFC 3339 time (2026-11-25T10:00:00+10:30)", received)
+					return usageError{fmt.Errorf("--received: %q is not an RFC 3339 time (2026-11-25T10:00:00+10:30)", received)}
 				}
 				at = t
 			}

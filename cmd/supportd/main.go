@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -22,15 +23,51 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "supportd:", err)
-		var ec exitCoder
-		if errors.As(err, &ec) {
-			os.Exit(ec.ExitCode())
-		}
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
 type exitCoder interface{ ExitCode() int }
+
+// exitCode is 2 for a usage error (unknown command or flag, wrong arguments, a
+// malformed flag value), an error's own code when it has one, else 1.
+func exitCode(err error) int {
+	var ec exitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	if strings.HasPrefix(err.Error(), "unknown command ") {
+		return 2
+	}
+	return 1
+}
+
+// usageError marks a mistake in the command line itself (exit status 2).
+type usageError struct{ error }
+
+func (usageError) ExitCode() int   { return 2 }
+func (e usageError) Unwrap() error { return e.error }
+
+// markUsageErrors makes flag and argument errors of cmd and its subcommands
+// usageErrors.
+func markUsageErrors(cmd *cobra.Command) {
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if args := c.Args; args != nil {
+			c.Args = func(cc *cobra.Command, a []string) error {
+				if err := args(cc, a); err != nil {
+					return usageError{err}
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(cmd)
+}
 
 // app carries what every subcommand needs: where output goes, the environment, and
 // the configuration loaded from the root flags.
@@ -78,6 +115,7 @@ func newRootCmd(stdout, stderr io.Writer, env []string) *cobra.Command {
 		a.backupCmd(),
 		a.configCmd(),
 	)
+	markUsageErrors(root)
 	return root
 }
 

@@ -16,7 +16,7 @@ func (a *app) ticketsCmd() *cobra.Command {
 	var open bool
 	list := &cobra.Command{
 		Use:   "list [--open]",
-		Short: "List tickets, newest first",
+		Short: "List tickets in id order (oldest first); times in support.timezone",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, err := a.openStore(true)
@@ -29,7 +29,7 @@ func (a *app) ticketsCmd() *cobra.Command {
 			err = db.View(func(tx *store.Tx) error {
 				return tx.ForEachTicket(open, func(t store.Ticket) error {
 					fmt.Fprintf(tw, "%s\t%s\tP%d\t%s\t%s\t%s\t%d\t%s\n", t.ID, t.State, t.Priority, t.Status, t.From,
-						timeOrDash(t.Deadline), len(t.Messages), clip(t.Subject, 60))
+						a.timeText(t.Deadline), len(t.Messages), clip(t.Subject, 60))
 					return nil
 				})
 			})
@@ -63,10 +63,10 @@ func (a *app) ticketsCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "ticket\t%s\nstate\t%s\nsubject\t%s\nfrom\t%s\ncustomer\t%s %s\nstatus\t%s (P%d)\ncreated\t%s\nupdated\t%s\ndeadline\t%s\n",
 				t.ID, t.State, t.Subject, t.From, t.CustomerID, t.Company, t.Status, t.Priority,
-				timeOrDash(t.Created), timeOrDash(t.Updated), timeOrDash(t.Deadline))
+				a.timeText(t.Created), a.timeText(t.Updated), a.timeText(t.Deadline))
 			fmt.Fprintln(tw, "\nRECEIVED\tDIR\tACTION\tUID\tMESSAGE-ID")
 			for _, m := range t.Messages {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", timeOrDash(m.Received), m.Direction, m.Action, m.UID, m.MessageID)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", a.timeText(m.Received), m.Direction, m.Action, m.UID, m.MessageID)
 			}
 			return tw.Flush()
 		},
@@ -103,11 +103,16 @@ func (a *app) backupCmd() *cobra.Command {
 	}
 }
 
-func timeOrDash(t time.Time) string {
+// timeText shows t in support.timezone with its offset ("-" for none), so every
+// time a ticket shows reads the same way as the deadlines in the replies.
+func (a *app) timeText(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.Format("2006-01-02 15:04 MST")
+	if loc, err := time.LoadLocation(a.cfg.Support.Timezone); err == nil {
+		t = t.In(loc)
+	}
+	return t.Format("2006-01-02 15:04 -07:00")
 }
 
 func clip(s string, n int) string {
