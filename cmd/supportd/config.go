@@ -717,3 +717,51 @@ func (c Config) Warnings() []string {
 	}
 	return w
 }
+
+// weekdayNames are the support.hours.days tokens in week order, with their names.
+var weekdayNames = []struct{ key, name string }{
+	{"mon", "Monday"}, {"tue", "Tuesday"}, {"wed", "Wednesday"}, {"thu", "Thursday"},
+	{"fri", "Friday"}, {"sat", "Saturday"}, {"sun", "Sunday"},
+}
+
+// supportHoursText is support.hours as a customer reads it in a reply:
+// "Monday to Friday, 06:00–18:00 Adelaide time (Australia/Adelaide)". Runs of
+// consecutive days collapse into "X to Y"; other days are listed.
+func supportHoursText(h HoursConfig, tz string) string {
+	on := make([]bool, len(weekdayNames))
+	for _, d := range h.Days {
+		for i, w := range weekdayNames {
+			if strings.EqualFold(strings.TrimSpace(d), w.key) {
+				on[i] = true
+			}
+		}
+	}
+	var parts []string
+	for i := 0; i < len(on); i++ {
+		if !on[i] {
+			continue
+		}
+		j := i
+		for j+1 < len(on) && on[j+1] {
+			j++
+		}
+		switch {
+		case j == i:
+			parts = append(parts, weekdayNames[i].name)
+		case j == i+1:
+			parts = append(parts, weekdayNames[i].name, weekdayNames[j].name)
+		default:
+			parts = append(parts, weekdayNames[i].name+" to "+weekdayNames[j].name)
+		}
+		i = j
+	}
+	days := strings.Join(parts, ", ")
+	if len(parts) > 1 {
+		days = strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+	}
+	i := strings.LastIndexByte(tz, '/')
+	if i < 0 {
+		return fmt.Sprintf("%s, %s–%s %s", days, h.Open, h.Close, tz)
+	}
+	return fmt.Sprintf("%s, %s–%s %s time (%s)", days, h.Open, h.Close, strings.ReplaceAll(tz[i+1:], "_", " "), tz)
+}

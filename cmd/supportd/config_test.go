@@ -220,3 +220,22 @@ func TestTicketPatternMayAddLegacyIDs(t *testing.T) {
 		t.Fatalf("a pattern that also matches legacy ids must be accepted: %v", err)
 	}
 }
+
+func TestSupportHoursText(t *testing.T) {
+	cases := []struct {
+		days []string
+		tz   string
+		want string
+	}{
+		{[]string{"mon", "tue", "wed", "thu", "fri"}, "Australia/Adelaide", "Monday to Friday, 06:00–18:00 Adelaide time (Australia/Adelaide)"},
+		{[]string{"fri", "mon", "tue"}, "Australia/Adelaide", "Monday, Tuesday and Friday, 06:00–18:00 Adelaide time (Australia/Adelaide)"},
+		{[]string{"mon", "wed", "sat", "sun"}, "America/New_York", "Monday, Wednesday, Saturday and Sunday, 06:00–18:00 New York time (America/New_York)"},
+		{[]string{"sun"}, "UTC", "Sunday, 06:00–18:00 UTC"},
+	}
+	for _, tc := range cases {
+		got := supportHoursText(HoursConfig{Days: tc.days, Open: "06:00", Close: "18:00"}, tc.tz)
+		if got != tc.want {
+			t.Errorf("%v %s:\n got %q\nwant %q", tc.days, tc.tz, got, tc.want)
+		}
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,7 +49,7 @@ func (a *app) engine() (*daemon.Engine, error) {
 		Renderer:     r,
 		FromName:     fromName,
 		FromAddr:     fromAddr,
-		SupportHours: fmt.Sprintf("%s %s–%s %s", strings.Join(a.cfg.Support.Hours.Days, ", "), a.cfg.Support.Hours.Open, a.cfg.Support.Hours.Close, a.cfg.Support.Timezone),
+		SupportHours: supportHoursText(a.cfg.Support.Hours, a.cfg.Support.Timezone),
 	}, nil
 }
 
