@@ -805,9 +805,34 @@ func (p *parser) textBytes(data []byte, isHTML bool, charset string, unknownChar
 // control characters (but tab) dropped, invalid UTF-8 replaced, and at most
 // max bytes added (cut on a rune boundary).
 func appendText(dst, data []byte, max int) []byte {
-	if len(data) <= max && plainClean(data) {
-		return append(dst, data...)
+	if len(data) <= max {
+		switch plainCleanCR(data) {
+		case 0:
+			return append(dst, data...)
+		case 1:
+			// Only CRs to turn into LFs (CRLF text), and it all fits: copy
+			// line by line instead of byte by byte.
+			if len(data)-bytes.Count(data, crlf) <= max {
+				for {
+					i := bytes.IndexByte(data, '\r')
+					if i < 0 {
+						return append(dst, data...)
+					}
+					dst = append(dst, data[:i]...)
+					dst = append(dst, '\n')
+					data = data[i+1:]
+					if len(data) > 0 && data[0] == '\n' {
+						data = data[1:]
+					}
+				}
+			}
+		}
 	}
+	return appendTextSlow(dst, data, max)
+}
+
+// appendTextSlow is appendText byte by byte, for any input.
+func appendTextSlow(dst, data []byte, max int) []byte {
 	start := len(dst)
 	span := 0 // data[:span] is clean and not yet appended
 	flush := func() {
@@ -861,32 +886,43 @@ func appendText(dst, data []byte, max int) []byte {
 	return dst
 }
 
-// plainClean reports whether data is valid UTF-8 without CR or control
-// characters other than LF and TAB (C1 controls are checked by utf8 decoding
-// only when non-ASCII bytes are present).
-func plainClean(data []byte) bool {
+var crlf = []byte("\r\n")
+
+// plainCleanCR reports 0 when data is valid UTF-8 without CR or control
+// characters other than LF and TAB, 1 when it would be but for some CRs,
+// 2 otherwise (C1 controls are checked by utf8 decoding only when non-ASCII
+// bytes are present).
+func plainCleanCR(data []byte) int {
 	ascii := true
+	cr := false
 	for _, c := range data {
 		if c < 0x20 && c != '\n' && c != '\t' || c == 0x7f {
-			return false
+			if c != '\r' {
+				return 2
+			}
+			cr = true
 		}
 		if c >= utf8.RuneSelf {
 			ascii = false
 		}
 	}
+	res := 0
+	if cr {
+		res = 1
+	}
 	if ascii {
-		return true
+		return res
 	}
 	if !utf8.Valid(data) {
-		return false
+		return 2
 	}
 	// C1 controls are U+0080..U+009F, encoded as C2 80..C2 9F.
 	for i := 0; i+1 < len(data); i++ {
 		if data[i] == 0xc2 && data[i+1] >= 0x80 && data[i+1] < 0xa0 {
-			return false
+			return 2
 		}
 	}
-	return true
+	return res
 }
 
 // trimPartialRune drops an incomplete UTF-8 sequence at the end of b (a cut
