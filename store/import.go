@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"supportd/entitlement"
 )
@@ -85,6 +86,9 @@ func (db *DB) ImportCustomers(r io.Reader, progress func(rows int)) (ImportStats
 }
 
 func (db *DB) importCustomers(r io.Reader, progress func(rows int)) (ImportStats, error) {
+	if db.bolt.IsReadOnly() {
+		return ImportStats{}, bolterrors.ErrDatabaseReadOnly
+	}
 	if err := db.discardInterruptedImport("before a new import"); err != nil {
 		return ImportStats{}, err
 	}
@@ -130,13 +134,14 @@ func (db *DB) importCustomers(r io.Reader, progress func(rows int)) (ImportStats
 // import is running), and logs what it found.
 func (db *DB) discardInterruptedImport(when string) error {
 	found := false
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bImportStaging) == nil {
-			return nil
-		}
-		found = true
-		return tx.DeleteBucket(bImportStaging)
+	_ = db.bolt.View(func(tx *bolt.Tx) error {
+		found = tx.Bucket(bImportStaging) != nil
+		return nil
 	})
+	var err error
+	if found {
+		err = db.bolt.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bImportStaging) })
+	}
 	if err != nil {
 		return fmt.Errorf("discard interrupted import: %w", err)
 	}

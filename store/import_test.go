@@ -367,3 +367,25 @@ func TestImportDiscardsStaleStaging(t *testing.T) {
 		t.Errorf("staging=%v log=%q", staging, logBuf.String())
 	}
 }
+
+// TestImportReadOnly: a read-only store refuses an import, even one that
+// would change nothing.
+func TestImportReadOnly(t *testing.T) {
+	db := openTest(t)
+	if _, err := db.ImportCustomers(strings.NewReader(initialCSV), nil); err != nil {
+		t.Fatal(err)
+	}
+	path := db.Path()
+	db.Close()
+	ro, err := Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, err := ro.ImportCustomers(strings.NewReader(initialCSV), nil); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("read-only import: %v", err)
+	}
+	if _, dirs := leftovers(t, ro); len(dirs) > 0 {
+		t.Errorf("work directories left: %v", dirs)
+	}
+}
