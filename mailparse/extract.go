@@ -237,6 +237,12 @@ var buildRe = regexp.MustCompile(`^build(?:\s*(?:number|num|no|nr|version|ver|id
 // build 17763", "OS build 19045"), which is not the product's.
 var osBeforeBuildRe = regexp.MustCompile(`(?:\bos|\bwindows|\bwin|\bserver(?:\s*20\d\d(?:\s*r2)?)?|\bwindows\s*(?:10|11|server\s*20\d\d(?:\s*r2)?))\s*$`)
 
+// osBeforeBuildPrecheck is a cheap necessary condition for osBeforeBuildRe:
+// every alternative contains "os", "win" or "server".
+func osBeforeBuildPrecheck(pre string) bool {
+	return strings.Contains(pre, "os") || strings.Contains(pre, "win") || strings.Contains(pre, "server")
+}
+
 func findBuild(lower string) int {
 	for i := 0; ; {
 		j := strings.Index(lower[i:], "build")
@@ -256,10 +262,7 @@ func findBuild(lower string) int {
 		if end < len(lower) && (isDigit(lower[end]) || lower[end] == '.' && end+1 < len(lower) && isDigit(lower[end+1])) {
 			continue
 		}
-		// Every alternative of osBeforeBuildRe contains "os", "win" or
-		// "server".
-		if pre := linePrefix(lower, at, 40); (strings.Contains(pre, "os") || strings.Contains(pre, "win") || strings.Contains(pre, "server")) &&
-			osBeforeBuildRe.MatchString(pre) {
+		if pre := linePrefix(lower, at, 40); osBeforeBuildPrecheck(pre) && osBeforeBuildRe.MatchString(pre) {
 			continue
 		}
 		n, err := strconv.Atoi(lower[at+m[2] : end])
@@ -758,10 +761,28 @@ func isFieldLine(lt string) bool {
 	if len(head) > 48 {
 		head = head[:48]
 	}
-	if !strings.ContainsAny(head, ":-–=") {
+	if !strings.ContainsAny(head, ":-–=") || !mayBeFieldLine(lt) {
 		return false
 	}
 	return fieldLineRe.MatchString(lt)
+}
+
+// mayBeFieldLine is a cheap necessary condition for fieldLineRe: everything
+// the pattern reads before its separator is a letter, white space, '.', '#',
+// '*', '-' or non-ASCII ("•", the Japanese labels), so the first other byte
+// must come after a separator (':', '=', '-', or the non-ASCII '–').
+func mayBeFieldLine(lt string) bool {
+	for i := 0; i < len(lt); i++ {
+		switch c := lt[i]; {
+		case c == ':' || c == '=' || c == '-' || c >= utf8.RuneSelf:
+			return true
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' ||
+			c == '.' || c == '#' || c == '*':
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // isGreeting reports whether lt is a short greeting line ("Hi team,").
@@ -866,6 +887,13 @@ var actionVerbs = map[string]bool{
 	"set": true, "create": true, "remove": true, "copy": true, "paste": true, "launch": true, "visit": true,
 }
 
+// stepsPrecheck is a cheap necessary condition for stepsPhraseRe: every
+// alternative contains "step", "repro" or "replicat" (a plain "rep" let
+// every "reply" and "report" through).
+func stepsPrecheck(lt string) bool {
+	return strings.Contains(lt, "step") || strings.Contains(lt, "repro") || strings.Contains(lt, "replicat")
+}
+
 // hasSteps: a "steps to reproduce" phrase, "Step 1", a numbered list of at
 // least two items starting at 1, or a bulleted list of at least two items one
 // of which starts with an action ("- click …").
@@ -878,9 +906,7 @@ func hasSteps(lines []line) bool {
 		if lt == "" {
 			continue
 		}
-		// Every alternative of stepsPhraseRe contains "step", "repro" or
-		// "replicat": a line without one cannot match.
-		if (strings.Contains(lt, "step") || strings.Contains(lt, "repro") || strings.Contains(lt, "replicat")) && stepsPhraseRe.MatchString(lt) {
+		if stepsPrecheck(lt) && stepsPhraseRe.MatchString(lt) {
 			return true
 		}
 		c := lt[0]

@@ -1,0 +1,62 @@
+package mailparse
+
+import (
+	"strings"
+	"testing"
+)
+
+// The cheap pre-checks in front of regular expressions must never reject a
+// string the expression matches.
+
+func checkPrechecks(t *testing.T, s string) {
+	t.Helper()
+	lt := asciiLower(s)
+	if fieldLineRe.MatchString(lt) && !mayBeFieldLine(lt) {
+		t.Errorf("%q: fieldLineRe matches, mayBeFieldLine says no", lt)
+	}
+	if stepsPhraseRe.MatchString(lt) && !stepsPrecheck(lt) {
+		t.Errorf("%q: stepsPhraseRe matches, pre-check says no", lt)
+	}
+	if osBeforeBuildRe.MatchString(lt) && !osBeforeBuildPrecheck(lt) {
+		t.Errorf("%q: osBeforeBuildRe matches, pre-check says no", lt)
+	}
+	if numberedRe.MatchString(lt) && lt[0] == 's' && !strings.HasPrefix(lt, "step") {
+		t.Errorf("%q: numberedRe matches a line starting with 's' but not \"step\"", lt)
+	}
+}
+
+var precheckSeeds = []string{
+	"Build Number: 8973", "- Server OS: Windows Server 2019", "• Browser version – Chrome", "Support ticket id = CS-000001",
+	"e-mail: a@b", "E-Mail:", "server-betriebssystem: x", "ビルド番号: 9653", "サーバー：", "passwordstate build number #: 1",
+	"build no.: 9653", "build #: 9100", "Steps to reproduce:", "How to replicate", "Repro steps", "To reproduce the issue",
+	"Step 1 open", "steps :", "Windows Server 2019 ", "OS ", "win ", "server 2012 r2 ", "step 2) click", "screenshots -",
+	"I'm here - see", "Hello world: x", "When I add a password list.", "licence= x", "tel - 1", "to:", "cc =",
+}
+
+func TestPrechecks(t *testing.T) {
+	for _, s := range precheckSeeds {
+		checkPrechecks(t, s)
+	}
+	// The seeds must exercise the matching side too.
+	matched := 0
+	for _, s := range precheckSeeds {
+		if fieldLineRe.MatchString(asciiLower(s)) {
+			matched++
+		}
+	}
+	if matched < 15 {
+		t.Errorf("only %d seeds match fieldLineRe", matched)
+	}
+}
+
+func FuzzPrechecks(f *testing.F) {
+	for _, s := range precheckSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if s == "" {
+			return
+		}
+		checkPrechecks(t, s)
+	})
+}
