@@ -105,9 +105,10 @@
 //     become sorted records: "id NUL line flags JSON" (flags: changed or
 //     not; the JSON only when changed) and index entries "kind key NUL line
 //     flags id", plus a stale entry for each key a changed customer no longer
-//     lists. Records are buffered up to 4 MiB, sorted, and written as run
-//     files to a work directory beside the store (supportd.db.import-*,
-//     mode 0700). Duplicate ids are not tracked in a map here.
+//     lists. Each of the two kinds is buffered up to 4 MiB, sorted, and
+//     written as run files to a work directory beside the store
+//     (supportd.db.import-*, mode 0700). Duplicate ids are not tracked in a
+//     map here.
 //  2. Check. The record runs are merged (k-way, at most 64 at once; more are
 //     merged in levels first): equal ids are the duplicate-id errors. The
 //     index runs are merged: consecutive claims of one key are the "also
@@ -140,21 +141,23 @@
 // file lock keeps other processes out: run the import with the daemon
 // stopped.
 //
-// Costs. The work directory needs about the size of the CSV plus its index
-// entries (about 350 MB for 1,000,000 rows); the file holds both generations
+// Costs. The work directory needs about twice the size of the CSV (252 MB
+// for 1,000,000 rows of 115 MB), removed at the end; the file holds both generations
 // until the swap and keeps the freed pages for later writes, so a full
 // re-import of changed data can double it. Measured on this machine (2
 // shared cores, load ~5, fsync on, `supportd customers import` into a fresh
-// store, rows with one contact and one domain): 100,000 rows in 0.6 s with a
-// peak RSS of 49 MB, 1,000,000 rows in 4.8 s with 50 MB (the previous
-// design: 157 MB and 1,430 MB); BenchmarkImportCSV (two contacts, one
-// domain) 7.5 s, 134,000 rows/s, peak heap 28 MB, a 403 MB file. Importing
+// store, rows with one contact and one domain): 100,000 rows in 0.6–1.6 s
+// with a peak RSS of 47–49 MB, 1,000,000 rows in 4.5–10.5 s with 50–52 MB
+// (the previous design, same runs: 148–168 MB, and 1,470–1,490 MB in
+// 11.5 s); BenchmarkImportCSV (two contacts, one domain) 7.0–7.6 s, about
+// 135,000 rows/s, peak heap 28–30 MB, a 403 MB file. Importing
 // into a store that already holds the customers reads their records through
 // bbolt's mmap, so RSS also counts the mapped file pages (about the file's
 // size; page cache, not heap): the anonymous memory stays near 50 MB.
 // Lookups on the 1,000,000-customer store (BenchmarkCustomerByContact/
-// ByDomain, each in its own read transaction): p50 about 6 µs, p99 about
-// 30 µs under the same load.
+// ByDomain, each in its own read transaction): p50 about 6 µs, p99 19–32 µs,
+// as with the previous design in alternating runs under the same load
+// (11–38 µs): the trees have the same depth, page counts and fill.
 //
 // # CSV export and formula injection
 //
