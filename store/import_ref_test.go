@@ -1,7 +1,8 @@
 package store
 
 // The import as it was before bounded memory (one transaction, everything in
-// memory), kept verbatim as the oracle of TestImportMatchesReference.
+// memory), kept unchanged but for its names (ref…) as the oracle of
+// TestImportMatchesReference.
 
 import (
 	"bytes"
