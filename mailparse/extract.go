@@ -53,11 +53,12 @@ func Extract(m *Message, opts *Options) {
 		return
 	}
 	o := resolved(opts)
-	extract(m, &o)
+	extract(m, &o, nil)
 }
 
-// extract is Extract with resolved options.
-func extract(m *Message, o *Options) {
+// extract is Extract with resolved options. buf is a slice to reuse for the
+// text's lines; the (cleared) slice is returned for the next call.
+func extract(m *Message, o *Options, buf []line) []line {
 	tm, err := ticketRegexp(o.TicketPattern)
 	if err != nil {
 		m.Problems = append(m.Problems, "bad_ticket_pattern")
@@ -77,10 +78,12 @@ func extract(m *Message, o *Options) {
 	m.Build = findBuild(lower)
 	m.ServerOS = findServerOS(lower, o.ServerOSes)
 	m.Browser = findBrowser(orig, lower)
-	lines := ownLines(text, lower[ns+1:])
+	lines := ownLines(buf[:0], text, lower[ns+1:])
 	m.HasDescription = hasDescription(lines)
 	m.HasSteps = hasSteps(lines)
 	m.Problems = normaliseProblems(m.Problems)
+	clear(lines) // do not keep this message's text alive
+	return lines[:0]
 }
 
 // ticketMatcher finds ticket ids: the configured pattern, case-insensitive,
@@ -683,15 +686,14 @@ func weakNameCounts(orig, lower string, at, end int) bool {
 // lower-cased form.
 type line struct{ t, lt string }
 
-// ownLines returns the customer's own lines: the start of the text, without
+// ownLines appends to out the customer's own lines: the start of the text, without
 // quoted lines ("> "), and up to a signature ("-- "), a closing ("Kind
 // regards,") or the header of a quoted reply ("-----Original Message-----",
 // "On … wrote:", Outlook's "From: … Sent: …"). lower is asciiLower(text).
-func ownLines(text, lower string) []line {
+func ownLines(out []line, text, lower string) []line {
 	if len(text) > maxProseBytes {
 		text, lower = text[:maxProseBytes], lower[:maxProseBytes]
 	}
-	var out []line
 	for len(text) > 0 {
 		var l, ll string
 		if i := strings.IndexByte(text, '\n'); i >= 0 {
@@ -761,10 +763,26 @@ func isFieldLine(lt string) bool {
 	if len(head) > 48 {
 		head = head[:48]
 	}
-	if !strings.ContainsAny(head, ":-–=") || !mayBeFieldLine(lt) {
+	if !mayBeFieldLine(lt) || !hasFieldSeparator(head) {
 		return false
 	}
 	return fieldLineRe.MatchString(lt)
+}
+
+// hasFieldSeparator is strings.ContainsAny(s, ":-–="), without the
+// rune-by-rune search ContainsAny makes for a non-ASCII set.
+func hasFieldSeparator(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ':', '-', '=':
+			return true
+		case 0xe2: // "–" is E2 80 93
+			if strings.HasPrefix(s[i:], "–") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // mayBeFieldLine is a cheap necessary condition for fieldLineRe: everything

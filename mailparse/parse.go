@@ -209,6 +209,7 @@ type scratch struct {
 	// readers are free bufio.Readers of peekBufferSize for the bodies of
 	// multiparts and encapsulated messages, one per nesting level in use.
 	readers []*bufio.Reader
+	lines   []line // Extract's lines of the body text
 }
 
 // maxFreeReaders bounds the readers a scratch keeps (DefaultLimits.MaxDepth
@@ -254,6 +255,9 @@ func Parse(r io.Reader, opts *Options) (*Message, error) {
 	defer func() {
 		if sc.raw.Cap() > 1<<20 {
 			sc.raw = bytes.Buffer{} // do not keep a huge buffer alive
+		}
+		if cap(sc.lines) > 4096 {
+			sc.lines = nil
 		}
 		if sc.b64 != nil {
 			sc.b64.reset(nil) // do not keep the caller's reader alive
@@ -341,7 +345,7 @@ func (p *parser) finish() {
 	}
 	m.Problems = append(m.Problems, p.problems...)
 	p.problems = nil
-	extract(m, &p.opts)
+	p.sc.lines = extract(m, &p.opts, p.sc.lines)
 }
 
 // normaliseProblems sorts and de-duplicates problems, never returning nil.

@@ -11,6 +11,9 @@ import (
 func checkPrechecks(t *testing.T, s string) {
 	t.Helper()
 	lt := asciiLower(s)
+	if hasFieldSeparator(s) != strings.ContainsAny(s, ":-–=") {
+		t.Errorf("%q: hasFieldSeparator %v", s, hasFieldSeparator(s))
+	}
 	if fieldLineRe.MatchString(lt) && !mayBeFieldLine(lt) {
 		t.Errorf("%q: fieldLineRe matches, mayBeFieldLine says no", lt)
 	}
