@@ -1,6 +1,7 @@
 package entitlement
 
 import (
+	"slices"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -249,5 +250,35 @@ func TestStatusKeyword(t *testing.T) {
 		if got := s.Keyword(); got != k {
 			t.Errorf("%q.Keyword() = %q, want %q", s, got, k)
 		}
+	}
+}
+
+// Subscriptions end with the support contract: in force only while active.
+func TestEvaluateSubscriptions(t *testing.T) {
+	loc := adelaide(t)
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, loc)
+	for _, tc := range []struct {
+		name        string
+		asup, trial string
+		free5       bool
+		want        []string
+	}{
+		{"active", "2027-06-30", "", false, []string{"reset_portal", "remote_sites"}},
+		{"asup ended", "2026-11-19", "", false, nil},
+		{"trial", "", "2027-01-01", false, nil},
+		{"free", "", "", true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Customer{ID: "C1", Company: "Acme", ASUPExpires: mustDate(t, tc.asup), TrialExpires: mustDate(t, tc.trial),
+				Free5: tc.free5, ResetPortal: true, RemoteSites: true}
+			r := Evaluate(c, ByContact, true, at, Policy{Location: loc})
+			if !slices.Equal(r.Subscriptions, tc.want) {
+				t.Errorf("Subscriptions = %v, want %v", r.Subscriptions, tc.want)
+			}
+		})
+	}
+	c := &Customer{ID: "C1", Company: "Acme", ASUPExpires: mustDate(t, "2027-06-30"), RemoteSites: true}
+	if r := Evaluate(c, ByContact, true, at, Policy{Location: loc}); !slices.Equal(r.Subscriptions, []string{"remote_sites"}) {
+		t.Errorf("only the held subscription: %v", r.Subscriptions)
 	}
 }

@@ -25,6 +25,14 @@ func Evaluate(c *Customer, matchedBy string, verified bool, at time.Time, p Poli
 		r.MatchedBy = matchedBy
 		r.Status = status(c, at, p.Location)
 		r.ExtendedSupport = r.Status == Active && c.ExtendedSupport
+		if r.Status == Active {
+			if c.ResetPortal {
+				r.Subscriptions = append(r.Subscriptions, "reset_portal")
+			}
+			if c.RemoteSites {
+				r.Subscriptions = append(r.Subscriptions, "remote_sites")
+			}
+		}
 	}
 	r.Priority = r.Status.Priority()
 	return r

@@ -46,6 +46,10 @@ type Customer struct {
 	Free5           bool
 	ExtendedSupport bool
 	HAModule        bool
+	// Subscriptions held beside the support contract (SPEC §3): they end when
+	// ASUP ends, so they count only while the customer is active.
+	ResetPortal bool
+	RemoteSites bool
 }
 
 // Policy is the configuration entitlement needs.
@@ -71,5 +75,8 @@ type Result struct {
 	Priority        int
 	VerifiedSender  bool
 	ExtendedSupport bool // active && customer.ExtendedSupport
+	// Subscriptions in force: the customer's, while active ("reset_portal",
+	// "remote_sites"); nil otherwise.
+	Subscriptions []string
 	Hidden          bool // a customer matched but the unverified sender was treated as unknown
 }

@@ -24,6 +24,14 @@ const (
 // CSVColumns is the header of the customer CSV (SPEC §9), in export order.
 var CSVColumns = []string{"id", "company", "contacts", "domains", "license", "asup_expires", "trial_expires", "free5", "extended_support", "ha_module"}
 
+// SubscriptionColumns are optional columns after CSVColumns: the subscriptions
+// (SPEC §3) that end with the support contract. Export writes them only when a
+// customer holds one, so the usual file keeps the SPEC §9 header.
+var SubscriptionColumns = []string{"reset_portal", "remote_sites"}
+
+// knownColumns is every column an import accepts, in export order.
+var knownColumns = append(slices.Clone(CSVColumns), SubscriptionColumns...)
+
 // requiredColumns must be in every header; the others default to empty/false.
 var requiredColumns = []string{"id", "company", "contacts", "domains", "license", "asup_expires"}
 
@@ -210,7 +218,7 @@ func hasField(errs []fieldError, field string) bool {
 }
 
 // columns maps each known column to its index in the file, -1 if absent.
-type columns [10]int
+type columns [12]int
 
 func parseHeader(h []string) (columns, error) {
 	var col columns
@@ -219,9 +227,9 @@ func parseHeader(h []string) (columns, error) {
 	}
 	for i, name := range h {
 		name = strings.ToLower(strings.TrimSpace(name))
-		j := slices.Index(CSVColumns, name)
+		j := slices.Index(knownColumns, name)
 		if j < 0 {
-			return col, fmt.Errorf("unknown column %q (columns are %s)", truncate(name), strings.Join(CSVColumns, ","))
+			return col, fmt.Errorf("unknown column %q (columns are %s, optionally %s)", truncate(name), strings.Join(CSVColumns, ","), strings.Join(SubscriptionColumns, ","))
 		}
 		if col[j] >= 0 {
 			return col, fmt.Errorf("column %q appears twice", name)
@@ -230,7 +238,7 @@ func parseHeader(h []string) (columns, error) {
 	}
 	var missing []string
 	for _, name := range requiredColumns {
-		if col[slices.Index(CSVColumns, name)] < 0 {
+		if col[slices.Index(knownColumns, name)] < 0 {
 			missing = append(missing, name)
 		}
 	}
@@ -244,7 +252,7 @@ func parseHeader(h []string) (columns, error) {
 func parseRow(rec []string, col columns) (entitlement.Customer, []fieldError) {
 	var errs []fieldError
 	cell := func(name string) string {
-		i := col[slices.Index(CSVColumns, name)]
+		i := col[slices.Index(knownColumns, name)]
 		if i < 0 {
 			return ""
 		}
@@ -281,7 +289,7 @@ func parseRow(rec []string, col columns) (entitlement.Customer, []fieldError) {
 		return d
 	}
 	boolean := func(name string) bool {
-		if col[slices.Index(CSVColumns, name)] < 0 {
+		if col[slices.Index(knownColumns, name)] < 0 {
 			return false
 		}
 		v, ok := scalar(name)
@@ -308,6 +316,8 @@ func parseRow(rec []string, col columns) (entitlement.Customer, []fieldError) {
 	c.Free5 = boolean("free5")
 	c.ExtendedSupport = boolean("extended_support")
 	c.HAModule = boolean("ha_module")
+	c.ResetPortal = boolean("reset_portal")
+	c.RemoteSites = boolean("remote_sites")
 
 	n, ferrs := normalizeCustomer(c)
 	for _, fe := range ferrs {
@@ -371,13 +381,22 @@ func NewCSVWriter(w io.Writer) *CSVWriter {
 	return &CSVWriter{w: csv.NewWriter(w), rec: make([]string, len(CSVColumns))}
 }
 
+// WithSubscriptions makes the writer add SubscriptionColumns; call it before
+// the first Write.
+func (cw *CSVWriter) WithSubscriptions() *CSVWriter {
+	cw.rec = make([]string, len(knownColumns))
+	return cw
+}
+
 func (cw *CSVWriter) writeHeader() error {
 	if cw.header {
 		return nil
 	}
 	cw.header = true
-	return cw.w.Write(CSVColumns)
+	return cw.w.Write(knownColumns[:len(cw.rec)])
 }
+
+func hasSubscription(c *entitlement.Customer) bool { return c.ResetPortal || c.RemoteSites }
 
 // Write writes one customer (after the header, on the first call).
 func (cw *CSVWriter) Write(c entitlement.Customer) error {
@@ -395,6 +414,10 @@ func (cw *CSVWriter) Write(c entitlement.Customer) error {
 	r[7] = fmt.Sprint(c.Free5)
 	r[8] = fmt.Sprint(c.ExtendedSupport)
 	r[9] = fmt.Sprint(c.HAModule)
+	if len(r) > 10 {
+		r[10] = fmt.Sprint(c.ResetPortal)
+		r[11] = fmt.Sprint(c.RemoteSites)
+	}
 	for i := range r {
 		r[i] = neutralize(r[i])
 	}
@@ -415,6 +438,9 @@ func WriteCustomersCSV(w io.Writer, cs []entitlement.Customer) error {
 	sorted := slices.Clone(cs)
 	slices.SortFunc(sorted, func(a, b entitlement.Customer) int { return strings.Compare(a.ID, b.ID) })
 	cw := NewCSVWriter(w)
+	if slices.ContainsFunc(sorted, func(c entitlement.Customer) bool { return hasSubscription(&c) }) {
+		cw.WithSubscriptions()
+	}
 	for _, c := range sorted {
 		if err := cw.Write(c); err != nil {
 			return fmt.Errorf("write customer CSV: %w", err)
@@ -432,6 +458,20 @@ func (db *DB) ExportCustomers(w io.Writer) (int, error) {
 	n := 0
 	err := db.View(func(tx *Tx) error {
 		cw := NewCSVWriter(w)
+		// A first pass decides the header: the subscription columns only when a
+		// customer holds a subscription.
+		errFound := errors.New("found")
+		switch err := tx.ForEachCustomer(func(c entitlement.Customer) error {
+			if hasSubscription(&c) {
+				return errFound
+			}
+			return nil
+		}); {
+		case errors.Is(err, errFound):
+			cw.WithSubscriptions()
+		case err != nil:
+			return err
+		}
 		if err := tx.ForEachCustomer(func(c entitlement.Customer) error {
 			n++
 			return cw.Write(c)

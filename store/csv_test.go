@@ -452,3 +452,57 @@ func FuzzReadCustomersCSV(f *testing.F) {
 		}
 	})
 }
+
+// The optional subscription columns import, export only when used, and round-trip.
+func TestSubscriptionColumns(t *testing.T) {
+	db := openTest(t)
+	var plain bytes.Buffer
+	if _, err := db.ImportCustomers(strings.NewReader(goodCSV), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExportCustomers(&plain); err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := strings.Cut(plain.String(), "\n"); first != strings.Join(CSVColumns, ",") {
+		t.Fatalf("without subscriptions the header must be SPEC's: %q", first)
+	}
+	in := strings.Join(CSVColumns, ",") + ",remote_sites,reset_portal\n" +
+		"C300,Subs Ltd,,subs.test,enterprise,2027-06-30,,false,false,false,true,false\n" +
+		"C301,Portal Ltd,,portal.test,enterprise,2027-06-30,,false,false,false,false,true\n"
+	if _, err := db.ImportCustomers(strings.NewReader(in), nil); err != nil {
+		t.Fatal(err)
+	}
+	view(t, db, func(tx *Tx) error {
+		c, _ := tx.Customer("C300")
+		if c == nil || !c.RemoteSites || c.ResetPortal {
+			t.Errorf("C300 = %+v, want remote_sites only", c)
+		}
+		c, _ = tx.Customer("C301")
+		if c == nil || c.RemoteSites || !c.ResetPortal {
+			t.Errorf("C301 = %+v, want reset_portal only", c)
+		}
+		return nil
+	})
+	var out bytes.Buffer
+	if _, err := db.ExportCustomers(&out); err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := strings.Cut(out.String(), "\n"); first != strings.Join(CSVColumns, ",")+",reset_portal,remote_sites" {
+		t.Fatalf("with subscriptions the header must add them: %q", first)
+	}
+	if !strings.Contains(out.String(), "C300,Subs Ltd,,subs.test,enterprise,2027-06-30,,false,false,false,false,true\n") {
+		t.Errorf("export lacks C300's subscription:\n%s", out.String())
+	}
+	st, err := db.ImportCustomers(bytes.NewReader(out.Bytes()), nil)
+	if err != nil || st.Unchanged != st.Rows || st.Rows == 0 {
+		t.Errorf("re-importing the export must change nothing: %+v %v", st, err)
+	}
+	var buf bytes.Buffer
+	cs, _, err := readAll(out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteCustomersCSV(&buf, cs); err != nil || buf.String() != out.String() {
+		t.Errorf("WriteCustomersCSV differs from the export (%v):\n%s\nvs\n%s", err, buf.String(), out.String())
+	}
+}

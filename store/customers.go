@@ -35,6 +35,8 @@ type customerRecord struct {
 	Free5           bool     `json:"free5,omitempty"`
 	ExtendedSupport bool     `json:"extended_support,omitempty"`
 	HAModule        bool     `json:"ha_module,omitempty"`
+	ResetPortal     bool     `json:"reset_portal,omitempty"`
+	RemoteSites     bool     `json:"remote_sites,omitempty"`
 }
 
 func toRecord(c *entitlement.Customer) customerRecord {
@@ -42,6 +44,7 @@ func toRecord(c *entitlement.Customer) customerRecord {
 		ID: c.ID, Company: c.Company, Contacts: c.Contacts, Domains: c.Domains,
 		License: c.License, ASUPExpires: formatDate(c.ASUPExpires), TrialExpires: formatDate(c.TrialExpires),
 		Free5: c.Free5, ExtendedSupport: c.ExtendedSupport, HAModule: c.HAModule,
+		ResetPortal: c.ResetPortal, RemoteSites: c.RemoteSites,
 	}
 }
 
@@ -62,6 +65,7 @@ func decodeCustomer(raw []byte) (*entitlement.Customer, error) {
 		ID: r.ID, Company: r.Company, Contacts: r.Contacts, Domains: r.Domains,
 		License: r.License, ASUPExpires: asup, TrialExpires: trial,
 		Free5: r.Free5, ExtendedSupport: r.ExtendedSupport, HAModule: r.HAModule,
+		ResetPortal: r.ResetPortal, RemoteSites: r.RemoteSites,
 	}, nil
 }
 

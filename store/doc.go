@@ -34,7 +34,8 @@
 //	meta                  "schema_version" → uint64 BE (2)
 //	customers             customer id → JSON {id, company, contacts, domains,
 //	                      license, asup_expires, trial_expires (YYYY-MM-DD or
-//	                      absent), free5, extended_support, ha_module}
+//	                      absent), free5, extended_support, ha_module,
+//	                      reset_portal, remote_sites (both omitted when false)}
 //	customers_by_contact  lower-cased address → customer id
 //	customers_by_domain   lower-cased domain → customer id
 //	tickets               ticket id ("CS-000042") → JSON Ticket; the bucket's

@@ -195,3 +195,28 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
+
+func TestCustomerSubscriptionsCLI(t *testing.T) {
+	env := storeWithCustomers(t)
+	if _, _, err := cli(t, env, "customers", "set", "C100", "--remote-sites", "true", "--asup-expires", "2099-12-31"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := cli(t, env, "customers", "show", "C100")
+	if err != nil || !regexp.MustCompile(`subscriptions\s+remote_sites \(in force until 2099-12-31\)`).MatchString(out) {
+		t.Fatalf("show after set --remote-sites: %v\n%s", err, out)
+	}
+	if _, _, err := cli(t, env, "customers", "set", "C100", "--asup-expires", "2020-01-31"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, _ = cli(t, env, "customers", "show", "C100")
+	if !strings.Contains(out, "remote_sites (ended with ASUP 2020-01-31)") {
+		t.Errorf("a subscription must end with ASUP:\n%s", out)
+	}
+	out, _, err = cli(t, env, "customers", "export")
+	if err != nil || !strings.HasPrefix(out, "id,company,contacts,domains,license,asup_expires,trial_expires,free5,extended_support,ha_module,reset_portal,remote_sites\n") {
+		t.Errorf("export with a subscription: %v\n%.200s", err, out)
+	}
+	if _, _, err := cli(t, env, "customers", "set", "C100", "--reset-portal", "maybe"); err == nil || !strings.Contains(err.Error(), "--reset-portal") {
+		t.Errorf("a bad value must name the flag, got %v", err)
+	}
+}

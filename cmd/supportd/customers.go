@@ -155,9 +155,9 @@ func (a *app) customersShowCmd() *cobra.Command {
 			}
 			st := entitlement.Evaluate(c, "contact", true, time.Now(), a.cfg.policy())
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "id\t%s\ncompany\t%s\nstatus today\t%s (priority %d)\ncontacts\t%s\ndomains\t%s\nlicense\t%s\nasup_expires\t%s\ntrial_expires\t%s\nfree5\t%t\nextended_support\t%t\nha_module\t%t\n",
+			fmt.Fprintf(tw, "id\t%s\ncompany\t%s\nstatus today\t%s (priority %d)\ncontacts\t%s\ndomains\t%s\nlicense\t%s\nasup_expires\t%s\ntrial_expires\t%s\nfree5\t%t\nextended_support\t%t\nha_module\t%t\nsubscriptions\t%s\n",
 				c.ID, c.Company, st.Status, st.Priority, strings.Join(c.Contacts, ";"), strings.Join(c.Domains, ";"), c.License,
-				dateOrDash(c.ASUPExpires), dateOrDash(c.TrialExpires), c.Free5, c.ExtendedSupport, c.HAModule)
+				dateOrDash(c.ASUPExpires), dateOrDash(c.TrialExpires), c.Free5, c.ExtendedSupport, c.HAModule, subscriptionsText(c, st))
 			return tw.Flush()
 		},
 	}
@@ -203,12 +203,14 @@ func (a *app) customersSetCmd() *cobra.Command {
 	f.String("free5", "", "Free for 5 Users licence: true or false")
 	f.String("extended-support", "", "Extended 24x7 support: true or false")
 	f.String("ha-module", "", "High Availability module: true or false")
+	f.String("reset-portal", "", "Self-service reset portal subscription (ends with ASUP): true or false")
+	f.String("remote-sites", "", "Remote sites subscription (ends with ASUP): true or false")
 	return c
 }
 
 // customerFields are the flags of `customers set`, which are also the form keys
 // of the admin API's /customers/set.
-var customerFields = []string{"company", "contacts", "domains", "license", "asup-expires", "trial-expires", "free5", "extended-support", "ha-module"}
+var customerFields = []string{"company", "contacts", "domains", "license", "asup-expires", "trial-expires", "free5", "extended-support", "ha-module", "reset-portal", "remote-sites"}
 
 // changedFlags returns the customer fields given on the command line.
 func changedFlags(cmd *cobra.Command) map[string]string {
@@ -325,10 +327,31 @@ func applyCustomerChanges(changes map[string]string, c *entitlement.Customer) er
 		boolean("free5", &c.Free5),
 		boolean("extended-support", &c.ExtendedSupport),
 		boolean("ha-module", &c.HAModule),
+		boolean("reset-portal", &c.ResetPortal),
+		boolean("remote-sites", &c.RemoteSites),
 	} {
 		if e != nil {
 			return e
 		}
 	}
 	return nil
+}
+
+// subscriptionsText lists the customer's subscriptions and whether they are in
+// force today (they end with ASUP).
+func subscriptionsText(c *entitlement.Customer, st entitlement.Result) string {
+	var held []string
+	if c.ResetPortal {
+		held = append(held, "reset_portal")
+	}
+	if c.RemoteSites {
+		held = append(held, "remote_sites")
+	}
+	switch {
+	case len(held) == 0:
+		return "-"
+	case len(st.Subscriptions) == 0:
+		return strings.Join(held, ", ") + " (ended with ASUP " + dateOrDash(c.ASUPExpires) + ")"
+	}
+	return strings.Join(held, ", ") + " (in force until " + dateOrDash(c.ASUPExpires) + ")"
 }
