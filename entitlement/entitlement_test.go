@@ -1,9 +1,9 @@
 package entitlement
 
 import (
-	"slices"
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )

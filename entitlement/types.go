@@ -78,5 +78,5 @@ type Result struct {
 	// Subscriptions in force: the customer's, while active ("reset_portal",
 	// "remote_sites"); nil otherwise.
 	Subscriptions []string
-	Hidden          bool // a customer matched but the unverified sender was treated as unknown
+	Hidden        bool // a customer matched but the unverified sender was treated as unknown
 }
