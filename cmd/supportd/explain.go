@@ -60,7 +60,7 @@ func (a *app) engine() (*daemon.Engine, error) {
 // snapshot the daemon serves on its loopback metrics listener instead, and says
 // so; a writing command gets the error and goes through the admin API (admin.go).
 func (a *app) openStore(readOnly bool) (*store.DB, error) {
-	db, err := store.Open(a.cfg.Store.Path, &store.Options{Timeout: a.cfg.Store.LockTimeout, ReadOnly: readOnly})
+	db, err := store.Open(a.cfg.Store.Path, &store.Options{Timeout: a.cfg.Store.LockTimeout, ReadOnly: readOnly, Logger: a.logger()})
 	if err == nil {
 		return db, nil
 	}
