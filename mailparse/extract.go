@@ -786,14 +786,25 @@ func hasFieldSeparator(s string) bool {
 }
 
 // mayBeFieldLine is a cheap necessary condition for fieldLineRe: everything
-// the pattern reads before its separator is a letter, white space, '.', '#',
-// '*', '-' or non-ASCII ("•", the Japanese labels), so the first other byte
-// must come after a separator (':', '=', '-', or the non-ASCII '–').
+// the pattern reads before its separator is an ASCII letter, white space,
+// '.', '#', '*', '-', "•" or one of its Japanese labels, so the first other
+// byte must come after a separator (':', '=', '-' or '–').
 func mayBeFieldLine(lt string) bool {
 	for i := 0; i < len(lt); i++ {
 		switch c := lt[i]; {
-		case c == ':' || c == '=' || c == '-' || c >= utf8.RuneSelf:
+		case c == ':' || c == '=' || c == '-':
 			return true
+		case c >= utf8.RuneSelf:
+			rest := lt[i:]
+			switch {
+			case strings.HasPrefix(rest, "•"):
+				i += len("•") - 1
+			case strings.HasPrefix(rest, "–") || strings.HasPrefix(rest, "ビルド番号") ||
+				strings.HasPrefix(rest, "サーバー") || strings.HasPrefix(rest, "ブラウザ"):
+				return true
+			default:
+				return false
+			}
 		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' ||
 			c == '.' || c == '#' || c == '*':
 		default:
@@ -930,7 +941,8 @@ func hasSteps(lines []line) bool {
 		c := lt[0]
 		// A line starting with 's' can only be a numbered "step 2" item.
 		isNum := isDigit(c) || c == '(' || c == 's' && strings.HasPrefix(lt, "step")
-		isBullet := c == '-' || c == '*' || c >= utf8.RuneSelf
+		// bulletRe's non-ASCII bullets are "•" and "·".
+		isBullet := c == '-' || c == '*' || c >= utf8.RuneSelf && (strings.HasPrefix(lt, "•") || strings.HasPrefix(lt, "·"))
 		if !isNum && !isBullet {
 			continue
 		}

@@ -23,6 +23,9 @@ func checkPrechecks(t *testing.T, s string) {
 	if osBeforeBuildRe.MatchString(lt) && !osBeforeBuildPrecheck(lt) {
 		t.Errorf("%q: osBeforeBuildRe matches, pre-check says no", lt)
 	}
+	if bulletRe.MatchString(lt) && lt[0] >= 0x80 && !strings.HasPrefix(lt, "•") && !strings.HasPrefix(lt, "·") {
+		t.Errorf("%q: bulletRe matches a non-ASCII start other than the two bullets", lt)
+	}
 	if numberedRe.MatchString(lt) && lt[0] == 's' && !strings.HasPrefix(lt, "step") {
 		t.Errorf("%q: numberedRe matches a line starting with 's' but not \"step\"", lt)
 	}
@@ -33,7 +36,7 @@ var precheckSeeds = []string{
 	"e-mail: a@b", "E-Mail:", "server-betriebssystem: x", "ビルド番号: 9653", "サーバー：", "passwordstate build number #: 1",
 	"build no.: 9653", "build #: 9100", "Steps to reproduce:", "How to replicate", "Repro steps", "To reproduce the issue",
 	"Step 1 open", "steps :", "Windows Server 2019 ", "OS ", "win ", "server 2012 r2 ", "step 2) click", "screenshots -",
-	"I'm here - see", "Hello world: x", "When I add a password list.", "licence= x", "tel - 1", "to:", "cc =",
+	"I'm here - see", "• build: 1", "•• os:", "Größe: 10", "ビルド番号：9653", "サーバー - x", "ブラウザ: Edge", "· click here", "• open", "名前: x", "os – x", "Hello world: x", "When I add a password list.", "licence= x", "tel - 1", "to:", "cc =",
 }
 
 func TestPrechecks(t *testing.T) {
