@@ -210,6 +210,7 @@ type scratch struct {
 	// multiparts and encapsulated messages, one per nesting level in use.
 	readers []*bufio.Reader
 	lines   []line // Extract's lines of the body text
+	capture []byte // the active prefixCapture's buffer
 }
 
 // maxFreeReaders bounds the readers a scratch keeps (DefaultLimits.MaxDepth
@@ -258,6 +259,9 @@ func Parse(r io.Reader, opts *Options) (*Message, error) {
 		}
 		if cap(sc.lines) > 4096 {
 			sc.lines = nil
+		}
+		if cap(sc.capture) > 64<<10 {
+			sc.capture = nil
 		}
 		if sc.b64 != nil {
 			sc.b64.reset(nil) // do not keep the caller's reader alive
@@ -588,7 +592,9 @@ func (p *parser) multipart(params map[string]string, body io.Reader, depth int, 
 		p.problem("too_deep")
 		return
 	}
-	capture := &prefixCapture{r: body, max: p.lim.MaxTextBytes}
+	// One capture is active at a time (it stops at the first part, before
+	// any nested multipart starts), so its buffer comes from the scratch.
+	capture := &prefixCapture{r: body, max: p.lim.MaxTextBytes, buf: p.sc.capture[:0]}
 	mr := newMultipartReader(p, capture, boundary)
 	defer p.sc.release(mr.bufReader)
 	n := 0
@@ -603,6 +609,7 @@ func (p *parser) multipart(params map[string]string, body io.Reader, depth int, 
 				// The boundary never showed up: read the body as text.
 				p.problem("missing_boundary")
 				p.textBytes(capture.buf, false, "", false)
+				p.sc.capture = capture.buf[:0]
 			case err == io.EOF:
 			case errors.Is(err, errMultipartEOF):
 				p.problem("missing_final_boundary")
@@ -613,6 +620,7 @@ func (p *parser) multipart(params map[string]string, body io.Reader, depth int, 
 		}
 		if n == 0 {
 			capture.off = true
+			p.sc.capture = capture.buf[:0]
 			capture.buf = nil
 		}
 		n++
