@@ -526,22 +526,33 @@ func (p *parser) entity(h message.Header, body io.Reader, depth int, encapsulate
 	}
 	// Leaf: go-message decodes the transfer encoding and the charset, except
 	// base64 outside text/* and message/*, which b64Reader decodes faster
-	// (no charset applies there).
-	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
-	fastB64 := cte == "base64" && !strings.HasPrefix(mt, "text/") && !strings.HasPrefix(mt, "message/")
-	if fastB64 {
-		h = message.Header{Header: h.Header.Copy()}
-		h.Del("Content-Transfer-Encoding")
-	}
-	ent, err := message.New(h, body)
-	if fastB64 && ent != nil {
+	// (no charset applies there), and a body message.New would return
+	// unchanged (it would only parse the Content-Type again).
+	cteRaw := h.Get("Content-Transfer-Encoding")
+	cte := strings.ToLower(strings.TrimSpace(cteRaw))
+	var (
+		body2 io.Reader
+		err   error
+	)
+	switch {
+	case cte == "base64" && !strings.HasPrefix(mt, "text/") && !strings.HasPrefix(mt, "message/"):
 		// One at a time: a leaf is read to its end before the next part.
 		if p.sc.b64 == nil {
 			p.sc.b64 = newB64Reader(nil)
 		}
-		p.sc.b64.reset(ent.Body)
-		ent.Body = p.sc.b64
+		p.sc.b64.reset(body)
+		body2 = p.sc.b64
+	case identityEncoding(cteRaw) && (!strings.HasPrefix(mt, "text/") || charsetIsUTF8(params)):
+		body2 = body
+	default:
+		var ent *message.Entity
+		ent, err = message.New(h, body)
+		if ent == nil {
+			return
+		}
+		body2 = ent.Body
 	}
+	body = body2
 	charset := strings.ToLower(strings.TrimSpace(params["charset"]))
 	unknownCharset := false
 	if err != nil {
@@ -555,9 +566,6 @@ func (p *parser) entity(h message.Header, body io.Reader, depth int, encapsulate
 			p.problem("bad_entity")
 		}
 	}
-	if ent == nil {
-		return
-	}
 	disp, dparams, dok := p.mediaType(h, "Content-Disposition")
 	if !dok {
 		p.problem("bad_content_disposition")
@@ -569,15 +577,39 @@ func (p *parser) entity(h message.Header, body io.Reader, depth int, encapsulate
 	filename = cleanFilename(filename)
 
 	if mt == "message/rfc822" || mt == "message/global" {
-		p.encapsulated(ent.Body, mt, filename, disp, cte, depth)
+		p.encapsulated(body, mt, filename, disp, cte, depth)
 		return
 	}
 	isText := mt == "text/plain" || mt == "text/html"
 	if isText && disp != "attachment" && (depth == 0 || filename == "" || disp == "inline") {
-		p.text(ent.Body, mt == "text/html", charset, cte, unknownCharset)
+		p.text(body, mt == "text/html", charset, cte, unknownCharset)
 		return
 	}
-	p.attachment(ent.Body, h, mt, filename, disp, cte)
+	p.attachment(body, h, mt, filename, disp, cte)
+}
+
+// identityEncoding reports whether go-message's message.New leaves a body
+// with this Content-Transfer-Encoding undecoded (it compares the raw value,
+// lower-cased, untrimmed).
+func identityEncoding(cte string) bool {
+	switch strings.ToLower(cte) {
+	case "7bit", "8bit", "binary", "":
+		return true
+	}
+	return false
+}
+
+// charsetIsUTF8 reports whether message.New leaves a text/* body with these
+// parameters unconverted: no charset parameter, or UTF-8 or US-ASCII (an
+// empty charset is an unknown one). When go-message cannot parse the
+// Content-Type it converts nothing; when it can, its parameters are params.
+func charsetIsUTF8(params map[string]string) bool {
+	cs, ok := params["charset"]
+	if !ok {
+		return true
+	}
+	cs = strings.ToLower(cs)
+	return cs == "utf-8" || cs == "us-ascii"
 }
 
 // multipart walks the parts of a multipart body.
