@@ -211,6 +211,8 @@ type scratch struct {
 	readers []*bufio.Reader
 	lines   []line // Extract's lines of the body text
 	capture []byte // the active prefixCapture's buffer
+	fields  []headerKV
+	line    []byte // readHeaderFields' line buffer
 }
 
 // maxFreeReaders bounds the readers a scratch keeps (DefaultLimits.MaxDepth
@@ -262,6 +264,12 @@ func Parse(r io.Reader, opts *Options) (*Message, error) {
 		}
 		if cap(sc.capture) > 64<<10 {
 			sc.capture = nil
+		}
+		if cap(sc.line) > 64<<10 {
+			sc.line = nil
+		}
+		if cap(sc.fields) > 1024 {
+			sc.fields = nil
 		}
 		if sc.b64 != nil {
 			sc.b64.reset(nil) // do not keep the caller's reader alive
@@ -372,12 +380,13 @@ func normaliseProblems(in []string) []string {
 // budget: it must lift the budget, after which the rest of the block is
 // discarded. ok is false when not a single byte of header could be read.
 func (p *parser) readHeader(br *bufio.Reader, onTooLarge func()) (message.Header, bool) {
-	var chunks []textproto.Header
+	fs, line := p.sc.fields[:0], p.sc.line
 	ok := false
 	for i := 0; ; i++ {
-		h, err := textproto.ReadHeader(br)
-		chunks = append(chunks, h)
-		if h.Len() > 0 {
+		n := len(fs)
+		var err error
+		fs, line, err = readHeaderFields(br, fs, line)
+		if len(fs) > n {
 			ok = true
 		}
 		if err == nil || errors.Is(err, io.EOF) {
@@ -406,23 +415,14 @@ func (p *parser) readHeader(br *bufio.Reader, onTooLarge func()) (message.Header
 		p.problem("malformed_header")
 		break
 	}
-	if len(chunks) == 1 {
-		return message.Header{Header: chunks[0]}, ok
-	}
-	// Merge the chunks. Add prepends (Get returns the last added), so add in
-	// reverse file order to keep "first field wins".
-	type kv struct{ k, v string }
-	var all []kv
-	for i := range chunks {
-		fs := chunks[i].Fields()
-		for fs.Next() {
-			all = append(all, kv{fs.Key(), fs.Value()})
-		}
-	}
+	// Add prepends (Get returns the last added), so add in reverse file
+	// order to keep "first field wins", as textproto.ReadHeader does.
 	var h textproto.Header
-	for i := len(all) - 1; i >= 0; i-- {
-		h.Add(all[i].k, all[i].v)
+	for i := len(fs) - 1; i >= 0; i-- {
+		h.Add(fs[i].k, fs[i].v)
 	}
+	clear(fs) // do not keep this message's values alive
+	p.sc.fields, p.sc.line = fs[:0], line[:0]
 	return message.Header{Header: h}, ok
 }
 

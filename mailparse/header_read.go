@@ -1,0 +1,170 @@
+// readHeaderFields and its helpers follow go-message's textproto.ReadHeader
+// (github.com/emersion/go-message v0.18.2, textproto/header.go) line for line:
+// Copyright (c) 2016 emersion. MIT License.
+
+package mailparse
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	nettextproto "net/textproto"
+	"strings"
+)
+
+// headerKV is one header field as read: canonical key, unfolded value.
+type headerKV struct{ k, v string }
+
+// The malformed-header errors of go-message's ReadHeader; readHeader
+// recognises them by their "malformed MIME header" text.
+var (
+	errMalformedInitial = errors.New("message: malformed MIME header initial line")
+	errMalformedLine    = errors.New("message: malformed MIME header line")
+	errMalformedKey     = errors.New("message: malformed MIME header key")
+)
+
+// readHeaderFields reads a header block from r exactly as textproto.ReadHeader
+// does and appends its fields to fs in file order. It reuses line for the raw
+// lines (ReadHeader allocates 256 bytes per field) and returns it, possibly
+// grown, for the next call.
+func readHeaderFields(r *bufio.Reader, fs []headerKV, line []byte) ([]headerKV, []byte, error) {
+	// The first line cannot start with a leading space.
+	if buf, err := r.Peek(1); err == nil && isWSP(buf[0]) {
+		l, err := readLineSlice(r, line[:0])
+		if cap(l) > cap(line) {
+			line = l[:0]
+		}
+		if err != nil {
+			return fs, line, err
+		}
+		return fs, line, errMalformedInitial
+	}
+	for {
+		kv, err := readContinuedLineSlice(r, line[:0])
+		if cap(kv) > cap(line) {
+			line = kv[:0]
+		}
+		if len(kv) == 0 {
+			return fs, line, err
+		}
+		// Key ends at first colon; should not have trailing spaces but they
+		// appear in the wild, violating specs, so we remove them if present.
+		i := bytes.IndexByte(kv, ':')
+		if i < 0 {
+			return fs, line, errMalformedLine
+		}
+		keyBytes := trimWSP(kv[:i])
+		// RFC 5322 §2.2: printable US-ASCII but ':'.
+		for _, c := range keyBytes {
+			if c < 33 || c > 126 || c == ':' {
+				return fs, line, errMalformedKey
+			}
+		}
+		key := nettextproto.CanonicalMIMEHeaderKey(string(keyBytes))
+		// An empty key is skipped, not an error.
+		if key == "" {
+			continue
+		}
+		fs = append(fs, headerKV{key, trimAroundNewlines(kv[i+1:])})
+		if err != nil {
+			return fs, line, err
+		}
+	}
+}
+
+func isWSP(c byte) bool { return c == ' ' || c == '\t' }
+
+// trimWSP returns s without leading and trailing spaces and tabs.
+func trimWSP(s []byte) []byte {
+	i := 0
+	for i < len(s) && isWSP(s[i]) {
+		i++
+	}
+	n := len(s)
+	for n > i && isWSP(s[n-1]) {
+		n--
+	}
+	return s[i:n]
+}
+
+func readLineSlice(r *bufio.Reader, line []byte) ([]byte, error) {
+	for {
+		l, more, err := r.ReadLine()
+		line = append(line, l...)
+		if err != nil {
+			return line, err
+		}
+		if !more {
+			break
+		}
+	}
+	return line, nil
+}
+
+func hasContinuationLine(r *bufio.Reader) bool {
+	c, err := r.ReadByte()
+	if err != nil {
+		return false // bufio will keep err until next read.
+	}
+	_ = r.UnreadByte()
+	return isWSP(c)
+}
+
+// readContinuedLineSlice reads one field and its continuation lines into buf
+// (each line followed by CRLF); nil at the end of the input, an empty slice
+// for the blank line ending the header.
+func readContinuedLineSlice(r *bufio.Reader, buf []byte) ([]byte, error) {
+	line, err := readLineSlice(r, buf)
+	if err == io.EOF && len(line) == 0 {
+		// Header without a body
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if len(line) == 0 { // blank line - no continuation
+		return line, nil
+	}
+	line = append(line, '\r', '\n')
+	// Read continuation lines.
+	for hasContinuationLine(r) {
+		line, err = readLineSlice(r, line)
+		if err != nil {
+			break // bufio will keep err until next read.
+		}
+		line = append(line, '\r', '\n')
+	}
+	return line, nil
+}
+
+func writeContinued(b *strings.Builder, l []byte) {
+	// Strip trailing \r, if any
+	if len(l) > 0 && l[len(l)-1] == '\r' {
+		l = l[:len(l)-1]
+	}
+	l = trimWSP(l)
+	if len(l) == 0 {
+		return
+	}
+	if b.Len() > 0 {
+		b.WriteByte(' ')
+	}
+	b.Write(l)
+}
+
+// trimAroundNewlines unfolds a value: newlines and the spaces around them
+// become one space.
+func trimAroundNewlines(v []byte) string {
+	var b strings.Builder
+	b.Grow(len(v))
+	for {
+		i := bytes.IndexByte(v, '\n')
+		if i < 0 {
+			writeContinued(&b, v)
+			break
+		}
+		writeContinued(&b, v[:i])
+		v = v[i+1:]
+	}
+	return b.String()
+}
