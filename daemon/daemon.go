@@ -9,10 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"supportd/entitlement"
@@ -48,8 +50,9 @@ type Config struct {
 	// outbox (staff read it in the mailbox, where it is tagged). Default 2 MiB;
 	// negative: always attach the whole original.
 	StaffCopyMaxBytes int64
-	// TestHook, when set, is called with each parsed message before it is decided;
-	// fault tests use it to make a handler panic. Never set in production.
+	// TestHook, when set, is called with each parsed message before it is decided,
+	// from the goroutines that parse a batch in parallel; fault tests use it to
+	// make a handler panic. Never set in production.
 	TestHook func(*mailparse.Message)
 }
 
@@ -193,16 +196,28 @@ func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.F
 	}
 	d.metrics.Unprocessed.Set(start.Sub(oldest).Seconds())
 	defer d.metrics.Unprocessed.Set(0)
-	parsed := make([]*parsedMsg, len(batch))
-	for i, f := range batch {
-		parsed[i] = d.parseOne(f)
+	parsed := d.parseAll(batch)
+	// The spool files go once the batch is decided: while its commit is
+	// written to disk when nothing needs them afterwards (no raw audit copy),
+	// else after it; on every path before Handle returns.
+	removing := make(chan struct{})
+	removeStarted := false
+	removeSpool := func() {
+		removeStarted = true
+		go func() {
+			defer close(removing)
+			for _, f := range batch {
+				if f.Path != "" {
+					os.Remove(f.Path)
+				}
+			}
+		}()
 	}
 	defer func() {
-		for _, f := range batch {
-			if f.Path != "" {
-				os.Remove(f.Path)
-			}
+		if !removeStarted {
+			removeSpool()
 		}
+		<-removing
 	}()
 
 	marked := d.takeMarked()
@@ -221,7 +236,12 @@ func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.F
 			return err
 		}
 		if cp := checkpointAfter(outs); uv != mb.UIDValidity || cp > cur {
-			return tx.SetCheckpoint(mb.Name, mb.UIDValidity, cp)
+			if err := tx.SetCheckpoint(mb.Name, mb.UIDValidity, cp); err != nil {
+				return err
+			}
+		}
+		if d.cfg.RawRetention <= 0 {
+			removeSpool() // overlaps the commit's fsync
 		}
 		return nil
 	})
@@ -337,6 +357,29 @@ type parsedMsg struct {
 	panicked string // non-empty when parsing panicked (a bug; the message is quarantined)
 	readErr  error
 }
+
+// parseAll parses the spooled batch on up to GOMAXPROCS goroutines (the
+// messages are independent; a batch of small messages spends as long in the
+// parser as in its transaction, on the poller's path).
+func (d *Daemon) parseAll(batch []poller.Fetched) []*parsedMsg {
+	parsed := make([]*parsedMsg, len(batch))
+	var next atomic.Int64
+	work := func() {
+		for i := int(next.Add(1)) - 1; i < len(batch); i = int(next.Add(1)) - 1 {
+			parsed[i] = d.parseOne(batch[i])
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), maxParseWorkers, len(batch)) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	return parsed
+}
+
+// maxParseWorkers bounds parseAll's goroutines.
+const maxParseWorkers = 4
 
 // parseOne parses a spooled message, never letting a panic escape.
 func (d *Daemon) parseOne(f poller.Fetched) (p *parsedMsg) {
