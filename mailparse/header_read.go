@@ -11,10 +11,64 @@ import (
 	"io"
 	nettextproto "net/textproto"
 	"strings"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
 )
 
 // headerKV is one header field as read: canonical key, unfolded value.
 type headerKV struct{ k, v string }
+
+// header is a header block in file order. It answers Get, Values and Has
+// as go-message's Header does (the first field of a key wins; keys are
+// canonical), without building its map and field objects; goHeader builds
+// that Header for the parts handed to message.New.
+type header []headerKV
+
+// Get returns the value of the first field named k, "" if none.
+func (h header) Get(k string) string {
+	k = nettextproto.CanonicalMIMEHeaderKey(k)
+	for i := range h {
+		if h[i].k == k {
+			return h[i].v
+		}
+	}
+	return ""
+}
+
+// Has reports whether a field named k is present.
+func (h header) Has(k string) bool {
+	k = nettextproto.CanonicalMIMEHeaderKey(k)
+	for i := range h {
+		if h[i].k == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Values returns the values of the fields named k, in file order.
+func (h header) Values(k string) []string {
+	k = nettextproto.CanonicalMIMEHeaderKey(k)
+	var out []string
+	for i := range h {
+		if h[i].k == k {
+			out = append(out, h[i].v)
+		}
+	}
+	return out
+}
+
+// goHeader returns h as a go-message header. Add prepends (Get returns the
+// last added), so fields are added in reverse file order, as
+// textproto.ReadHeader's construction does.
+func (h header) goHeader() message.Header {
+	var th textproto.Header
+	for i := len(h) - 1; i >= 0; i-- {
+		th.Add(h[i].k, h[i].v)
+	}
+	return message.Header{Header: th}
+}
 
 // The malformed-header errors of go-message's ReadHeader; readHeader
 // recognises them by their "malformed MIME header" text.

@@ -33,6 +33,20 @@ func checkHeaderFields(t *testing.T, data []byte, bufSize int) {
 			t.Fatalf("%q: field %d %q, ReadHeader %q", data, i, got[i], want[i])
 		}
 	}
+	// The lookups answer as go-message's Header does, for the header itself
+	// and for goHeader's rebuild of it.
+	keys := []string{"From", "subject", "X", "x", "Content-Type", "Missing"}
+	for _, f := range fs {
+		keys = append(keys, f.k)
+	}
+	hh, gh := header(fs), header(fs).goHeader()
+	for _, k := range keys {
+		if hh.Get(k) != h.Get(k) || gh.Get(k) != h.Get(k) || hh.Has(k) != h.Has(k) ||
+			strings.Join(hh.Values(k), "\x00") != strings.Join(h.Values(k), "\x00") ||
+			strings.Join(gh.Values(k), "\x00") != strings.Join(h.Values(k), "\x00") {
+			t.Fatalf("%q: key %q: Get %q/%q Values %q/%q, ReadHeader's %q %q", data, k, hh.Get(k), gh.Get(k), hh.Values(k), gh.Values(k), h.Get(k), h.Values(k))
+		}
+	}
 	if (err1 == nil) != (err2 == nil) {
 		t.Fatalf("%q: error %v, ReadHeader %v", data, err2, err1)
 	}

@@ -22,7 +22,7 @@ const maxHeaderValue = 4096
 const maxIDs = 100
 
 // headers fills the envelope-ish fields of m from the top-level header.
-func (p *parser) headers(h message.Header) {
+func (p *parser) headers(h header) {
 	m := p.m
 	if from := p.addressList(h, "From"); len(from) > 0 {
 		m.From = &from[0]
@@ -275,7 +275,7 @@ var addrFallbackRe = regexp.MustCompile(`[A-Za-z0-9.!#$%&'*+/=?^_{|}~\-]+@[A-Za-
 
 // addressList parses every field named key as an address list, with a
 // tolerant fallback (anything shaped like local@domain) for malformed values.
-func (p *parser) addressList(h message.Header, key string) []Address {
+func (p *parser) addressList(h header, key string) []Address {
 	vals := h.Values(key)
 	if len(vals) == 0 {
 		return nil

@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/emersion/go-message"
 )
 
 // peekBufferSize must be at least 76: "\r\n--" + a 70-byte boundary + "-".
@@ -71,7 +69,7 @@ func (r *stickyErrorReader) Read(p []byte) (n int, _ error) {
 
 // part is one part of a multipart body: its header and its raw body.
 type part struct {
-	Header   message.Header
+	Header   header
 	tooLarge bool // the header went past MaxHeaderBytes
 
 	mr      *multipartReader

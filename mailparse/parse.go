@@ -18,7 +18,6 @@ import (
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // every charset go-message knows (ISO-8859-x, Windows-125x, Shift_JIS, ISO-2022-JP, GBK, Big5…)
-	"github.com/emersion/go-message/textproto"
 	"golang.org/x/text/encoding/charmap"
 )
 
@@ -379,7 +378,7 @@ func normaliseProblems(in []string) []string {
 // are skipped and reported). onTooLarge is called when the header exceeds its
 // budget: it must lift the budget, after which the rest of the block is
 // discarded. ok is false when not a single byte of header could be read.
-func (p *parser) readHeader(br *bufio.Reader, onTooLarge func()) (message.Header, bool) {
+func (p *parser) readHeader(br *bufio.Reader, onTooLarge func()) (header, bool) {
 	fs, line := p.sc.fields[:0], p.sc.line
 	ok := false
 	for i := 0; ; i++ {
@@ -415,15 +414,10 @@ func (p *parser) readHeader(br *bufio.Reader, onTooLarge func()) (message.Header
 		p.problem("malformed_header")
 		break
 	}
-	// Add prepends (Get returns the last added), so add in reverse file
-	// order to keep "first field wins", as textproto.ReadHeader does.
-	var h textproto.Header
-	for i := len(fs) - 1; i >= 0; i-- {
-		h.Add(fs[i].k, fs[i].v)
-	}
+	h := append(header(nil), fs...)
 	clear(fs) // do not keep this message's values alive
 	p.sc.fields, p.sc.line = fs[:0], line[:0]
-	return message.Header{Header: h}, ok
+	return h, ok
 }
 
 // nextLooksLikeHeader reports whether the next line is a header field
@@ -471,7 +465,7 @@ func discardHeader(br *bufio.Reader) {
 
 // mediaType parses a Content-Type-like header value tolerantly: the media type
 // lower-cased and its parameters (RFC 2231 and RFC 2047 decoded).
-func (p *parser) mediaType(h message.Header, key string) (string, map[string]string, bool) {
+func (p *parser) mediaType(h header, key string) (string, map[string]string, bool) {
 	v := h.Get(key)
 	if strings.TrimSpace(v) == "" {
 		return "", map[string]string{}, true
@@ -482,7 +476,7 @@ func (p *parser) mediaType(h message.Header, key string) (string, map[string]str
 
 // entity walks one MIME entity: header h and its raw (still transfer-encoded)
 // body.
-func (p *parser) entity(h message.Header, body io.Reader, depth int, encapsulated bool) {
+func (p *parser) entity(h header, body io.Reader, depth int, encapsulated bool) {
 	if p.stop {
 		return
 	}
@@ -517,11 +511,11 @@ func (p *parser) entity(h message.Header, body io.Reader, depth int, encapsulate
 
 	// A mangled charset parameter (charset="charset=us-ascii", quotes,
 	// spaces) is repaired before go-message looks it up.
+	fixedCharset := false
 	if cs, ok := params["charset"]; ok && strings.HasPrefix(mt, "text/") {
 		if fixed := fixCharsetName(cs); fixed != cs {
 			params["charset"] = fixed
-			h = message.Header{Header: h.Header.Copy()}
-			h.SetContentType(mt, map[string]string{"charset": fixed})
+			fixedCharset = true
 		}
 	}
 	// Leaf: go-message decodes the transfer encoding and the charset, except
@@ -545,8 +539,12 @@ func (p *parser) entity(h message.Header, body io.Reader, depth int, encapsulate
 	case identityEncoding(cteRaw) && (!strings.HasPrefix(mt, "text/") || charsetIsUTF8(params)):
 		body2 = body
 	default:
+		gh := h.goHeader()
+		if fixedCharset {
+			gh.SetContentType(mt, map[string]string{"charset": params["charset"]})
+		}
 		var ent *message.Entity
-		ent, err = message.New(h, body)
+		ent, err = message.New(gh, body)
 		if ent == nil {
 			return
 		}
@@ -750,7 +748,7 @@ func (p *parser) readErr(err error, cte string) {
 }
 
 // attachment hashes one attachment while streaming it.
-func (p *parser) attachment(body io.Reader, h message.Header, mt, filename, disp, cte string) {
+func (p *parser) attachment(body io.Reader, h header, mt, filename, disp, cte string) {
 	p.sum.Reset()
 	hw := &hashCounter{h: p.sum}
 	_, err := io.CopyBuffer(hw, body, p.buf)
