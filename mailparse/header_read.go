@@ -115,7 +115,10 @@ func readHeaderFields(r *bufio.Reader, fs []headerKV, line []byte) ([]headerKV, 
 				return fs, line, errMalformedKey
 			}
 		}
-		key := nettextproto.CanonicalMIMEHeaderKey(string(keyBytes))
+		key, ok := commonKeys[string(keyBytes)] // no allocation for the usual keys
+		if !ok {
+			key = nettextproto.CanonicalMIMEHeaderKey(string(keyBytes))
+		}
 		// An empty key is skipped, not an error.
 		if key == "" {
 			continue
@@ -126,6 +129,27 @@ func readHeaderFields(r *bufio.Reader, fs []headerKV, line []byte) ([]headerKV, 
 		}
 	}
 }
+
+// commonKeys maps the usual spellings of common header keys to their
+// canonical form (computed by CanonicalMIMEHeaderKey, so always the same).
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"Authentication-Results", "Auto-Submitted", "Cc", "Content-Class", "Content-Description",
+		"Content-Disposition", "Content-ID", "Content-Id", "Content-Language", "Content-Transfer-Encoding",
+		"Content-Type", "Date", "Delivered-To", "DKIM-Signature", "From", "Importance", "In-Reply-To",
+		"List-Id", "List-ID", "List-Unsubscribe", "List-Unsubscribe-Post", "Message-ID", "Message-Id",
+		"MIME-Version", "Mime-Version", "Precedence", "Priority", "Received", "Received-SPF", "References",
+		"Reply-To", "Return-Path", "Sender", "Subject", "Thread-Index", "Thread-Topic", "To", "User-Agent",
+		"X-Auto-Response-Suppress", "X-Loop", "X-Mailer", "X-MimeOLE", "X-MS-Has-Attach",
+		"X-MS-TNEF-Correlator", "X-OriginalArrivalTime", "X-Originating-IP", "X-Priority", "X-Received",
+		"ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results",
+		"content-type", "content-transfer-encoding", "content-disposition", "from", "to", "subject", "date",
+	} {
+		m[k] = nettextproto.CanonicalMIMEHeaderKey(k)
+	}
+	return m
+}()
 
 func isWSP(c byte) bool { return c == ' ' || c == '\t' }
 

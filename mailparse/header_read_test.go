@@ -78,6 +78,7 @@ var headerSeeds = []string{
 	"\r\n",
 	"Long: " + strings.Repeat("x", 200) + "\r\n" + strings.Repeat("y", 150) + ": v\r\n\r\n",
 	"K : spaced key \r\n\r\n",
+	"content-type: text/plain\r\nMESSAGE-ID: <a@b>\r\nMessage-ID: <c@d>\r\nDKIM-Signature: x\r\nX-MS-Has-Attach:\r\n\r\n",
 	"A: b\r\n \r\nC: d\r\n\r\n",
 }
 
