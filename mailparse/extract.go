@@ -68,8 +68,8 @@ func extract(m *Message, o *Options, buf []line) []line {
 	if len(text) > maxFieldBytes {
 		text = text[:maxFieldBytes]
 	}
-	orig := m.Subject + "\n" + text
-	lower := asciiLower(orig)
+	orig := origText{m.Subject, text}
+	lower := orig.lower()
 	ns := len(m.Subject)
 	m.TicketID = findTicket(tm, m.Subject, lower[:ns])
 	if m.TicketID == "" {
@@ -189,6 +189,37 @@ func isAlnum(c byte) bool {
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// origText is the text Extract searches, subject + "\n" + body, without
+// the copy.
+type origText struct{ subject, body string }
+
+func (o origText) len() int { return len(o.subject) + 1 + len(o.body) }
+
+// at returns the byte at position i of subject + "\n" + body.
+func (o origText) at(i int) byte {
+	switch {
+	case i < len(o.subject):
+		return o.subject[i]
+	case i == len(o.subject):
+		return '\n'
+	}
+	return o.body[i-len(o.subject)-1]
+}
+
+// lower returns asciiLower(subject + "\n" + body).
+func (o origText) lower() string {
+	b := make([]byte, 0, o.len())
+	b = append(b, o.subject...)
+	b = append(b, '\n')
+	b = append(b, o.body...)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
 
 // asciiLower lower-cases ASCII letters only, so byte offsets are unchanged.
 func asciiLower(s string) string {
@@ -506,7 +537,7 @@ var (
 	ieRe           = regexp.MustCompile(`^ie\s?(\d{1,2})(?:\.0)?`)
 )
 
-func findBrowser(orig, lower string) *Browser {
+func findBrowser(orig origText, lower string) *Browser {
 	if b := findUA(lower); b != nil {
 		return b
 	}
@@ -591,7 +622,7 @@ var browserNames = []browserName{
 
 // findNamedBrowser finds the earliest browser name given with a version,
 // else the earliest name without one. orig is the text lower was made from.
-func findNamedBrowser(orig, lower string) *Browser {
+func findNamedBrowser(orig origText, lower string) *Browser {
 	var withV, withoutV *Browser
 	atV, atNoV := -1, -1
 	for _, bn := range browserNames {
@@ -661,12 +692,12 @@ func findNamedBrowser(orig, lower string) *Browser {
 // weakNameCounts decides whether "edge" or "opera" without a version names
 // the browser: "Microsoft Edge", a "browser" on the line, or the capitalised
 // name ending a phrase ("… on Windows Server 2019, Edge.").
-func weakNameCounts(orig, lower string, at, end int) bool {
+func weakNameCounts(orig origText, lower string, at, end int) bool {
 	pre := strings.TrimRight(linePrefix(lower, at, 20), " \t")
 	if strings.HasSuffix(pre, "microsoft") || strings.Contains(lineAt(lower, at), "browser") {
 		return true
 	}
-	if len(orig) != len(lower) || orig[at] < 'A' || orig[at] > 'Z' {
+	if c := orig.at(at); orig.len() != len(lower) || c < 'A' || c > 'Z' {
 		return false
 	}
 	if end >= len(lower) {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"mime"
 	"net/mail"
+	nettextproto "net/textproto"
 	"regexp"
 	"strings"
 	"sync"
@@ -276,19 +277,22 @@ var addrFallbackRe = regexp.MustCompile(`[A-Za-z0-9.!#$%&'*+/=?^_{|}~\-]+@[A-Za-
 // addressList parses every field named key as an address list, with a
 // tolerant fallback (anything shaped like local@domain) for malformed values.
 func (p *parser) addressList(h header, key string) []Address {
-	vals := h.Values(key)
-	if len(vals) == 0 {
-		return nil
-	}
+	key = nettextproto.CanonicalMIMEHeaderKey(key)
 	var out []Address
-	for _, v := range vals {
+	for _, f := range h {
+		if f.k != key {
+			continue
+		}
+		v := f.v
 		if strings.TrimSpace(v) == "" {
 			continue
 		}
-		if simple, ok := appendSimpleAddresses(nil, v); ok {
-			for _, a := range simple {
-				out = append(out, Address{Name: clean(a.Name, maxHeaderValue), Addr: normAddr(a.Addr)})
+		n := len(out)
+		if simple, ok := appendSimpleAddresses(out, v); ok {
+			for i := n; i < len(simple); i++ {
+				simple[i] = Address{Name: clean(simple[i].Name, maxHeaderValue), Addr: normAddr(simple[i].Addr)}
 			}
+			out = simple
 			continue
 		}
 		list, err := addressParser.ParseList(v)
