@@ -468,7 +468,7 @@ func discardHeader(br *bufio.Reader) {
 func (p *parser) mediaType(h header, key string) (string, map[string]string, bool) {
 	v := h.Get(key)
 	if strings.TrimSpace(v) == "" {
-		return "", map[string]string{}, true
+		return "", nil, true // read only: a nil map answers "" like an empty one
 	}
 	t, params, err := parseParams(v)
 	return t, params, err == nil
