@@ -951,7 +951,19 @@ var actionVerbs = map[string]bool{
 // alternative contains "step", "repro" or "replicat" (a plain "rep" let
 // every "reply" and "report" through).
 func stepsPrecheck(lt string) bool {
-	return strings.Contains(lt, "step") || strings.Contains(lt, "repro") || strings.Contains(lt, "replicat")
+	// All three contain "ep": one search for it instead of three passes.
+	for i := 0; ; {
+		j := strings.Index(lt[i:], "ep")
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		if at >= 2 && lt[at-2:at] == "st" || at >= 1 && lt[at-1] == 'r' &&
+			(strings.HasPrefix(lt[at+2:], "ro") || strings.HasPrefix(lt[at+2:], "licat")) {
+			return true
+		}
+		i = at + 1
+	}
 }
 
 // hasSteps: a "steps to reproduce" phrase, "Step 1", a numbered list of at

@@ -818,11 +818,13 @@ func (p *parser) textBytes(data []byte, isHTML bool, charset string, unknownChar
 	if len(data) == 0 {
 		return
 	}
-	if !utf8.Valid(data) {
+	valid := utf8.Valid(data)
+	if !valid {
 		if !unknownCharset && (charset == "" || charset == "us-ascii" || charset == "ascii") {
 			// Undeclared 8-bit text: Windows-1252 is the usual culprit.
 			if d, err := charmap.Windows1252.NewDecoder().Bytes(data); err == nil {
 				data = d
+				valid = true // every byte decodes to a rune (TestWindows1252Valid)
 			}
 			p.problem("undeclared_charset")
 		}
@@ -840,15 +842,21 @@ func (p *parser) textBytes(data []byte, isHTML bool, charset string, unknownChar
 		p.plain = append(p.plain, '\n')
 		room--
 	}
-	p.plain = appendText(p.plain, data, room)
+	p.plain = appendTextValid(p.plain, data, room, valid)
 }
 
 // appendText appends data to dst with CRLF and lone CR turned into LF, other
 // control characters (but tab) dropped, invalid UTF-8 replaced, and at most
 // max bytes added (cut on a rune boundary).
 func appendText(dst, data []byte, max int) []byte {
+	return appendTextValid(dst, data, max, false)
+}
+
+// appendTextValid is appendText for data known to be valid UTF-8 when valid
+// is true (it is then not validated again).
+func appendTextValid(dst, data []byte, max int, valid bool) []byte {
 	if len(data) <= max {
-		switch plainCleanCR(data) {
+		switch plainCleanCR(data, valid) {
 		case 0:
 			return append(dst, data...)
 		case 1:
@@ -930,11 +938,11 @@ func appendTextSlow(dst, data []byte, max int) []byte {
 
 var crlf = []byte("\r\n")
 
-// plainCleanCR reports 0 when data is valid UTF-8 without CR or control
+// plainCleanCR (valid: data is known to be valid UTF-8) reports 0 when data is valid UTF-8 without CR or control
 // characters other than LF and TAB, 1 when it would be but for some CRs,
 // 2 otherwise (C1 controls are checked by utf8 decoding only when non-ASCII
 // bytes are present).
-func plainCleanCR(data []byte) int {
+func plainCleanCR(data []byte, valid bool) int {
 	ascii := true
 	cr := false
 	for _, c := range data {
@@ -955,7 +963,7 @@ func plainCleanCR(data []byte) int {
 	if ascii {
 		return res
 	}
-	if !utf8.Valid(data) {
+	if !valid && !utf8.Valid(data) {
 		return 2
 	}
 	// C1 controls are U+0080..U+009F, encoded as C2 80..C2 9F.

@@ -11,6 +11,9 @@ import (
 func checkPrechecks(t *testing.T, s string) {
 	t.Helper()
 	lt := asciiLower(s)
+	if stepsPrecheck(lt) != (strings.Contains(lt, "step") || strings.Contains(lt, "repro") || strings.Contains(lt, "replicat")) {
+		t.Errorf("%q: stepsPrecheck %v", lt, stepsPrecheck(lt))
+	}
 	if hasFieldSeparator(s) != strings.ContainsAny(s, ":-–=") {
 		t.Errorf("%q: hasFieldSeparator %v", s, hasFieldSeparator(s))
 	}
@@ -36,7 +39,7 @@ var precheckSeeds = []string{
 	"e-mail: a@b", "E-Mail:", "server-betriebssystem: x", "ビルド番号: 9653", "サーバー：", "passwordstate build number #: 1",
 	"build no.: 9653", "build #: 9100", "Steps to reproduce:", "How to replicate", "Repro steps", "To reproduce the issue",
 	"Step 1 open", "steps :", "Windows Server 2019 ", "OS ", "win ", "server 2012 r2 ", "step 2) click", "screenshots -",
-	"I'm here - see", "• build: 1", "•• os:", "Größe: 10", "ビルド番号：9653", "サーバー - x", "ブラウザ: Edge", "· click here", "• open", "名前: x", "os – x", "Hello world: x", "When I add a password list.", "licence= x", "tel - 1", "to:", "cc =",
+	"I'm here - see", "• build: 1", "•• os:", "Größe: 10", "ビルド番号：9653", "サーバー - x", "ブラウザ: Edge", "· click here", "• open", "名前: x", "os – x", "step", "repro", "replicat", "xreplicatx", "ep", "rep", "sep", "stepreplicate", "eprepro", "Hello world: x", "When I add a password list.", "licence= x", "tel - 1", "to:", "cc =",
 }
 
 func TestPrechecks(t *testing.T) {

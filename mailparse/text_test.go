@@ -3,6 +3,9 @@ package mailparse
 import (
 	"bytes"
 	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/charmap"
 )
 
 // FuzzAppendText checks the shortcuts of appendText (clean text, CRLF text)
@@ -21,5 +24,23 @@ func FuzzAppendText(f *testing.F) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("appendText(%q, %d) = %q, byte by byte %q", data, max, got, want)
 		}
+		if utf8.Valid(data) {
+			if got := appendTextValid([]byte(">"), data, max, true); !bytes.Equal(got, want) {
+				t.Fatalf("appendTextValid(%q, %d) = %q, byte by byte %q", data, max, got, want)
+			}
+		}
 	})
+}
+
+// TestWindows1252Valid: textBytes marks Windows-1252-decoded text as valid
+// UTF-8 without checking; every byte must decode to valid UTF-8.
+func TestWindows1252Valid(t *testing.T) {
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	d, err := charmap.Windows1252.NewDecoder().Bytes(all)
+	if err != nil || !utf8.Valid(d) || utf8.RuneCount(d) != 256 {
+		t.Fatalf("Windows-1252 decoding of every byte: %q, %v", d, err)
+	}
 }
