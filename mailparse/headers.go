@@ -225,9 +225,12 @@ func parseParams(v string) (string, map[string]string, error) {
 		return strings.ToLower(t), params, nil
 	}
 	if err == mime.ErrInvalidMediaParameter {
-		// The media type is fine, some parameter is not: keep what parsed.
-		if params == nil {
-			params = map[string]string{}
+		// The media type is fine, some parameter is not (an unquoted 8-bit
+		// file name, a stray character): mime drops every parameter then, so
+		// read them leniently, as enmime does, and keep the file name.
+		params = map[string]string{}
+		if i := strings.IndexByte(v, ';'); i >= 0 {
+			lenientParams(v[i+1:], params)
 		}
 		return strings.ToLower(t), params, nil
 	}
@@ -248,6 +251,13 @@ func parseParams(v string) (string, map[string]string, error) {
 		}
 		return -1
 	}, strings.ToLower(firstField(main)))
+	lenientParams(rest, params)
+	return t, params, err
+}
+
+// lenientParams adds the name=value pairs of a malformed parameter list to
+// params (the first of a repeated name wins; at most 50).
+func lenientParams(rest string, params map[string]string) {
 	for _, mm := range lenientParamRe.FindAllStringSubmatch(rest, 50) {
 		k := strings.ToLower(mm[1])
 		val := mm[2]
@@ -255,11 +265,15 @@ func parseParams(v string) (string, map[string]string, error) {
 			val = strings.TrimSuffix(strings.TrimPrefix(val, `"`), `"`)
 			val = strings.ReplaceAll(val, `\"`, `"`)
 		}
+		if strings.Contains(val, "=?") {
+			if d, derr := wordDecoder.DecodeHeader(val); derr == nil {
+				val = d
+			}
+		}
 		if _, dup := params[k]; !dup {
 			params[k] = val
 		}
 	}
-	return t, params, err
 }
 
 // firstField returns the first run of s not containing white space or a

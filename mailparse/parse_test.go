@@ -642,3 +642,21 @@ func TestAppendText(t *testing.T) {
 		}
 	}
 }
+
+// A parameter list that mime.ParseMediaType refuses (an unquoted 8-bit or
+// encoded-word file name) still yields the file name, as enmime reads it.
+func TestLenientFilenameParams(t *testing.T) {
+	for _, tc := range []struct{ disp, want string }{
+		{"attachment; filename=管理.doc", "管理.doc"},
+		{"attachment; filename==?UTF-8?B?w6lsw6lwaGFudC5wbmc=?=; size=12", "éléphant.png"},
+		{"attachment; filename=report.pdf; foo=\"unterminated", "report.pdf"},
+	} {
+		raw := "From: a@b.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+			"--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n" +
+			"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: " + tc.disp + "\r\n\r\nxyz\r\n--b--\r\n"
+		m := parseString(t, raw, nil)
+		if len(m.Attachments) != 1 || m.Attachments[0].Filename != tc.want {
+			t.Errorf("%q: attachments %+v, want file name %q", tc.disp, m.Attachments, tc.want)
+		}
+	}
+}
