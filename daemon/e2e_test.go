@@ -105,6 +105,25 @@ func TestEndToEndEachStatus(t *testing.T) {
 			}
 		})
 	}
+
+	// The metrics count what happened, per action and status.
+	for _, m := range []struct {
+		action, status string
+		want           float64
+	}{
+		{"acknowledge", "active", 1}, {"acknowledge", "trial", 1}, {"acknowledge", "free", 1}, {"acknowledge", "unknown", 1},
+		{"lapsed_notice", "lapsed", 1}, {"unsupported_version", "active", 1}, {"suppress", "active", 1}, {"follow_up", "active", 0},
+	} {
+		if got := daemon.CounterValue(r.metrics.Messages.WithLabelValues(m.action, m.status)); got != m.want {
+			t.Errorf("supportd_messages_total{action=%q,status=%q} = %v, want %v", m.action, m.status, got, m.want)
+		}
+	}
+	waitFor(t, 10*time.Second, "replies_sent_total{kind=reply} to count every reply", func() bool {
+		return daemon.CounterValue(r.metrics.RepliesSent.WithLabelValues("reply")) == float64(replies)
+	})
+	if got := daemon.CounterValue(r.metrics.RepliesFail.WithLabelValues("reply", "permanent")); got != 0 {
+		t.Errorf("replies_failed_total{kind=reply,class=permanent} = %v, want 0", got)
+	}
 }
 
 func addrs(vals []string) []string {

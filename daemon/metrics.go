@@ -3,6 +3,10 @@ package daemon
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"supportd/entitlement"
+	"supportd/store"
+	"supportd/triage"
 )
 
 // Metrics are the Prometheus metrics of `supportd run`, on their own registry (no
@@ -62,5 +66,17 @@ func NewMetrics(reconnects func() float64) *Metrics {
 	m.Registry.MustRegister(m.Messages, m.Quarantined, m.RepliesSent, m.RepliesFail, m.OutboxDepth, m.OutboxOldest,
 		m.Unprocessed, m.Reconnects, m.StoreErrors, m.Latency, m.SendLatency, m.BatchSeconds, m.TokenExpiry,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Every known series exists from the start at 0, so rate() and alerts see
+	// the first event instead of a series appearing from nothing.
+	for _, a := range []triage.Action{triage.Acknowledge, triage.LapsedNotice, triage.UnsupportedVersion, triage.FollowUp, triage.Suppress} {
+		for _, st := range []entitlement.Status{entitlement.Active, entitlement.Trial, entitlement.Free, entitlement.Lapsed, entitlement.Unknown} {
+			m.Messages.WithLabelValues(string(a), string(st))
+		}
+	}
+	for _, k := range []string{store.KindReply, store.KindStaff, store.KindForward} {
+		m.RepliesSent.WithLabelValues(k)
+		m.RepliesFail.WithLabelValues(k, "temporary")
+		m.RepliesFail.WithLabelValues(k, "permanent")
+	}
 	return m
 }
