@@ -207,19 +207,41 @@ func (o origText) at(i int) byte {
 	return o.body[i-len(o.subject)-1]
 }
 
-// lower returns asciiLower(subject + "\n" + body).
+// lower returns asciiLower(subject + "\n" + body), built in one allocation
+// (no []byte to copy into a string).
 func (o origText) lower() string {
-	b := make([]byte, 0, o.len())
-	b = append(b, o.subject...)
-	b = append(b, '\n')
-	b = append(b, o.body...)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
+	var sb strings.Builder
+	sb.Grow(o.len())
+	writeLower(&sb, o.subject)
+	sb.WriteByte('\n')
+	writeLower(&sb, o.body)
+	return sb.String()
+}
+
+// writeLower writes asciiLower(s) to sb, lower-cased in chunks of a stack
+// buffer.
+func writeLower(sb *strings.Builder, s string) {
+	var chunk [1024]byte
+	for len(s) > 0 {
+		n := copy(chunk[:], s)
+		for i, c := range chunk[:n] {
+			chunk[i] = asciiLowerTable[c] // no branch: capitals come unpredictably
+		}
+		sb.Write(chunk[:n])
+		s = s[n:]
+	}
+}
+
+// asciiLowerTable maps each byte to its ASCII lower case.
+var asciiLowerTable = func() (t [256]byte) {
+	for i := range t {
+		t[i] = byte(i)
+		if i >= 'A' && i <= 'Z' {
+			t[i] = byte(i) + 'a' - 'A'
 		}
 	}
-	return string(b)
-}
+	return t
+}()
 
 // asciiLower lower-cases ASCII letters only, so byte offsets are unchanged.
 func asciiLower(s string) string {

@@ -263,3 +263,14 @@ func TestExtractNilAndReset(t *testing.T) {
 		t.Error("Problems is nil")
 	}
 }
+
+// TestOrigTextLower: lower is asciiLower of subject + "\n" + body, byte
+// offsets unchanged (non-ASCII bytes kept as they are).
+func TestOrigTextLower(t *testing.T) {
+	for _, o := range []origText{{"", ""}, {"Subject", "Body"}, {"ÄBC Déf", "XYZ\r\nÖl, Build 9653 WIN"}, {"lower", "already"}, {"Z", "A"}} {
+		want := asciiLower(o.subject + "\n" + o.body)
+		if got := o.lower(); got != want {
+			t.Errorf("%q: got %q, want %q", o, got, want)
+		}
+	}
+}

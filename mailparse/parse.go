@@ -212,6 +212,8 @@ type scratch struct {
 	capture []byte // the active prefixCapture's buffer
 	fields  []headerKV
 	line    []byte // readHeaderFields' line buffer
+	plain   []byte // the parser's plain text, copied into Message.Text
+	decoded []byte // undeclared 8-bit text decoded as Windows-1252
 }
 
 // maxFreeReaders bounds the readers a scratch keeps (DefaultLimits.MaxDepth
@@ -270,12 +272,19 @@ func Parse(r io.Reader, opts *Options) (*Message, error) {
 		if cap(sc.fields) > 1024 {
 			sc.fields = nil
 		}
+		if cap(sc.plain) > 1<<20 {
+			sc.plain = nil
+		}
+		if cap(sc.decoded) > 1<<20 {
+			sc.decoded = nil
+		}
 		if sc.b64 != nil {
 			sc.b64.reset(nil) // do not keep the caller's reader alive
 		}
 		scratchPool.Put(sc)
 	}()
-	p := &parser{opts: o, lim: o.Limits, m: m, buf: sc.buf, sum: sc.sum, sc: sc}
+	p := &parser{opts: o, lim: o.Limits, m: m, buf: sc.buf, sum: sc.sum, sc: sc, plain: sc.plain[:0]}
+	defer func() { sc.plain = p.plain[:0] }()
 	if r == nil {
 		p.problem("empty_message")
 		p.finish()
@@ -822,10 +831,9 @@ func (p *parser) textBytes(data []byte, isHTML bool, charset string, unknownChar
 	if !valid {
 		if !unknownCharset && (charset == "" || charset == "us-ascii" || charset == "ascii") {
 			// Undeclared 8-bit text: Windows-1252 is the usual culprit.
-			if d, err := charmap.Windows1252.NewDecoder().Bytes(data); err == nil {
-				data = d
-				valid = true // every byte decodes to a rune (TestWindows1252Valid)
-			}
+			p.sc.decoded = decodeWindows1252(p.sc.decoded[:0], data)
+			data = p.sc.decoded
+			valid = true // every byte decodes to a rune (TestWindows1252Valid)
 			p.problem("undeclared_charset")
 		}
 	}
@@ -843,6 +851,25 @@ func (p *parser) textBytes(data []byte, isHTML bool, charset string, unknownChar
 		room--
 	}
 	p.plain = appendTextValid(p.plain, data, room, valid)
+}
+
+// decodeWindows1252 appends src decoded as Windows-1252 to dst: what
+// charmap.Windows1252's decoder yields (byte by byte, from the same table),
+// with runs of ASCII copied at once and no new buffer per part.
+func decodeWindows1252(dst, src []byte) []byte {
+	for len(src) > 0 {
+		i := 0
+		for i < len(src) && src[i] < utf8.RuneSelf {
+			i++
+		}
+		dst = append(dst, src[:i]...)
+		if i == len(src) {
+			break
+		}
+		dst = utf8.AppendRune(dst, charmap.Windows1252.DecodeByte(src[i]))
+		src = src[i+1:]
+	}
+	return dst
 }
 
 // appendText appends data to dst with CRLF and lone CR turned into LF, other

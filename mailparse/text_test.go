@@ -44,3 +44,28 @@ func TestWindows1252Valid(t *testing.T) {
 		t.Fatalf("Windows-1252 decoding of every byte: %q, %v", d, err)
 	}
 }
+
+// TestDecodeWindows1252: decodeWindows1252 yields what x/text's decoder
+// yields, for every byte alone, every byte among ASCII, and appended to
+// existing bytes.
+func TestDecodeWindows1252(t *testing.T) {
+	var inputs [][]byte
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+		inputs = append(inputs, []byte{byte(i)}, []byte{'a', byte(i), 'b', byte(i)})
+	}
+	inputs = append(inputs, all, []byte(""), []byte("plain ASCII\r\n"), []byte("Dr\xe4chenk\xf6pfe \x80 \x81\x8d\x8f\x90\x9d \xff"))
+	for _, in := range inputs {
+		want, err := charmap.Windows1252.NewDecoder().Bytes(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := decodeWindows1252(nil, in); !bytes.Equal(got, want) {
+			t.Errorf("%q: got %q, want %q", in, got, want)
+		}
+		if got := decodeWindows1252([]byte("pre"), in); !bytes.Equal(got, append([]byte("pre"), want...)) {
+			t.Errorf("%q after a prefix: got %q", in, got)
+		}
+	}
+}
