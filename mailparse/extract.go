@@ -91,7 +91,7 @@ func extract(m *Message, o *Options, buf []line) []line {
 type ticketMatcher struct {
 	re       *regexp.Regexp // (?i)pattern
 	anchored *regexp.Regexp // ^(?i:pattern), used at candidate positions
-	prefix   string         // lower-cased literal prefix, "" if none
+	prefix   anchor         // lower-cased literal prefix, "" if none
 }
 
 type compiled struct {
@@ -125,7 +125,7 @@ func compileTicket(pattern string) (*ticketMatcher, error) {
 	tm := &ticketMatcher{re: re, anchored: regexp.MustCompile("^(?i:" + pattern + ")")}
 	if cs, err := regexp.Compile(pattern); err == nil {
 		if p, _ := cs.LiteralPrefix(); p != "" && isASCII(p) {
-			tm.prefix = asciiLower(p)
+			tm.prefix = newAnchor(asciiLower(p))
 		}
 	}
 	return tm, nil
@@ -161,9 +161,9 @@ func findTicket(tm *ticketMatcher, s, lower string) string {
 		}
 		return true
 	}
-	if tm.prefix != "" {
+	if tm.prefix.s != "" {
 		for i := 0; ; {
-			j := strings.Index(lower[i:], tm.prefix)
+			j := tm.prefix.index(lower[i:])
 			if j < 0 {
 				return ""
 			}
@@ -254,6 +254,63 @@ func asciiLower(s string) string {
 	return string(b)
 }
 
+// anchor is a literal searched for in the text. strings.Index stops at
+// every occurrence of the literal's first byte and, for a common one (every
+// "e" for "edge", every "r" for "r2"), starts its vectorised search over
+// each time; index skips with IndexByte to the literal's rarest byte instead.
+type anchor struct {
+	s    string
+	rare int // index in s of the byte least frequent in prose
+}
+
+// proseRank orders bytes by how rare they are in prose (English and German
+// letter frequencies): letters from the most frequent, then digits; every
+// other byte ranks as frequent as the space.
+const proseRank = "etaonisrhdlcumfgwpybvkzjxq0123456789"
+
+func newAnchor(s string) anchor {
+	a := anchor{s: s}
+	best := -1
+	for i := 0; i < len(s); i++ {
+		if r := strings.IndexByte(proseRank, s[i]); r > best {
+			a.rare, best = i, r
+		}
+	}
+	return a
+}
+
+// index is strings.Index(t, a.s).
+func (a anchor) index(t string) int {
+	if len(a.s) < 2 {
+		return strings.Index(t, a.s)
+	}
+	c := a.s[a.rare]
+	fails := 0
+	for j := a.rare; j < len(t); {
+		k := strings.IndexByte(t[j:], c)
+		if k < 0 {
+			return -1
+		}
+		at := j + k - a.rare
+		if at+len(a.s) > len(t) {
+			return -1 // every later occurrence ends later still
+		}
+		if t[at:at+len(a.s)] == a.s {
+			return at
+		}
+		j += k + 1
+		// The byte is not rare in this text: strings.Index (which turns to
+		// a vectorised brute-force search) does better.
+		if fails++; fails > 4+j/64 {
+			if k := strings.Index(t[at+1:], a.s); k >= 0 {
+				return at + 1 + k
+			}
+			return -1
+		}
+	}
+	return -1
+}
+
 // window returns s[i:i+n] (bounded).
 func window(s string, i, n int) string {
 	if i+n > len(s) {
@@ -299,9 +356,11 @@ func osBeforeBuildPrecheck(pre string) bool {
 	return strings.Contains(pre, "os") || strings.Contains(pre, "win") || strings.Contains(pre, "server")
 }
 
+var buildAnchor = newAnchor("build")
+
 func findBuild(lower string) int {
 	for i := 0; ; {
-		j := strings.Index(lower[i:], "build")
+		j := buildAnchor.index(lower[i:])
 		if j < 0 {
 			return 0
 		}
@@ -428,6 +487,8 @@ func osListForSlow(names []string) *osList {
 	return ol
 }
 
+var winAnchor, serverAnchor, r2Anchor = newAnchor("win"), newAnchor("server"), newAnchor("r2")
+
 type osHit struct {
 	at  int
 	key string
@@ -442,7 +503,7 @@ func findServerOS(lower string, names []string) string {
 	}
 	// "Windows Server 2019", "Win2019", "Windows 2016", "Windows 10" (labelled).
 	for i := 0; ; {
-		j := strings.Index(lower[i:], "win")
+		j := winAnchor.index(lower[i:])
 		if j < 0 || (best.at >= 0 && i+j > best.at) {
 			break
 		}
@@ -471,7 +532,7 @@ func findServerOS(lower string, names []string) string {
 	}
 	// "Server 2019" (not "SQL Server 2019").
 	for i := 0; ; {
-		j := strings.Index(lower[i:], "server")
+		j := serverAnchor.index(lower[i:])
 		if j < 0 || (best.at >= 0 && i+j > best.at) {
 			break
 		}
@@ -496,7 +557,7 @@ func findServerOS(lower string, names []string) string {
 	}
 	// "2012 R2".
 	for i := 0; ; {
-		j := strings.Index(lower[i:], "r2")
+		j := r2Anchor.index(lower[i:])
 		if j < 0 || (best.at >= 0 && i+j > best.at) {
 			break
 		}
@@ -566,9 +627,11 @@ func findBrowser(orig origText, lower string) *Browser {
 	return findNamedBrowser(orig, lower)
 }
 
+var msieAnchor = newAnchor("msie ")
+
 // findUA reads the first pasted User-Agent string.
 func findUA(lower string) *Browser {
-	first := strings.Index(lower, "msie ")
+	first := msieAnchor.index(lower)
 	limit := len(lower)
 	if first >= 0 {
 		limit = first
@@ -626,7 +689,7 @@ func findUA(lower string) *Browser {
 }
 
 type browserName struct {
-	anchor string
+	anchor anchor
 	name   string
 	// weak names ("edge", "opera") without a version count only as
 	// weakNameCounts says.
@@ -634,12 +697,12 @@ type browserName struct {
 }
 
 var browserNames = []browserName{
-	{"edge", BrowserEdge, true},
-	{"chrome", BrowserChrome, false},
-	{"firefox", BrowserFirefox, false},
-	{"safari", BrowserSafari, false},
-	{"opera", BrowserOpera, true},
-	{"internet explorer", BrowserIE, false},
+	{newAnchor("edge"), BrowserEdge, true},
+	{newAnchor("chrome"), BrowserChrome, false},
+	{newAnchor("firefox"), BrowserFirefox, false},
+	{newAnchor("safari"), BrowserSafari, false},
+	{newAnchor("opera"), BrowserOpera, true},
+	{newAnchor("internet explorer"), BrowserIE, false},
 }
 
 // findNamedBrowser finds the earliest browser name given with a version,
@@ -649,16 +712,16 @@ func findNamedBrowser(orig origText, lower string) *Browser {
 	atV, atNoV := -1, -1
 	for _, bn := range browserNames {
 		for i := 0; ; {
-			j := strings.Index(lower[i:], bn.anchor)
+			j := bn.anchor.index(lower[i:])
 			if j < 0 || (atV >= 0 && i+j > atV) {
 				break
 			}
 			at := i + j
-			i = at + len(bn.anchor)
+			i = at + len(bn.anchor.s)
 			if at > 0 && isAlnum(lower[at-1]) {
 				continue
 			}
-			end := at + len(bn.anchor)
+			end := at + len(bn.anchor.s)
 			if end < len(lower) && isLetter(lower[end]) {
 				continue
 			}

@@ -32,6 +32,52 @@ func checkPrechecks(t *testing.T, s string) {
 	if numberedRe.MatchString(lt) && lt[0] == 's' && !strings.HasPrefix(lt, "step") {
 		t.Errorf("%q: numberedRe matches a line starting with 's' but not \"step\"", lt)
 	}
+	for _, a := range testAnchors() {
+		for i := 0; i <= len(lt); i++ {
+			if got, want := a.index(lt[i:]), strings.Index(lt[i:], a.s); got != want {
+				t.Errorf("%q: anchor %q (rare byte %d) index %d, strings.Index %d", lt[i:], a.s, a.rare, got, want)
+			}
+		}
+	}
+}
+
+// testAnchors are the anchors Extract searches for.
+func testAnchors() []anchor {
+	as := []anchor{buildAnchor, winAnchor, serverAnchor, r2Anchor, msieAnchor, newAnchor("cs-"), newAnchor("e"), newAnchor("")}
+	for _, bn := range browserNames {
+		as = append(as, bn.anchor)
+	}
+	return as
+}
+
+// TestAnchorIndex: anchor.index is strings.Index for every string over a
+// small alphabet, with the rare byte first, inside and last.
+func TestAnchorIndex(t *testing.T) {
+	const alphabet = "egdx"
+	var strs []string
+	var gen func(s string)
+	gen = func(s string) {
+		strs = append(strs, s)
+		if len(s) < 7 {
+			for i := 0; i < len(alphabet); i++ {
+				gen(s + alphabet[i:i+1])
+			}
+		}
+	}
+	gen("")
+	for _, sub := range []string{"edge", "dg", "xe", "ex", "gx", "egde", "x", "ddd"} {
+		a := newAnchor(sub)
+		for _, s := range strs {
+			if got, want := a.index(s), strings.Index(s, sub); got != want {
+				t.Fatalf("anchor %q (rare %d) in %q: %d, strings.Index %d", sub, a.rare, s, got, want)
+			}
+		}
+	}
+	for sub, rare := range map[string]byte{"edge": 'g', "r2": '2', "firefox": 'x', "chrome": 'm', "server": 'v', "cs-": 'c', "msie ": 'm'} {
+		if a := newAnchor(sub); a.s[a.rare] != rare {
+			t.Errorf("newAnchor(%q) searches %q, want %q", sub, a.s[a.rare], rare)
+		}
+	}
 }
 
 var precheckSeeds = []string{
