@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,7 +31,11 @@ import (
 //
 // Every request carries the token that run writes next to the store
 // (store.path + ".admin-token", mode 0600, removed at exit): whoever can read the
-// store file can use the API, other users of the host cannot.
+// store file can use the API, other users of the host cannot. The file also
+// holds the address run actually listens on (an IP literal), and the CLI dials
+// exactly that: "localhost" may resolve to ::1 first, where another local user
+// could listen and collect the token. A CLI that takes the store's write lock
+// itself deletes a token file left by a killed daemon.
 type adminAPI struct {
 	db    *store.DB
 	token string
@@ -41,22 +46,38 @@ type adminAPI struct {
 // adminTokenPath is where run writes the admin token of the store at storePath.
 func adminTokenPath(storePath string) string { return storePath + ".admin-token" }
 
-// writeAdminToken writes a fresh random token for the store at storePath and
-// returns it with a function that removes the file.
-func writeAdminToken(storePath string) (string, func(), error) {
+// adminToken is the content of the token file.
+type adminToken struct {
+	Addr  string `json:"addr"` // the listener's IP:port
+	Token string `json:"token"`
+	PID   int    `json:"pid"`
+}
+
+// newAdminToken returns a fresh random token.
+func newAdminToken() (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
-		return "", nil, fmt.Errorf("admin token: %w", err)
+		return "", fmt.Errorf("admin token: %w", err)
 	}
-	tok := hex.EncodeToString(b)
+	return hex.EncodeToString(b), nil
+}
+
+// writeAdminToken writes tok and the listener's address addr for the store at
+// storePath and returns a function that removes the file.
+func writeAdminToken(storePath, tok, addr string) (func(), error) {
+	raw, err := json.Marshal(adminToken{Addr: addr, Token: tok, PID: os.Getpid()})
+	if err != nil {
+		return nil, err
+	}
 	path := adminTokenPath(storePath)
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".supportd-token-*")
 	if err != nil {
-		return "", nil, fmt.Errorf("admin token: %w", err)
+		return nil, fmt.Errorf("admin token: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err == nil {
-		_, err = tmp.WriteString(tok + "\n")
+	err = tmp.Chmod(0o600)
+	if err == nil {
+		_, err = tmp.Write(append(raw, '\n'))
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
@@ -65,9 +86,27 @@ func writeAdminToken(storePath string) (string, func(), error) {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("admin token %s: %w", path, err)
+		return nil, fmt.Errorf("admin token %s: %w", path, err)
 	}
-	return tok, func() { os.Remove(path) }, nil
+	return func() { os.Remove(path) }, nil
+}
+
+// readAdminToken reads the token file of the store at storePath and checks that
+// its address is a loopback IP literal.
+func readAdminToken(storePath string) (adminToken, error) {
+	var t adminToken
+	raw, err := os.ReadFile(adminTokenPath(storePath))
+	if err != nil {
+		return t, fmt.Errorf("the running supportd's admin token: %w (run this as the user that runs supportd run)", err)
+	}
+	if err := json.Unmarshal(raw, &t); err != nil || t.Token == "" {
+		return t, fmt.Errorf("the running supportd's admin token %s is unreadable: restart supportd run", adminTokenPath(storePath))
+	}
+	host, _, err := net.SplitHostPort(t.Addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return t, fmt.Errorf("the running supportd's admin token %s names %q, not a loopback address", adminTokenPath(storePath), t.Addr)
+	}
+	return t, nil
 }
 
 func (api *adminAPI) register(mux *http.ServeMux) {
@@ -78,8 +117,8 @@ func (api *adminAPI) register(mux *http.ServeMux) {
 
 func (api *adminAPI) auth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if subtle.ConstantTimeCompare([]byte(got), []byte(api.token)) != 1 {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(api.token)) != 1 {
 			api.log.Warn("admin request refused: missing or wrong token", "path", r.URL.Path, "remote", r.RemoteAddr)
 			http.Error(w, "missing or wrong admin token (the supportd CLI reads it from store.path + \".admin-token\")", http.StatusUnauthorized)
 			return
@@ -88,10 +127,19 @@ func (api *adminAPI) auth(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// backupWriteTimeout bounds a snapshot download: the copy holds a bbolt read
+// transaction, and a writer that must grow the file waits for it, so a stalled
+// client (a suspended CLI) must not hold the daemon's commits for long.
+const backupWriteTimeout = 2 * time.Minute
+
 func (api *adminAPI) backup(w http.ResponseWriter, r *http.Request) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(backupWriteTimeout))
 	w.Header().Set("Content-Type", "application/octet-stream")
 	if _, err := api.db.Backup(w); err != nil {
 		api.log.Error("backup over HTTP failed", "err", err)
+		// Abort the response so the client sees a broken transfer, never a
+		// truncated copy that looks complete.
+		panic(http.ErrAbortHandler)
 	}
 }
 
@@ -139,15 +187,15 @@ func (api *adminAPI) setCustomer(w http.ResponseWriter, r *http.Request) {
 // adminRequest sends one request to the running daemon's admin API with the
 // token of a.cfg.Store.Path. A non-2xx answer is an error carrying its text.
 func (a *app) adminRequest(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Response, error) {
-	raw, err := os.ReadFile(adminTokenPath(a.cfg.Store.Path))
-	if err != nil {
-		return nil, fmt.Errorf("the running supportd's admin token: %w (run this as the user that runs supportd run)", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+a.cfg.Metrics.Listen+path, body)
+	tok, err := readAdminToken(a.cfg.Store.Path)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(raw)))
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+tok.Addr+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -158,10 +206,18 @@ func (a *app) adminRequest(ctx context.Context, method, path, contentType string
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return nil, fmt.Errorf("%s", strings.TrimSpace(string(msg)))
+		return nil, &adminRefusal{Status: resp.StatusCode, Msg: strings.TrimSpace(string(msg))}
 	}
 	return resp, nil
 }
+
+// adminRefusal is the daemon's answer to a request it did not carry out.
+type adminRefusal struct {
+	Status int
+	Msg    string
+}
+
+func (e *adminRefusal) Error() string { return e.Msg }
 
 // viaDaemon says what a writing command does when run holds the store, or why it
 // cannot. It returns nil when the command should go through the admin API.

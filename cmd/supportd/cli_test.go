@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -218,5 +219,26 @@ func TestCustomerSubscriptionsCLI(t *testing.T) {
 	}
 	if _, _, err := cli(t, env, "customers", "set", "C100", "--reset-portal", "maybe"); err == nil || !strings.Contains(err.Error(), "--reset-portal") {
 		t.Errorf("a bad value must name the flag, got %v", err)
+	}
+}
+
+// A token file left by a killed daemon is deleted by the first CLI that holds
+// the write lock, so nobody later sends the token to whoever took the port.
+func TestStaleAdminTokenRemoved(t *testing.T) {
+	env := storeWithCustomers(t)
+	path := strings.TrimPrefix(env[0], "SUPPORTD_STORE_PATH=")
+	remove, err := writeAdminToken(path, "stale", "127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer remove()
+	if _, err := os.Stat(adminTokenPath(path)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cli(t, env, "customers", "set", "C100", "--free5", "true"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(adminTokenPath(path)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale admin token still there after a CLI held the write lock: %v", err)
 	}
 }

@@ -44,8 +44,13 @@ func (a *app) customersImportCmd() *cobra.Command {
 				ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
 				defer cancel()
 				st, err := a.importViaDaemon(ctx, f)
-				if err != nil {
+				var refused *adminRefusal
+				switch {
+				case errors.As(err, &refused):
 					return fmt.Errorf("import %s: nothing imported:\n%w", args[0], err)
+				case err != nil:
+					// The daemon may have finished the import after we lost it.
+					return fmt.Errorf("import %s through the running daemon: %w; the outcome is unknown: see the daemon's log or `supportd customers show`", args[0], err)
 				}
 				fmt.Fprintf(a.stdout, "imported %s: %d added, %d updated, %d unchanged\n", args[0], st.Added, st.Updated, st.Unchanged)
 				return nil

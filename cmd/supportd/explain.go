@@ -62,6 +62,11 @@ func (a *app) engine() (*daemon.Engine, error) {
 func (a *app) openStore(readOnly bool) (*store.DB, error) {
 	db, err := store.Open(a.cfg.Store.Path, &store.Options{Timeout: a.cfg.Store.LockTimeout, ReadOnly: readOnly, Logger: a.logger()})
 	if err == nil {
+		if !readOnly {
+			// We hold the write lock, so no daemon runs on this store: an admin
+			// token file is a killed daemon's leftover and must not be used.
+			_ = os.Remove(adminTokenPath(a.cfg.Store.Path))
+		}
 		return db, nil
 	}
 	if !errors.Is(err, store.ErrLocked) {

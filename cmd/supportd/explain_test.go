@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -351,7 +352,7 @@ func TestReadingCommandsWhileDaemonHoldsStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, removeToken, err := writeAdminToken(path)
+	tok, err := newAdminToken()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,6 +362,10 @@ func TestReadingCommandsWhileDaemonHoldsStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
+	removeToken, err := writeAdminToken(path, tok, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	env = append(env, "SUPPORTD_METRICS_LISTEN="+addr, "SUPPORTD_STORE_LOCK_TIMEOUT=100ms")
 	out, stderr, err := cli(t, env, "explain", "--received", "2026-11-25T10:00:00+10:30", "../../testdata/mail/01-ticket-page.eml")
 	if err != nil {
@@ -419,8 +424,40 @@ func TestReadingCommandsWhileDaemonHoldsStore(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A backup onto an existing file goes through the daemon too.
+	existing := filepath.Join(t.TempDir(), "nightly.db")
+	if err := os.WriteFile(existing, []byte("yesterday"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, stderr, err := cli(t, env, "backup", existing); err != nil || !strings.Contains(out, "from the running daemon") {
+		t.Fatalf("backup over an existing file beside a running daemon: %v %q\n%s", err, out, stderr)
+	}
+	if bak, err := store.Open(existing, &store.Options{ReadOnly: true}); err != nil {
+		t.Errorf("the backup does not open as a store: %v", err)
+	} else {
+		bak.Close()
+	}
+	if _, _, err := cli(t, env, "backup", path); err == nil || !strings.Contains(err.Error(), "store itself") {
+		t.Errorf("a backup onto the live store must be refused, got %v", err)
+	}
+
+	// The token without its scheme, a token file naming a non-loopback address,
+	// and a wrong token are all refused.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/backup", nil)
+	req.Header.Set("Authorization", tok)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a bare token without \"Bearer \" must get 401: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if err := os.WriteFile(adminTokenPath(path), []byte(`{"addr":"192.0.2.1:9465","token":"`+tok+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cli(t, env, "customers", "set", "C100", "--free5", "false"); err == nil || !strings.Contains(err.Error(), "not a loopback address") {
+		t.Errorf("a token file naming a non-loopback address must not be used, got %v", err)
+	}
 	// Without the token (another user, or a stale daemon) nothing changes.
-	if err := os.WriteFile(adminTokenPath(path), []byte("not-the-token\n"), 0o600); err != nil {
+	if err := os.WriteFile(adminTokenPath(path), []byte(`{"addr":"`+addr+`","token":"not-the-token"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := cli(t, env, "customers", "set", "C100", "--free5", "false"); err == nil || !strings.Contains(err.Error(), "token") {

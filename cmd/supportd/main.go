@@ -137,7 +137,15 @@ func (a *app) configCmd() *cobra.Command {
 		Short: "Validate the configuration; errors name the key",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.cfg.Validate(); err != nil {
+			err := a.cfg.Validate()
+			// The other commands only warn about a SUPPORTD_* variable that names
+			// no key (wrappers share the prefix); the checker is strict, since
+			// a typo there (or a wished-for SUPPORTD_IMAP_INSECURE_SKIP_VERIFY)
+			// silently does nothing.
+			for _, k := range a.cfg.ignoredEnv {
+				err = errors.Join(err, fmt.Errorf("environment variable %s names no configuration key (keys map as SUPPORTD_STORE_PATH → store.path)", k))
+			}
+			if err != nil {
 				return fmt.Errorf("configuration is invalid:\n%w", err)
 			}
 			src := a.cfgFile

@@ -180,20 +180,23 @@ func (a *app) run(ctx context.Context) error {
 	}, eng, db, p, m, log, metrics)
 
 	if a.cfg.Metrics.Listen != "" {
-		var admin *adminAPI
-		if host, _, _ := net.SplitHostPort(a.cfg.Metrics.Listen); isLoopbackHost(host) {
-			tok, remove, err := writeAdminToken(a.cfg.Store.Path)
-			if err != nil {
-				return err
-			}
-			defer remove()
-			admin = &adminAPI{db: db, token: tok, log: log}
+		tok, err := newAdminToken()
+		if err != nil {
+			return err
 		}
-		srv, _, err := serveMetrics(a.cfg.Metrics.Listen, metrics, p, admin, log)
+		admin := &adminAPI{db: db, token: tok, log: log}
+		srv, addr, err := serveMetrics(a.cfg.Metrics.Listen, metrics, p, admin, log)
 		if err != nil {
 			return err
 		}
 		defer srv.Close()
+		if host, _, _ := net.SplitHostPort(addr); isLoopbackHost(host) {
+			remove, err := writeAdminToken(a.cfg.Store.Path, tok, addr)
+			if err != nil {
+				return err
+			}
+			defer remove()
+		}
 	}
 	log.Info("supportd running", "mailbox", a.cfg.IMAP.Mailbox, "imap", a.cfg.IMAP.Address, "smtp", a.cfg.SMTP.Address,
 		"store", a.cfg.Store.Path, "metrics", a.cfg.Metrics.Listen, "config", a.cfgFile)
@@ -225,7 +228,7 @@ func serveMetrics(addr string, m *daemon.Metrics, p *poller.Poller, admin *admin
 	if admin != nil && isLoopbackHost(host) {
 		admin.register(mux)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics server stopped", "err", err)

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -81,9 +83,14 @@ func (a *app) backupCmd() *cobra.Command {
 		Short: "Write a consistent copy of the store (works while `run` holds it)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := a.openStore(true)
+			// Not openStore: that would read a snapshot into a temporary file
+			// first; a backup is better streamed straight to its place.
+			db, err := store.Open(a.cfg.Store.Path, &store.Options{Timeout: a.cfg.Store.LockTimeout, ReadOnly: true, Logger: a.logger()})
 			if errors.Is(err, store.ErrLocked) && a.cfg.Metrics.Listen != "" {
 				// `run` holds the file: ask it for a consistent copy.
+				if same, err := sameFile(args[0], a.cfg.Store.Path); err != nil || same {
+					return fmt.Errorf("backup to %s: refusing: it is the store itself (store.path)", args[0])
+				}
 				if err := a.backupFromDaemon(cmd.Context(), args[0]); err != nil {
 					return fmt.Errorf("store is locked by a running supportd and fetching the backup from it (metrics.listen %s) failed: %w", a.cfg.Metrics.Listen, err)
 				}
@@ -91,7 +98,7 @@ func (a *app) backupCmd() *cobra.Command {
 				return nil
 			}
 			if err != nil {
-				return err
+				return fmt.Errorf("store.path %s: %w", a.cfg.Store.Path, err)
 			}
 			defer db.Close()
 			if err := db.BackupFile(args[0]); err != nil {
@@ -121,4 +128,23 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// sameFile reports whether a and b name the same file (or, when a does not
+// exist, the same absolute path).
+func sameFile(a, b string) (bool, error) {
+	ia, err := os.Stat(a)
+	if errors.Is(err, os.ErrNotExist) {
+		aa, err1 := filepath.Abs(a)
+		bb, err2 := filepath.Abs(b)
+		return err1 == nil && err2 == nil && aa == bb, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	ib, err := os.Stat(b)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(ia, ib), nil
 }
