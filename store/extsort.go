@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"container/heap"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ const (
 // sorter collects records and hands them back in order. After finish, iter
 // may be called any number of times.
 type sorter struct {
+	ctx   context.Context // checked between merges of runs
 	dir   string
 	name  string
 	arena []byte   // records back to back
@@ -35,8 +37,8 @@ type sorter struct {
 	limit int // runBytes; smaller in tests
 }
 
-func newSorter(dir, name string) *sorter {
-	return &sorter{dir: dir, name: name, limit: runBytes}
+func newSorter(ctx context.Context, dir, name string) *sorter {
+	return &sorter{ctx: ctx, dir: dir, name: name, limit: runBytes}
 }
 
 // add copies rec into the sorter, spilling a run when the buffer is full.
@@ -141,6 +143,9 @@ func (s *sorter) finish() error {
 	for len(s.runs) > maxFanIn {
 		var next []string
 		for i := 0; i < len(s.runs); i += maxFanIn {
+			if err := s.ctx.Err(); err != nil {
+				return fmt.Errorf("cancelled: %w", err)
+			}
 			group := s.runs[i:min(i+maxFanIn, len(s.runs))]
 			if len(group) == 1 {
 				next = append(next, group[0])

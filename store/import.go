@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -38,6 +39,12 @@ const progressEvery = 10000
 // transaction's dirty pages in memory until commit, so this bounds memory.
 const importChunk = 10000
 
+// importChunkBytes bounds the same by size: a read batch is compared and a
+// build transaction committed once its rows or key+value bytes pass it, even
+// before importChunk (a customer record can be ~130 KB). A variable so that
+// tests can shrink it.
+var importChunkBytes = 8 << 20
+
 // importDirPattern names the work directory of an import, beside the store
 // file (os.MkdirTemp pattern appended to the file's base name).
 const importDirPattern = ".import-*"
@@ -72,9 +79,18 @@ var generationBuckets = [][]byte{bCustomers, bByContact, bByDomain}
 //
 // progress, if not nil, is called every 10,000 rows read and once at the end.
 func (db *DB) ImportCustomers(r io.Reader, progress func(rows int)) (ImportStats, error) {
+	return db.ImportCustomersContext(context.Background(), r, progress)
+}
+
+// ImportCustomersContext is ImportCustomers, stopped when ctx is done: ctx is
+// checked between read batches, merge steps and build transactions and just
+// before the swap. A cancelled import leaves the customers as they were,
+// removes its staging bucket and work directory, and returns an error
+// wrapping ctx.Err(). Once the swap transaction has begun it completes.
+func (db *DB) ImportCustomersContext(ctx context.Context, r io.Reader, progress func(rows int)) (ImportStats, error) {
 	db.importMu.Lock()
 	defer db.importMu.Unlock()
-	st, err := db.importCustomers(r, progress)
+	st, err := db.importCustomers(ctx, r, progress)
 	if err != nil {
 		var csvErr *CSVError
 		if errors.As(err, &csvErr) {
@@ -85,9 +101,12 @@ func (db *DB) ImportCustomers(r io.Reader, progress func(rows int)) (ImportStats
 	return st, nil
 }
 
-func (db *DB) importCustomers(r io.Reader, progress func(rows int)) (ImportStats, error) {
+func (db *DB) importCustomers(ctx context.Context, r io.Reader, progress func(rows int)) (ImportStats, error) {
 	if db.bolt.IsReadOnly() {
 		return ImportStats{}, bolterrors.ErrDatabaseReadOnly
+	}
+	if err := ctx.Err(); err != nil {
+		return ImportStats{}, err
 	}
 	if err := db.discardInterruptedImport("before a new import"); err != nil {
 		return ImportStats{}, err
@@ -97,7 +116,7 @@ func (db *DB) importCustomers(r io.Reader, progress func(rows int)) (ImportStats
 		return ImportStats{}, fmt.Errorf("create work directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	im := &importer{db: db, progress: progress, recs: newSorter(dir, "records"), idx: newSorter(dir, "index")}
+	im := &importer{ctx: ctx, db: db, progress: progress, recs: newSorter(ctx, dir, "records"), idx: newSorter(ctx, dir, "index")}
 	if db.importRunBytes > 0 {
 		im.recs.limit, im.idx.limit = db.importRunBytes, db.importRunBytes
 	}
@@ -232,12 +251,14 @@ type idLine struct {
 }
 
 type importer struct {
+	ctx      context.Context
 	db       *DB
 	progress func(rows int)
 	cr       *customerReader
 	recs     *sorter // one record per valid row
 	idx      *sorter // contacts and domains of valid rows, and stale keys
 	batch    []batchRow
+	batchLen int      // approximate bytes of batch
 	badIDs   []idLine // valid ids of rows with other errors (at most MaxCSVErrors+1)
 	rows     int
 	chunk    int // keys per write transaction, lookups per read transaction
@@ -253,14 +274,15 @@ func (im *importer) read(r io.Reader) error {
 	}}
 	err := im.cr.read(r, func(line int, c entitlement.Customer) error {
 		im.batch = append(im.batch, batchRow{line: line, c: c})
+		im.batchLen += customerSize(&c)
 		im.rows++
-		if im.rows%progressEvery == 0 {
+		if im.rows%progressEvery == 0 || im.batchLen >= importChunkBytes {
 			if err := im.flush(); err != nil {
 				return err
 			}
-			if im.progress != nil {
-				im.progress(im.rows)
-			}
+		}
+		if im.rows%progressEvery == 0 && im.progress != nil {
+			im.progress(im.rows)
 		}
 		return nil
 	})
@@ -280,7 +302,30 @@ func (im *importer) read(r io.Reader) error {
 	return im.hook("read")
 }
 
+// customerSize approximates the bytes a parsed customer holds.
+func customerSize(c *entitlement.Customer) int {
+	n := 64 + len(c.ID) + len(c.Company)
+	for _, s := range c.Contacts {
+		n += 16 + len(s)
+	}
+	for _, s := range c.Domains {
+		n += 16 + len(s)
+	}
+	return n
+}
+
+// cancelled returns the context's error, wrapped, once the import is to stop.
+func (im *importer) cancelled() error {
+	if err := im.ctx.Err(); err != nil {
+		return fmt.Errorf("cancelled: %w", err)
+	}
+	return nil
+}
+
 func (im *importer) flush() error {
+	if err := im.cancelled(); err != nil {
+		return err
+	}
 	if len(im.batch) == 0 {
 		return nil
 	}
@@ -295,7 +340,7 @@ func (im *importer) flush() error {
 		return nil
 	})
 	clear(im.batch)
-	im.batch = im.batch[:0]
+	im.batch, im.batchLen = im.batch[:0], 0
 	return err
 }
 
@@ -431,7 +476,12 @@ func (im *importer) duplicateIDs() ([]*LineError, map[int]bool, error) {
 		firstLine = line
 	}
 	bad := im.badIDs
-	for {
+	for n := 1; ; n++ {
+		if n%progressEvery == 0 {
+			if err := im.cancelled(); err != nil {
+				return nil, nil, err
+			}
+		}
 		rec, err := it.next()
 		if err != nil {
 			return nil, nil, err
@@ -502,7 +552,12 @@ func (im *importer) conflicts(remaining int, rejected map[int]bool) ([]*LineErro
 		out = append(out, groupDups...)
 		groupDups = groupDups[:0]
 	}
-	for {
+	for n := 1; ; n++ {
+		if n%progressEvery == 0 {
+			if err := im.cancelled(); err != nil {
+				return nil, false, err
+			}
+		}
 		rec, err := it.next()
 		if err != nil {
 			return nil, false, err
@@ -624,6 +679,9 @@ func (im *importer) build() error {
 	if err := im.hook("swap"); err != nil {
 		return err
 	}
+	if err := im.cancelled(); err != nil {
+		return err
+	}
 	err = im.db.bolt.Update(func(tx *bolt.Tx) error {
 		stg := tx.Bucket(bImportStaging)
 		for _, name := range generationBuckets {
@@ -669,16 +727,26 @@ func (o *oldStream) advance() {
 }
 
 // chunks calls fill in write transactions until it reports done; fill puts
-// at most importChunk keys into the staging copy of name.
-func (im *importer) chunks(name []byte, old *oldStream, fill func(put func(k, v []byte) error) (bool, error)) error {
+// keys into the staging copy of name until full reports that the
+// transaction holds importChunk keys or importChunkBytes bytes.
+func (im *importer) chunks(name []byte, old *oldStream, fill func(put func(k, v []byte) error, full func() bool) (bool, error)) error {
 	for {
+		if err := im.cancelled(); err != nil {
+			return err
+		}
 		done := false
 		err := im.db.bolt.Update(func(tx *bolt.Tx) error {
 			dst := tx.Bucket(bImportStaging).Bucket(name)
 			dst.FillPercent = bulkFillPercent
 			old.open(tx)
+			keys, size := 0, 0
+			put := func(k, v []byte) error {
+				keys, size = keys+1, size+len(k)+len(v)
+				return dst.Put(k, v)
+			}
+			full := func() bool { return keys >= im.chunk || size >= importChunkBytes }
 			var err error
-			done, err = fill(dst.Put)
+			done, err = fill(put, full)
 			return err
 		})
 		if err != nil {
@@ -707,8 +775,8 @@ func (im *importer) buildCustomers() error {
 		return err
 	}
 	old := &oldStream{name: bCustomers}
-	return im.chunks(bCustomers, old, func(put func(k, v []byte) error) (bool, error) {
-		for n := 0; n < im.chunk; n++ {
+	return im.chunks(bCustomers, old, func(put func(k, v []byte) error, full func() bool) (bool, error) {
+		for !full() {
 			var fe recEntry
 			if head != nil {
 				fe = parseRec(head)
@@ -778,8 +846,8 @@ func (p *peekIter) pop() { p.loaded = false }
 func (im *importer) buildIndex(p *peekIter, kind byte) error {
 	old := &oldStream{name: kindBuckets[kind]}
 	var key []byte
-	return im.chunks(kindBuckets[kind], old, func(put func(k, v []byte) error) (bool, error) {
-		for n := 0; n < im.chunk; n++ {
+	return im.chunks(kindBuckets[kind], old, func(put func(k, v []byte) error, full func() bool) (bool, error) {
+		for !full() {
 			rec, err := p.peek()
 			if err != nil {
 				return false, err
