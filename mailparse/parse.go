@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -854,23 +855,36 @@ func (p *parser) textBytes(data []byte, isHTML bool, charset string, unknownChar
 }
 
 // decodeWindows1252 appends src decoded as Windows-1252 to dst: what
-// charmap.Windows1252's decoder yields (byte by byte, from the same table),
-// with runs of ASCII copied at once and no new buffer per part.
+// charmap.Windows1252's decoder yields (TestDecodeWindows1252), byte by byte
+// from a table of its decodings, into room reserved at once.
 func decodeWindows1252(dst, src []byte) []byte {
-	for len(src) > 0 {
-		i := 0
-		for i < len(src) && src[i] < utf8.RuneSelf {
-			i++
+	n := len(dst)
+	dst = slices.Grow(dst, 3*len(src))[:n+3*len(src)] // a byte decodes to at most 3
+	for _, c := range src {
+		if c < utf8.RuneSelf {
+			dst[n] = c
+			n++
+			continue
 		}
-		dst = append(dst, src[:i]...)
-		if i == len(src) {
-			break
-		}
-		dst = utf8.AppendRune(dst, charmap.Windows1252.DecodeByte(src[i]))
-		src = src[i+1:]
+		e := &windows1252UTF8[c-utf8.RuneSelf]
+		dst[n], dst[n+1], dst[n+2] = e.b[0], e.b[1], e.b[2]
+		n += int(e.n)
 	}
-	return dst
+	return dst[:n]
 }
+
+// windows1252UTF8 holds the UTF-8 encoding of charmap.Windows1252's decoding
+// of each byte from 0x80.
+var windows1252UTF8 = func() (t [128]struct {
+	b [3]byte
+	n uint8
+}) {
+	for i := range t {
+		b := utf8.AppendRune(nil, charmap.Windows1252.DecodeByte(byte(i+utf8.RuneSelf)))
+		t[i].n = uint8(copy(t[i].b[:], b))
+	}
+	return t
+}()
 
 // appendText appends data to dst with CRLF and lone CR turned into LF, other
 // control characters (but tab) dropped, invalid UTF-8 replaced, and at most
@@ -970,37 +984,79 @@ var crlf = []byte("\r\n")
 // 2 otherwise (C1 controls are checked by utf8 decoding only when non-ASCII
 // bytes are present).
 func plainCleanCR(data []byte, valid bool) int {
-	ascii := true
-	cr := false
-	for _, c := range data {
-		if c < 0x20 && c != '\n' && c != '\t' || c == 0x7f {
-			if c != '\r' {
-				return 2
-			}
-			cr = true
+	// Classes of every byte ORed together, a chunk at a time (no branch
+	// per byte), stopping at the first chunk with another control.
+	var seen uint8
+	for rest := data; len(rest) > 0; {
+		chunk := rest[:min(len(rest), 256)]
+		rest = rest[len(chunk):]
+		for _, c := range chunk {
+			seen |= byteClass[c]
 		}
-		if c >= utf8.RuneSelf {
-			ascii = false
+		if seen&classControl != 0 {
+			return 2
 		}
 	}
 	res := 0
-	if cr {
+	if seen&classCR != 0 {
 		res = 1
 	}
-	if ascii {
+	if seen&classNonASCII == 0 {
 		return res
 	}
 	if !valid && !utf8.Valid(data) {
 		return 2
 	}
-	// C1 controls are U+0080..U+009F, encoded as C2 80..C2 9F.
-	for i := 0; i+1 < len(data); i++ {
-		if data[i] == 0xc2 && data[i+1] >= 0x80 && data[i+1] < 0xa0 {
-			return 2
-		}
+	if hasC1(data) {
+		return 2
 	}
 	return res
 }
+
+// hasC1 reports whether UTF-8 data holds a C1 control (U+0080..U+009F,
+// encoded as C2 80..C2 9F). It skips to each C2 with IndexByte (vectorised),
+// byte by byte once C2s come densely (Latin-1 symbols, mojibake).
+func hasC1(data []byte) bool {
+	i, hits := 0, 0
+	for i+1 < len(data) && hits <= 8+i/64 {
+		j := bytes.IndexByte(data[i:len(data)-1], 0xc2)
+		if j < 0 {
+			return false
+		}
+		i += j + 1
+		if data[i] >= 0x80 && data[i] < 0xa0 {
+			return true
+		}
+		hits++
+	}
+	for ; i+1 < len(data); i++ {
+		if data[i] == 0xc2 && data[i+1] >= 0x80 && data[i+1] < 0xa0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Byte classes for plainCleanCR.
+const (
+	classControl  = 1 << iota // a control character other than LF, TAB and CR
+	classCR                   // CR
+	classNonASCII             // a byte of a multi-byte UTF-8 sequence (or invalid)
+)
+
+var byteClass = func() (t [256]uint8) {
+	for i := range t {
+		switch c := byte(i); {
+		case c == '\r':
+			t[i] = classCR
+		case c < 0x20 && c != '\n' && c != '\t' || c == 0x7f:
+			t[i] = classControl
+		case c >= utf8.RuneSelf:
+			t[i] = classNonASCII
+		}
+	}
+	return t
+}()
 
 // trimPartialRune drops an incomplete UTF-8 sequence at the end of b (a cut
 // made by a limit).

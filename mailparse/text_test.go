@@ -2,6 +2,7 @@ package mailparse
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -66,6 +67,30 @@ func TestDecodeWindows1252(t *testing.T) {
 		}
 		if got := decodeWindows1252([]byte("pre"), in); !bytes.Equal(got, append([]byte("pre"), want...)) {
 			t.Errorf("%q after a prefix: got %q", in, got)
+		}
+	}
+}
+
+// TestHasC1: hasC1 finds a C1 control wherever it stands, after sparse or
+// dense other C2 sequences (both of its search modes), and nothing else.
+func TestHasC1(t *testing.T) {
+	naive := func(b []byte) bool {
+		for i := 0; i+1 < len(b); i++ {
+			if b[i] == 0xc2 && b[i+1] >= 0x80 && b[i+1] < 0xa0 {
+				return true
+			}
+		}
+		return false
+	}
+	for _, filler := range []string{"abc ", "\u00a0", "\u00a0x", "ä", "\u00bf\u00a0"} {
+		for n := 0; n < 400; n += 7 {
+			prefix := strings.Repeat(filler, n)
+			for _, tail := range []string{"", "\u0080", "\u009f", "\u0085 end", "\u00a0", "\xc2", "\xc2\x7f", "\u00c2\u0080"} {
+				b := []byte(prefix + tail)
+				if got, want := hasC1(b), naive(b); got != want {
+					t.Fatalf("%d × %q + %q: hasC1 %v, want %v", n, filler, tail, got, want)
+				}
+			}
 		}
 	}
 }
