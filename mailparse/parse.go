@@ -529,9 +529,10 @@ func (p *parser) entity(h header, body io.Reader, depth int, encapsulated bool) 
 		}
 	}
 	// Leaf: go-message decodes the transfer encoding and the charset, except
-	// base64 outside text/* and message/*, which b64Reader decodes faster
-	// (no charset applies there), and a body message.New would return
-	// unchanged (it would only parse the Content-Type again).
+	// base64 outside text/* and message/*, and base64 text that message.New
+	// would not convert, which b64Reader decodes faster (no charset
+	// applies), and a body message.New would return unchanged (it would only
+	// parse the Content-Type again).
 	cteRaw := h.Get("Content-Transfer-Encoding")
 	cte := strings.ToLower(strings.TrimSpace(cteRaw))
 	var (
@@ -539,7 +540,8 @@ func (p *parser) entity(h header, body io.Reader, depth int, encapsulated bool) 
 		err   error
 	)
 	switch {
-	case cte == "base64" && !strings.HasPrefix(mt, "text/") && !strings.HasPrefix(mt, "message/"):
+	case cte == "base64" && !strings.HasPrefix(mt, "text/") && !strings.HasPrefix(mt, "message/"),
+		strings.ToLower(cteRaw) == "base64" && strings.HasPrefix(mt, "text/") && charsetIsUTF8(params):
 		// One at a time: a leaf is read to its end before the next part.
 		if p.sc.b64 == nil {
 			p.sc.b64 = newB64Reader(nil)

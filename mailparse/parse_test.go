@@ -660,3 +660,39 @@ func TestLenientFilenameParams(t *testing.T) {
 		}
 	}
 }
+
+// TestBase64TextLikeGoMessage: a base64 text part is decoded by b64Reader
+// when no charset conversion applies, by go-message otherwise; either way
+// the text is that of go-message's decoding, and bad_base64 is reported
+// exactly when go-message's decoder fails.
+func TestBase64TextLikeGoMessage(t *testing.T) {
+	text := []byte("Hello support,\r\nBuild Number: 9653\r\nGrüße, caf\xe9 \x93x\x94\r\n")
+	enc := base64.StdEncoding.EncodeToString(text)
+	bodies := []string{
+		string(wrap(text, 76, "\r\n", "")),
+		string(wrap(text, 8, "\n", " \t")),
+		enc[:len(enc)-1],               // truncated quantum
+		enc[:20] + "*" + enc[20:],      // corrupt character
+		enc[:20] + "=" + enc[21:],      // padding inside
+		"QQ==QUJD",                     // data after padding
+		"",                             // empty
+		strings.Repeat(enc+"\r\n", 50), // padding then more, many times
+	}
+	for _, ct := range []string{"text/plain", "text/plain; charset=us-ascii", "text/plain; charset=UTF-8", `text/plain; charset="charset=utf-8"`, "text/plain; charset=iso-8859-1", "text/html; charset=utf-8"} {
+		for i, body := range bodies {
+			raw := func(cte, body string) string {
+				return "From: a@b.test\r\nDate: Thu, 26 Nov 2026 09:12:41 +1030\r\nMessage-ID: <c@b.test>\r\nContent-Type: " + ct +
+					"\r\nContent-Transfer-Encoding: " + cte + "\r\n\r\n" + body
+			}
+			got := parseString(t, raw("base64", body), nil)
+			decoded, err := goMessageB64(t, []byte(body))
+			want := parseString(t, raw("8bit", string(decoded)), nil)
+			if err != nil {
+				want.Problems = normaliseProblems(append(want.Problems, "bad_base64"))
+			}
+			if got.Text != want.Text || !slices.Equal(got.Problems, want.Problems) {
+				t.Errorf("%s, body %d: text %q problems %v; go-message's decoding gives %q %v", ct, i, got.Text, got.Problems, want.Text, want.Problems)
+			}
+		}
+	}
+}
