@@ -89,8 +89,9 @@
 // dates, licence, booleans, addresses, domains, lengths, duplicate ids),
 // checks conflicts (a contact or domain listed by two rows, or owned by an
 // existing customer that the file does not list) and, only if there is no
-// error at all, replaces the customers bucket and both indexes with a new
-// generation: the stored customers merged with the file's rows. Any error
+// error at all, writes the changes: in place when they are few, otherwise
+// by replacing the customers bucket and both indexes with a new generation
+// (the stored customers merged with the file's rows). Any error
 // writes nothing, and the error (*CSVError) lists up to 20 problems with
 // their line numbers. Re-importing the same file writes nothing (every row
 // Unchanged, no new generation). Customers missing from the file are kept
@@ -98,8 +99,9 @@
 //
 // bbolt keeps every dirty page of a write transaction in memory until
 // commit, so one transaction for the whole file (the first design) cost
-// about 1.4 GB per million rows. The import now runs in four steps, none of
-// which holds more than a bounded buffer:
+// about 1.4 GB per million rows. The import now runs in four steps (the
+// last two replaced by one when few rows change), none of which holds more
+// than a bounded buffer:
 //
 //  1. Read. The CSV is streamed; valid rows are compared with their stored
 //     record in batches of 10,000 rows or 8 MiB, whichever comes first
@@ -133,6 +135,16 @@
 //     staged ones into their place (bbolt Tx.MoveBucket), keeping each
 //     bucket's sequence. Readers see the old generation or the new one,
 //     never a mix; lookups then run on a B+tree built in key order, as before.
+//
+// Few changes are written in place instead of steps 3 and 4: when the check
+// finds at most 10,000 new or changed rows holding at most 32 MiB of records
+// and index keys, one write transaction puts their records and, per index
+// key, the same result the build gives (the claim set, or a stale entry
+// deleted). A new generation rewrites every page and frees the old ones:
+// adding 1 row to a 200,000-row store grew the file from 83 to 168 MB and
+// left 19,845 free pages, a freelist bbolt then writes on every commit; in
+// place the file stays at 83 MB with 5 free pages (BenchmarkImportSmallChange).
+// Readers see all of the changes or none.
 //
 // A crash before the swap commits leaves the store as before plus the
 // customers_import bucket and the work directory; the next read-write Open

@@ -45,6 +45,13 @@ const importChunk = 10000
 // tests can shrink it.
 var importChunkBytes = 8 << 20
 
+// inPlaceBytes bounds the changed records applied in place (see
+// applyInPlace): an import that changes at most importChunk rows holding at
+// most this many bytes of records and index keys writes them in one
+// transaction instead of building a new generation. A variable so that tests
+// can shrink it.
+var inPlaceBytes = 32 << 20
+
 // importDirPattern names the work directory of an import, beside the store
 // file (os.MkdirTemp pattern appended to the file's base name).
 const importDirPattern = ".import-*"
@@ -69,8 +76,10 @@ var generationBuckets = [][]byte{bCustomers, bByContact, bByDomain}
 // while merging the sorted runs, and the new generation of the customers
 // bucket and both indexes (old customers not in the file merged with the
 // file's rows, in key order) is written under a staging bucket in
-// transactions of 10,000 keys, then swapped for the live one in one small
-// transaction. Readers see the old generation or the new one, never a mix; a
+// transactions of 10,000 keys or 8 MiB, then swapped for the live one in one small
+// transaction; an import that changes at most 10,000 rows (and 32 MiB)
+// writes them in place in one transaction instead. Readers see the old
+// generation or the new one, never a mix; a
 // crash leaves only the staging bucket and the work directory, which the next
 // Open (or import) discards. doc.go has the algorithm and the measurements.
 // Imports of one DB are serialised; another goroutine must not change
@@ -130,7 +139,13 @@ func (db *DB) importCustomers(ctx context.Context, r io.Reader, progress func(ro
 	if err := im.check(); err != nil {
 		return ImportStats{}, err
 	}
-	if im.st.Added+im.st.Updated > 0 {
+	switch {
+	case im.st.Added+im.st.Updated == 0:
+	case im.st.Added+im.st.Updated <= im.chunk && im.changedBytes <= inPlaceBytes:
+		if err := im.applyInPlace(); err != nil {
+			return ImportStats{}, err
+		}
+	default:
 		if err := im.build(); err != nil {
 			// Best effort: Open and the next import discard it too.
 			_ = db.bolt.Update(func(tx *bolt.Tx) error {
@@ -262,8 +277,10 @@ type importer struct {
 	badIDs   []idLine // valid ids of rows with other errors (at most MaxCSVErrors+1)
 	rows     int
 	chunk    int // keys per write transaction, lookups per read transaction
-	st       ImportStats
-	buf      []byte
+	// changedBytes counts the records and index keys of new and changed rows.
+	changedBytes int
+	st           ImportStats
+	buf          []byte
 }
 
 // read streams the file: valid rows are compared with their stored record
@@ -374,6 +391,14 @@ func (im *importer) row(customers *bolt.Bucket, br *batchRow) error {
 						return err
 					}
 				}
+			}
+		}
+	}
+	if flag&flagChanged != 0 {
+		im.changedBytes += len(c.ID) + len(raw)
+		for _, keys := range [2][]string{c.Contacts, c.Domains} {
+			for _, key := range keys {
+				im.changedBytes += len(key) + len(c.ID)
 			}
 		}
 	}
@@ -915,4 +940,115 @@ func (im *importer) buildIndex(p *peekIter, kind byte) error {
 		}
 		return false, nil
 	})
+}
+
+// applyInPlace writes a small change set into the live buckets in one write
+// transaction: the new and changed records, then per index key the result
+// buildIndex would give (a changed row's claim wins; a stored entry goes when
+// its owner's changed row dropped the key). Rebuilding a generation for a
+// few changed rows would rewrite every page and leave the old generation's
+// pages on the freelist, which every later commit writes; in place, the file
+// grows by the pages touched. Only changed rows are written, so the
+// transaction is bounded by importChunk rows and inPlaceBytes.
+func (im *importer) applyInPlace() error {
+	if err := im.hook("apply"); err != nil {
+		return err
+	}
+	if err := im.cancelled(); err != nil {
+		return err
+	}
+	recs, err := im.recs.iter()
+	if err != nil {
+		return err
+	}
+	defer recs.close()
+	idx, err := im.idx.iter()
+	if err != nil {
+		return err
+	}
+	defer idx.close()
+	err = im.db.bolt.Update(func(tx *bolt.Tx) error {
+		customers := tx.Bucket(bCustomers)
+		for n := 1; ; n++ {
+			if n%progressEvery == 0 {
+				if err := im.cancelled(); err != nil {
+					return err
+				}
+			}
+			rec, err := recs.next()
+			if err != nil {
+				return err
+			}
+			if rec == nil {
+				break
+			}
+			if e := parseRec(rec); e.flag&flagChanged != 0 {
+				if err := customers.Put(bytes.Clone(e.id), bytes.Clone(e.raw)); err != nil {
+					return fmt.Errorf("put customer %s: %w", e.id, err)
+				}
+			}
+		}
+		return im.applyIndexes(tx, &peekIter{it: idx})
+	})
+	if err != nil {
+		return fmt.Errorf("apply changed customers: %w", err)
+	}
+	return nil
+}
+
+// applyIndexes walks the index entries one key at a time; a key with a
+// changed row's claim or a stale entry is looked up and set or deleted.
+func (im *importer) applyIndexes(tx *bolt.Tx, p *peekIter) error {
+	var (
+		key, claim []byte
+		staleIDs   [][]byte
+	)
+	for n := 1; ; n++ {
+		if n%progressEvery == 0 {
+			if err := im.cancelled(); err != nil {
+				return err
+			}
+		}
+		rec, err := p.peek()
+		if err != nil {
+			return err
+		}
+		if rec == nil {
+			return nil
+		}
+		e := parseEntry(rec)
+		kind := e.kind
+		key, claim, staleIDs = append(key[:0], e.key...), nil, staleIDs[:0]
+		for {
+			if e.flag&flagStale != 0 {
+				staleIDs = append(staleIDs, bytes.Clone(e.id))
+			} else if e.flag&flagChanged != 0 {
+				claim = bytes.Clone(e.id)
+			}
+			p.pop()
+			if rec, err = p.peek(); err != nil {
+				return err
+			}
+			if rec == nil {
+				break
+			}
+			if e = parseEntry(rec); e.kind != kind || !bytes.Equal(e.key, key) {
+				break
+			}
+		}
+		if claim == nil && len(staleIDs) == 0 {
+			continue // only unchanged rows list the key: its entry is stored
+		}
+		b := tx.Bucket(kindBuckets[kind])
+		owner := b.Get(key)
+		switch {
+		case claim != nil && !bytes.Equal(owner, claim):
+			err = b.Put(bytes.Clone(key), claim)
+		case claim == nil && owner != nil && slices.ContainsFunc(staleIDs, func(id []byte) bool { return bytes.Equal(id, owner) }):
+			err = b.Delete(key)
+		}
+		if err != nil {
+			return fmt.Errorf("write %s index %q: %w", kindNames[kind], key, err)
+		}
+	}
 }

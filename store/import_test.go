@@ -23,10 +23,20 @@ import (
 // universe of ids, contacts and domains, so that updates, moves and conflicts with stored customers are
 // frequent. A clean file lists each id and each key at most once; otherwise
 // duplicate ids and keys claimed twice are frequent too, and bad rows appear
-// with probability bad.
+// with probability bad. Half the files have the optional SubscriptionColumns
+// (in the order of the header, or swapped), random, so that rows differing
+// only in them are updates.
 func randomCSV(rng *rand.Rand, universe, rows int, clean bool, bad float64) string {
 	var b strings.Builder
-	b.WriteString(header)
+	subs := rng.IntN(4)
+	switch subs {
+	case 0, 1:
+		b.WriteString(header)
+	case 2:
+		b.WriteString(strings.TrimSuffix(header, "\n") + ",reset_portal,remote_sites\n")
+	case 3:
+		b.WriteString(strings.TrimSuffix(header, "\n") + ",remote_sites,reset_portal\n")
+	}
 	ids := rng.Perm(universe)
 	keys := map[string][]int{"u": rng.Perm(universe * 2), "d": rng.Perm(universe)}
 	pick := func(prefix, suffix string) string {
@@ -70,24 +80,37 @@ func randomCSV(rng *rand.Rand, universe, rows int, clean bool, bad float64) stri
 				continue
 			}
 		}
-		fmt.Fprintf(&b, "%s,%s,%s,%s,%s,%s,,false,%v,false\n", id, company,
+		fmt.Fprintf(&b, "%s,%s,%s,%s,%s,%s,,false,%v,false", id, company,
 			pick("u", "@x.test"), pick("d", ".test"), lic, date, rng.IntN(2) == 0)
+		if subs >= 2 {
+			sub := [...]string{"true", "false", "TRUE"}
+			fmt.Fprintf(&b, ",%s,%s", sub[rng.IntN(3)], sub[rng.IntN(3)])
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }
 
 // TestImportMatchesReference imports random files into two stores, one with
 // the previous single-transaction import (import_ref_test.go) and one with
-// the bounded one, forced to tiny sort runs and write chunks so that every
-// merge, resume and cascade path runs: errors, stats, progress calls and
-// every bucket must be identical after each import.
+// the bounded one, forced to tiny sort runs, write chunks and in-place
+// thresholds so that every merge, resume and cascade path runs, and both
+// the new generation and the in-place write: errors, stats, progress calls
+// and every bucket must be identical after each import.
 func TestImportMatchesReference(t *testing.T) {
+	defer func(b int) { inPlaceBytes = b }(inPlaceBytes)
 	rng := rand.New(rand.NewPCG(7, 11))
+	paths := map[string]int{}
 	for round := range 12 {
 		universe := []int{4, 12, 40, 120}[round%4]
 		ref, got := openTest(t), openTest(t)
 		got.importRunBytes = []int{40, 200, 1 << 20}[round%3]
-		got.importChunkKeys = []int{1, 3, 7, 10000}[round%4]
+		got.importChunkKeys = []int{1, 3, 10000, 7, 30, 10000}[round%6]
+		inPlaceBytes = []int{32 << 20, 300, 32 << 20, 32 << 20}[round%4]
+		got.importHook = func(point string) error {
+			paths[point]++
+			return nil
+		}
 		for step := range 25 {
 			rows := universe
 			if rng.IntN(2) == 0 {
@@ -117,6 +140,10 @@ func TestImportMatchesReference(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if paths["apply"] < 15 || paths["swap"] < 15 {
+		t.Errorf("imports in place %d, by a new generation %d: want both", paths["apply"], paths["swap"])
+	}
+	t.Logf("imports in place %d, by a new generation %d", paths["apply"], paths["swap"])
 }
 
 // TestImportManyRuns covers a large file (more runs than maxFanIn, so runs
@@ -396,13 +423,20 @@ func TestImportReadOnly(t *testing.T) {
 }
 
 // TestImportCancel cancels the context at each hook point of an import
-// (after reading, after each committed chunk, before the swap): the import
-// stops with an error wrapping context.Canceled, the store is exactly as
-// before, and no staging bucket or work directory is left.
+// (after reading, after each committed chunk, before the swap, or before
+// the in-place write): the import stops with an error wrapping
+// context.Canceled, the store is exactly as before, and no staging bucket or
+// work directory is left.
 func TestImportCancel(t *testing.T) {
+	for _, chunk := range []int{2, 10000} {
+		testImportCancel(t, chunk)
+	}
+}
+
+func testImportCancel(t *testing.T, chunk int) {
 	for stopAt := 0; ; stopAt++ {
 		db := openTest(t)
-		db.importChunkKeys = 2
+		db.importChunkKeys = chunk
 		if _, err := db.ImportCustomers(strings.NewReader(initialCSV), nil); err != nil {
 			t.Fatal(err)
 		}
@@ -423,8 +457,9 @@ func TestImportCancel(t *testing.T) {
 			if err != nil || st.Rows != 4 {
 				t.Fatalf("uncancelled import: %+v %v", st, err)
 			}
-			if stopAt < 5 {
-				t.Fatalf("only %d hook points", stopAt)
+			// In place: after reading, before the write; else read, chunks, swap.
+			if chunk == 10000 && stopAt != 2 || chunk == 2 && stopAt < 5 {
+				t.Fatalf("chunk %d: %d hook points", chunk, stopAt)
 			}
 			return
 		}
@@ -537,4 +572,48 @@ func TestImportWideRowsBoundedHeap(t *testing.T) {
 		t.Errorf("peak HeapInuse %d MB, want < 150 MB", peak>>20)
 	}
 	t.Logf("peak HeapInuse %d MB", peak>>20)
+}
+
+// TestImportSmallChangeInPlace: adding one row to a 5,000-row store writes
+// it in place: no new generation (whose old pages would all be freed), the
+// file does not grow, and lookups find the new row and the old ones.
+func TestImportSmallChangeInPlace(t *testing.T) {
+	db := openTest(t)
+	if _, err := db.ImportCustomers(&csvGen{n: 5000}, nil); err != nil {
+		t.Fatal(err)
+	}
+	fi0, err := os.Stat(db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var points []string
+	db.importHook = func(p string) error { points = append(points, p); return nil }
+	in := io.MultiReader(&csvGen{n: 5000}, strings.NewReader("X1,Extra,x@extra.test,extra.test,cal,,,false,false,true\n"))
+	st, err := db.ImportCustomers(in, nil)
+	if err != nil || st != (ImportStats{Rows: 5001, Added: 1, Unchanged: 5000}) {
+		t.Fatalf("import: %+v %v", st, err)
+	}
+	if fmt.Sprint(points) != "[read apply]" {
+		t.Errorf("hook points %v, want [read apply]", points)
+	}
+	fi1, err := os.Stat(db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := db.bolt.Stats()
+	free := stats.FreePageN + stats.PendingPageN
+	if fi1.Size() != fi0.Size() || free > 50 {
+		t.Errorf("file %d → %d bytes, %d free pages", fi0.Size(), fi1.Size(), free)
+	}
+	view(t, db, func(tx *Tx) error {
+		for addr, want := range map[string]string{"x@extra.test": "X1", "user77@cust77.test": "C0000077"} {
+			if c, err := tx.CustomerByContact(addr); err != nil || c == nil || c.ID != want {
+				t.Errorf("contact %s → %+v %v, want %s", addr, c, err, want)
+			}
+		}
+		return nil
+	})
+	if err := db.Check(); err != nil {
+		t.Fatal(err)
+	}
 }
