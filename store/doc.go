@@ -144,7 +144,10 @@
 // adding 1 row to a 200,000-row store grew the file from 83 to 168 MB and
 // left 19,845 free pages, a freelist bbolt then writes on every commit; in
 // place the file stays at 83 MB with 5 free pages (BenchmarkImportSmallChange).
-// Readers see all of the changes or none.
+// At the limit, 10,000 changed rows spread over that store, the in-place
+// transaction took 1.1 s and left a 133 MB file (a new generation: 1.5 s,
+// 167 MB), with the same peak heap (77 MB against 82 MB, both counting the
+// 40 MB the measuring test held). Readers see all of the changes or none.
 //
 // A crash before the swap commits leaves the store as before plus the
 // customers_import bucket and the work directory; the next read-write Open
