@@ -146,7 +146,9 @@ func (api *adminAPI) backup(w http.ResponseWriter, r *http.Request) {
 func (api *adminAPI) importCustomers(w http.ResponseWriter, r *http.Request) {
 	api.mu.Lock()
 	defer api.mu.Unlock()
-	st, err := api.db.ImportCustomers(r.Body, nil)
+	// The request context ends when the client goes away: the import then
+	// stops and changes nothing, as the CLI reports.
+	st, err := api.db.ImportCustomersContext(r.Context(), r.Body, nil)
 	var csvErr *store.CSVError
 	switch {
 	case errors.As(err, &csvErr):

@@ -73,7 +73,7 @@ func (a *app) customersImportCmd() *cobra.Command {
 				}
 				defer func() { _ = bar.Finish(); fmt.Fprintln(a.stderr) }()
 			}
-			st, err := db.ImportCustomers(f, progress)
+			st, err := db.ImportCustomersContext(cmd.Context(), f, progress)
 			if err != nil {
 				return fmt.Errorf("import %s: nothing imported:\n%w", args[0], err)
 			}
