@@ -212,7 +212,7 @@ func buildRows(gb benchRuns, e2e *results) []row {
 		}
 	}
 	for _, m := range e2e.Memory {
-		metric := fmt.Sprintf("peak RSS of `supportd run`, %d × %d MB attachments", m.Messages, m.Attachment>>20)
+		metric := fmt.Sprintf("peak RSS of `supportd run`, %d × %s attachments", m.Messages, sizeText(m.Attachment))
 		if m.StaffQueue != "" {
 			metric += fmt.Sprintf(", staff copies on (largest sent %.1f MB)", m.LargestSentMB)
 		}
@@ -327,4 +327,13 @@ func runReport(args []string, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\n%d of %d targets met\n", met, total)
 	return nil
+}
+
+// sizeText is n bytes as "25 MB" or "1.4 MB".
+func sizeText(n int) string {
+	mb := float64(n) / (1 << 20)
+	if mb == float64(int(mb)) {
+		return fmt.Sprintf("%d MB", int(mb))
+	}
+	return fmt.Sprintf("%.1f MB", mb)
 }
