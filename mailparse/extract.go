@@ -224,9 +224,7 @@ func writeLower(sb *strings.Builder, s string) {
 	var chunk [1024]byte
 	for len(s) > 0 {
 		n := copy(chunk[:], s)
-		for i, c := range chunk[:n] {
-			chunk[i] = asciiLowerTable[c] // no branch: capitals come unpredictably
-		}
+		lowerASCII(chunk[:n])
 		sb.Write(chunk[:n])
 		s = s[n:]
 	}

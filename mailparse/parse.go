@@ -862,15 +862,16 @@ func (p *parser) textBytes(data []byte, isHTML bool, charset string, unknownChar
 func decodeWindows1252(dst, src []byte) []byte {
 	n := len(dst)
 	dst = slices.Grow(dst, 3*len(src))[:n+3*len(src)] // a byte decodes to at most 3
-	for _, c := range src {
-		if c < utf8.RuneSelf {
-			dst[n] = c
-			n++
-			continue
+	for len(src) > 0 {
+		k := asciiPrefix(src)
+		n += copy(dst[n:], src[:k])
+		if k == len(src) {
+			break
 		}
-		e := &windows1252UTF8[c-utf8.RuneSelf]
+		e := &windows1252UTF8[src[k]-utf8.RuneSelf]
 		dst[n], dst[n+1], dst[n+2] = e.b[0], e.b[1], e.b[2]
 		n += int(e.n)
+		src = src[k+1:]
 	}
 	return dst[:n]
 }
