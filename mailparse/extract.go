@@ -743,13 +743,37 @@ func findNamedBrowser(orig origText, lower string) *Browser {
 		}
 	}
 	// "IE11", "IE 11".
+	if v, at := findIE(lower, atV); at >= 0 {
+		withV = &Browser{BrowserIE, v}
+	}
+	if withV != nil {
+		return withV
+	}
+	return withoutV
+}
+
+// findIE finds "IE11" or "IE 11" (versions 5 to 11) before limit (any
+// position if limit < 0): the version and its position, or -1. ieRe needs a
+// digit two bytes after "ie", or three after a white space: candidates are
+// found from the digits, which are rarer in prose than "ie" (every "die",
+// "view"), in the same order.
+func findIE(lower string, limit int) (string, int) {
 	for i := 0; ; {
-		j := strings.Index(lower[i:], "ie")
-		if j < 0 || (atV >= 0 && i+j > atV) {
-			break
+		j := indexDigit(lower[i:])
+		if j < 0 {
+			return "", -1
 		}
-		at := i + j
-		i = at + 2
+		d := i + j
+		i = d + 1
+		at := d - 2
+		if at < 0 || lower[at:d] != "ie" {
+			if at--; at < 0 || lower[at:at+2] != "ie" || !isRESpace(lower[d-1]) {
+				continue
+			}
+		}
+		if limit >= 0 && at > limit {
+			return "", -1
+		}
 		if at > 0 && isAlnum(lower[at-1]) {
 			continue
 		}
@@ -763,13 +787,13 @@ func findNamedBrowser(orig origText, lower string) *Browser {
 		if n, _ := strconv.Atoi(m[1]); n < 5 || n > 11 {
 			continue
 		}
-		withV, atV = &Browser{BrowserIE, m[1]}, at
-		break
+		return m[1], at
 	}
-	if withV != nil {
-		return withV
-	}
-	return withoutV
+}
+
+// isRESpace reports whether c is white space to a regexp's \s.
+func isRESpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
 }
 
 // weakNameCounts decides whether "edge" or "opera" without a version names
@@ -1030,13 +1054,15 @@ var actionVerbs = map[string]bool{
 	"set": true, "create": true, "remove": true, "copy": true, "paste": true, "launch": true, "visit": true,
 }
 
+var epAnchor = newAnchor("ep")
+
 // stepsPrecheck is a cheap necessary condition for stepsPhraseRe: every
 // alternative contains "step", "repro" or "replicat" (a plain "rep" let
 // every "reply" and "report" through).
 func stepsPrecheck(lt string) bool {
 	// All three contain "ep": one search for it instead of three passes.
 	for i := 0; ; {
-		j := strings.Index(lt[i:], "ep")
+		j := epAnchor.index(lt[i:])
 		if j < 0 {
 			return false
 		}

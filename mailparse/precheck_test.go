@@ -1,6 +1,7 @@
 package mailparse
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -32,6 +33,13 @@ func checkPrechecks(t *testing.T, s string) {
 	if numberedRe.MatchString(lt) && lt[0] == 's' && !strings.HasPrefix(lt, "step") {
 		t.Errorf("%q: numberedRe matches a line starting with 's' but not \"step\"", lt)
 	}
+	for _, limit := range []int{-1, 0, len(lt) / 2} {
+		gv, gat := findIE(lt, limit)
+		wv, wat := findIEByName(lt, limit)
+		if gv != wv || gat != wat {
+			t.Errorf("%q: findIE(%d) = %q at %d, by name %q at %d", lt, limit, gv, gat, wv, wat)
+		}
+	}
 	for _, a := range testAnchors() {
 		for i := 0; i <= len(lt); i++ {
 			if got, want := a.index(lt[i:]), strings.Index(lt[i:], a.s); got != want {
@@ -41,9 +49,59 @@ func checkPrechecks(t *testing.T, s string) {
 	}
 }
 
+// findIEByName is findIE as it was: every "ie" tried in turn.
+func findIEByName(lower string, limit int) (string, int) {
+	for i := 0; ; {
+		j := strings.Index(lower[i:], "ie")
+		if j < 0 || (limit >= 0 && i+j > limit) {
+			return "", -1
+		}
+		at := i + j
+		i = at + 2
+		if at > 0 && isAlnum(lower[at-1]) {
+			continue
+		}
+		m := ieRe.FindStringSubmatch(window(lower, at, 8))
+		if m == nil {
+			continue
+		}
+		if e := at + len(m[0]); e < len(lower) && isAlnum(lower[e]) {
+			continue
+		}
+		if n, _ := strconv.Atoi(m[1]); n < 5 || n > 11 {
+			continue
+		}
+		return m[1], at
+	}
+}
+
+// TestFindIE compares findIE with findIEByName on strings built from "ie",
+// digits, white space and letters.
+func TestFindIE(t *testing.T) {
+	parts := []string{"ie", "IE", "1", "11", "5", "12", "4", " ", "\t", "\v", "x", "d", ".0", ".", "_", "-"}
+	var gen func(s string, depth int)
+	found := 0
+	gen = func(s string, depth int) {
+		checkPrechecks(t, s)
+		if _, at := findIE(asciiLower(s), -1); at >= 0 {
+			found++
+		}
+		if depth == 0 {
+			return
+		}
+		for _, p := range parts {
+			gen(s+p, depth-1)
+		}
+	}
+	gen("", 4)
+	if found < 100 {
+		t.Errorf("only %d strings name IE", found)
+	}
+}
+
 // testAnchors are the anchors Extract searches for.
 func testAnchors() []anchor {
-	as := []anchor{buildAnchor, winAnchor, serverAnchor, r2Anchor, msieAnchor, newAnchor("cs-"), newAnchor("e"), newAnchor("")}
+	as := []anchor{buildAnchor, winAnchor, serverAnchor, r2Anchor, msieAnchor, epAnchor, newAnchor("cs-"), newAnchor("e"), newAnchor("")}
 	for _, bn := range browserNames {
 		as = append(as, bn.anchor)
 	}
@@ -85,7 +143,7 @@ var precheckSeeds = []string{
 	"e-mail: a@b", "E-Mail:", "server-betriebssystem: x", "ビルド番号: 9653", "サーバー：", "passwordstate build number #: 1",
 	"build no.: 9653", "build #: 9100", "Steps to reproduce:", "How to replicate", "Repro steps", "To reproduce the issue",
 	"Step 1 open", "steps :", "Windows Server 2019 ", "OS ", "win ", "server 2012 r2 ", "step 2) click", "screenshots -",
-	"I'm here - see", "• build: 1", "•• os:", "Größe: 10", "ビルド番号：9653", "サーバー - x", "ブラウザ: Edge", "· click here", "• open", "名前: x", "os – x", "step", "repro", "replicat", "xreplicatx", "ep", "rep", "sep", "stepreplicate", "eprepro", "Hello world: x", "When I add a password list.", "licence= x", "tel - 1", "to:", "cc =",
+	"I'm here - see", "• build: 1", "•• os:", "Größe: 10", "IE11", "ie 9", "die 11 IE 8", "xie11 ie\t7", "ie 12 IE10", "ビルド番号：9653", "サーバー - x", "ブラウザ: Edge", "· click here", "• open", "名前: x", "os – x", "step", "repro", "replicat", "xreplicatx", "ep", "rep", "sep", "stepreplicate", "eprepro", "Hello world: x", "When I add a password list.", "licence= x", "tel - 1", "to:", "cc =",
 }
 
 func TestPrechecks(t *testing.T) {
