@@ -29,6 +29,7 @@ const (
 	DefaultIdleRestart      = 9 * time.Minute
 	DefaultWatchdogInterval = 20 * time.Second
 	DefaultBatchSize        = 100
+	DefaultBatchBytes       = 8 << 20
 	DefaultMaxMessageBytes  = 50 << 20
 	DefaultBackoffMin       = time.Second
 	DefaultBackoffMax       = 2 * time.Minute
@@ -83,6 +84,11 @@ type Config struct {
 
 	// BatchSize is the number of UIDs per UID FETCH; default 100.
 	BatchSize int
+	// BatchBytes caps the RFC822.SIZE total of one batch (its first message
+	// always goes, whatever its size): what the handler holds for a batch
+	// (staff copies of the originals, in one transaction) stays bounded when a
+	// backlog of large mail arrives. Default 8 MiB (imap.batch_bytes).
+	BatchBytes int64
 	// MaxMessageBytes: a message whose RFC822.SIZE is above it is not fetched
 	// and is delivered as TooLarge; default 50 MiB (limits.max_message_bytes).
 	MaxMessageBytes int64
@@ -128,6 +134,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.BatchBytes == 0 {
+		cfg.BatchBytes = DefaultBatchBytes
 	}
 	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
@@ -200,6 +209,9 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.BackoffMax < cfg.BackoffMin {
 		errs = append(errs, fmt.Errorf("imap.backoff_max: %v is below imap.backoff_min %v", cfg.BackoffMax, cfg.BackoffMin))
+	}
+	if cfg.BatchBytes < 0 {
+		errs = append(errs, fmt.Errorf("imap.batch_bytes: must be positive, got %d", cfg.BatchBytes))
 	}
 	if cfg.BatchSize < 0 {
 		errs = append(errs, fmt.Errorf("imap.batch_size: must be positive, got %d", cfg.BatchSize))

@@ -58,8 +58,20 @@ func (c *Conn) SearchNew(after uint32) ([]uint32, error) {
 // UIDs the server no longer has (expunged meanwhile) are left out. On error
 // no spool file is left behind.
 func (c *Conn) FetchBatch(uids []uint32) ([]Fetched, error) {
+	out, _, err := c.fetchBatch(uids, 0)
+	return out, err
+}
+
+// FetchBatchBytes is FetchBatch for the longest prefix of uids whose bodies
+// total at most maxBytes (at least one message; 0 means no limit). It returns
+// how many of uids it covered; the rest are for the next batch.
+func (c *Conn) FetchBatchBytes(uids []uint32, maxBytes int64) ([]Fetched, int, error) {
+	return c.fetchBatch(uids, maxBytes)
+}
+
+func (c *Conn) fetchBatch(uids []uint32, maxBytes int64) ([]Fetched, int, error) {
 	if len(uids) == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	var set imap.UIDSet
 	for _, u := range uids {
@@ -67,11 +79,13 @@ func (c *Conn) FetchBatch(uids []uint32) ([]Fetched, error) {
 	}
 	meta, err := c.fetchMeta(set)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 
 	var bodySet imap.UIDSet
-	for _, u := range uids {
+	var total int64
+	bodies := 0
+	for i, u := range uids {
 		m, ok := meta[u]
 		if !ok {
 			c.log.Debug("imap message gone before fetch", "uid", u)
@@ -81,6 +95,16 @@ func (c *Conn) FetchBatch(uids []uint32) ([]Fetched, error) {
 			m.TooLarge = true
 			continue
 		}
+		if maxBytes > 0 && bodies > 0 && total+m.Size > maxBytes {
+			// The rest waits for the next batch (fetched again from meta on).
+			for _, v := range uids[i:] {
+				delete(meta, v)
+			}
+			uids = uids[:i]
+			break
+		}
+		total += m.Size
+		bodies++
 		bodySet.AddNum(imap.UID(u))
 	}
 	if len(bodySet) > 0 {
@@ -88,7 +112,7 @@ func (c *Conn) FetchBatch(uids []uint32) ([]Fetched, error) {
 			for _, m := range meta {
 				removeSpool(m.Path)
 			}
-			return nil, err
+			return nil, 0, err
 		}
 	}
 
@@ -104,7 +128,7 @@ func (c *Conn) FetchBatch(uids []uint32) ([]Fetched, error) {
 		}
 		out = append(out, *m)
 	}
-	return out, nil
+	return out, len(uids), nil
 }
 
 func (c *Conn) fetchMeta(set imap.UIDSet) (map[uint32]*Fetched, error) {

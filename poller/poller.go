@@ -328,32 +328,39 @@ func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler, first bool) e
 		}
 	}
 	defer discard()
-	for start := 0; start < len(uids); start += p.cfg.BatchSize {
+	// A batch is up to BatchSize UIDs, cut shorter by BatchBytes: start moves
+	// on by as many UIDs as the batch covered.
+	for start := 0; start < len(uids); {
 		if ctx.Err() != nil {
 			return nil
 		}
 		chunk := uids[start:min(start+p.cfg.BatchSize, len(uids))]
-		var batch []Fetched
+		var (
+			batch   []Fetched
+			covered int
+		)
 		if ready != nil {
-			batch, err = ready.batch, ready.err
+			batch, covered, err = ready.batch, ready.covered, ready.err
 			ready = nil
 		} else {
-			batch, err = conn.FetchBatch(chunk)
+			batch, covered, err = conn.FetchBatchBytes(chunk, p.cfg.BatchBytes)
 		}
 		if err != nil {
 			return err
 		}
-		p.log.Info("imap batch fetched", "count", len(batch), "first_uid", chunk[0], "last_uid", chunk[len(chunk)-1])
+		covered = max(covered, 1) // never loop on the same UID
+		p.log.Info("imap batch fetched", "count", len(batch), "first_uid", chunk[0], "last_uid", chunk[covered-1])
+		start += covered
 		if len(batch) == 0 {
 			continue
 		}
-		if after := start + p.cfg.BatchSize; after < len(uids) {
-			nextChunk := uids[after:min(after+p.cfg.BatchSize, len(uids))]
+		if start < len(uids) {
+			nextChunk := uids[start:min(start+p.cfg.BatchSize, len(uids))]
 			next = make(chan prefetched, 1)
 			go func() {
-				b, err := conn.FetchBatch(nextChunk)
+				b, n, err := conn.FetchBatchBytes(nextChunk, p.cfg.BatchBytes)
 				conn.raw.arm(false) // no traffic until the handler is done
-				next <- prefetched{b, err}
+				next <- prefetched{b, n, err}
 			}()
 		} else {
 			conn.raw.arm(false) // no traffic while the handler works
@@ -395,8 +402,9 @@ func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler, first bool) e
 
 // prefetched is the result of fetching the next batch in the background.
 type prefetched struct {
-	batch []Fetched
-	err   error
+	batch   []Fetched
+	covered int // UIDs of its chunk the batch covered
+	err     error
 }
 
 func markUIDs(marks []Mark) []uint32 {

@@ -539,3 +539,41 @@ func TestShutdownAppliesMarksOfCommittedBatch(t *testing.T) {
 		t.Errorf("flags after shutdown %v, want [followup]", got)
 	}
 }
+
+// BatchBytes cuts a batch short when its messages are large: every message is
+// still delivered once, in UID order, and a message above the budget goes alone.
+func TestBatchBytesCapsLargeBatches(t *testing.T) {
+	ts := newTestServer(t)
+	big := func(i int) string {
+		return testMessage(i) + strings.Repeat("x", 1000) + "\r\n"
+	}
+	sizes := []int{}
+	for i := 1; i <= 8; i++ {
+		body := big(i)
+		if i == 5 {
+			body = testMessage(i) + strings.Repeat("y", 5000) + "\r\n" // alone above the budget
+		}
+		sizes = append(sizes, len(body))
+		ts.appendMsg("INBOX", body)
+	}
+	cfg := ts.config(t)
+	cfg.BatchSize = 100
+	cfg.BatchBytes = int64(3*sizes[0] + 10) // three of the usual messages
+	h := newRecHandler()
+	runPoller(t, cfg, h)
+	got := h.wait(t, 8, 5*time.Second)
+	for i, f := range got {
+		if f.UID != uint32(i+1) {
+			t.Fatalf("message %d: UID %d, want %d (each once, in order)", i, f.UID, i+1)
+		}
+	}
+	h.mu.Lock()
+	var batchSizes []int
+	for _, b := range h.batches {
+		batchSizes = append(batchSizes, len(b))
+	}
+	h.mu.Unlock()
+	if !slices.Equal(batchSizes, []int{3, 1, 1, 3}) {
+		t.Errorf("batch sizes %v, want [3 1 1 3] (uids 1-3, 4, 5 alone, 6-8)", batchSizes)
+	}
+}

@@ -156,6 +156,7 @@ type IMAPConfig struct {
 	Idle         bool          `mapstructure:"idle"`
 	PollInterval time.Duration `mapstructure:"poll_interval"`
 	BatchSize    int           `mapstructure:"batch_size"`
+	BatchBytes   ByteSize      `mapstructure:"batch_bytes"`
 	CAFile       string        `mapstructure:"ca_file"`
 	// Watchdog is how often an idle connection is checked with NOOP (a half-open
 	// connection is noticed within about twice this); IdleRestart re-issues IDLE
@@ -245,7 +246,7 @@ func DefaultConfig() Config {
 		Parse:   ParseConfig{TicketPattern: mailparse.DefaultTicketPattern},
 		Routing: RoutingConfig{Rules: []RuleConfig{}},
 		Store:   StoreConfig{Path: "supportd.db", RawRetention: 90 * 24 * time.Hour, LockTimeout: 2 * time.Second},
-		IMAP: IMAPConfig{Address: "imap.vendor.test:993", TLS: "implicit", Mailbox: "INBOX", Idle: true, PollInterval: 30 * time.Second, BatchSize: 100,
+		IMAP: IMAPConfig{Address: "imap.vendor.test:993", TLS: "implicit", Mailbox: "INBOX", Idle: true, PollInterval: 30 * time.Second, BatchSize: 100, BatchBytes: 8 << 20,
 			Watchdog: 20 * time.Second, IdleRestart: 9 * time.Minute},
 		SMTP:    SMTPConfig{Address: "smtp.vendor.test:587", TLS: "starttls", From: "Support <support@vendor.test>", MaxConns: 2, Timeout: 2 * time.Minute},
 		Metrics: MetricsConfig{Listen: "127.0.0.1:9465"},
@@ -550,6 +551,9 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.StaffCopyMaxBytes < 0 {
 		bad("limits.staff_copy_max_bytes", "must not be negative")
+	}
+	if c.IMAP.BatchBytes <= 0 {
+		bad("imap.batch_bytes", "must be positive")
 	}
 	if c.IMAP.Mailbox == "" {
 		bad("imap.mailbox", "must be set")

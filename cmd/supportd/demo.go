@@ -78,7 +78,7 @@ func (a *app) demo(ctx context.Context, verbose bool) error {
 	c := &a.cfg
 	c.Store.Path = filepath.Join(dir, "demo.db")
 	c.IMAP = IMAPConfig{Address: imapSrv.Addr(), TLS: "none", Username: imapSrv.Username, Password: imapSrv.Password,
-		Mailbox: "INBOX", Idle: true, PollInterval: 30 * time.Second, BatchSize: 100, Watchdog: 20 * time.Second, IdleRestart: 9 * time.Minute}
+		Mailbox: "INBOX", Idle: true, PollInterval: 30 * time.Second, BatchSize: 100, BatchBytes: 8 << 20, Watchdog: 20 * time.Second, IdleRestart: 9 * time.Minute}
 	c.SMTP.Address, c.SMTP.TLS, c.SMTP.Username, c.SMTP.Password = smtpSrv.Addr(), "none", "", ""
 	c.SMTP.OAuth2, c.IMAP.OAuth2 = OAuth2Config{}, OAuth2Config{}
 	if c.Support.StaffQueue == "" {

@@ -131,7 +131,7 @@ func (a *app) components(ctx context.Context, log *slog.Logger, spool string) (*
 		Address: c.IMAP.Address, TLS: c.IMAP.TLS, TLSConfig: imapTLS,
 		Username: c.IMAP.Username, Password: imapPass, TokenSource: imapTS,
 		Mailbox: c.IMAP.Mailbox, Idle: c.IMAP.Idle, PollInterval: c.IMAP.PollInterval,
-		BatchSize: c.IMAP.BatchSize, MaxMessageBytes: int64(c.Limits.MaxMessageBytes),
+		BatchSize: c.IMAP.BatchSize, BatchBytes: int64(c.IMAP.BatchBytes), MaxMessageBytes: int64(c.Limits.MaxMessageBytes),
 		WatchdogInterval: c.IMAP.Watchdog, IdleRestart: c.IMAP.IdleRestart,
 		SpoolDir: spool, Logger: log.With("component", "imap"),
 	})
