@@ -34,8 +34,11 @@ type Config struct {
 	StaffQueue       string
 	// Now is the clock (tests inject one). Receipt times come from INTERNALDATE.
 	Now func() time.Time
-	// OutboxBatch is how many outbox entries go out per SMTP round (default 100).
-	OutboxBatch int
+	// OutboxBatch is how many outbox entries go out per SMTP round (default 100),
+	// OutboxBatchBytes how many bytes of messages at most (default 8 MiB; the
+	// first entry always goes).
+	OutboxBatch      int
+	OutboxBatchBytes int64
 	// RetryBackoff is the wait before retry number n of a temporary SMTP failure
 	// (default mailer.Backoff).
 	RetryBackoff func(n int) time.Duration
@@ -81,6 +84,9 @@ func New(cfg Config, e *Engine, db *store.DB, p *poller.Poller, m *mailer.Mailer
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.OutboxBatchBytes <= 0 {
+		cfg.OutboxBatchBytes = 8 << 20
 	}
 	if cfg.OutboxBatch <= 0 {
 		cfg.OutboxBatch = 100

@@ -54,7 +54,7 @@ func (d *Daemon) sendDue(ctx context.Context) int {
 	var due []store.OutboxEntry
 	if err := d.db.View(func(tx *store.Tx) error {
 		var err error
-		due, err = tx.Due(now, d.cfg.OutboxBatch)
+		due, err = tx.DueBytes(now, d.cfg.OutboxBatch, d.cfg.OutboxBatchBytes)
 		return err
 	}); err != nil {
 		d.log.Error("outbox read failed", "err", err)

@@ -149,7 +149,16 @@ func (t *Tx) OutboxEntry(id uint64) (*OutboxEntry, error) {
 // Due returns up to limit pending entries whose NextAttempt is not after now,
 // earliest first (then by id), with their Data.
 func (t *Tx) Due(now time.Time, limit int) ([]OutboxEntry, error) {
+	return t.DueBytes(now, limit, 0)
+}
+
+// DueBytes is Due stopping also once the entries' messages total maxBytes
+// (the first entry always comes; 0 means no byte limit): staff copies carry
+// their originals, and a round of them must not hold the whole outbox in
+// memory.
+func (t *Tx) DueBytes(now time.Time, limit int, maxBytes int64) ([]OutboxEntry, error) {
 	var out []OutboxEntry
+	var total int64
 	end := dueKey(now, ^uint64(0))
 	c := t.bucket(bOutboxDue).Cursor()
 	for k, _ := c.First(); k != nil && len(out) < limit && bytes.Compare(k, end) <= 0; k, _ = c.Next() {
@@ -160,6 +169,10 @@ func (t *Tx) Due(now time.Time, limit int) ([]OutboxEntry, error) {
 		if err != nil {
 			return nil, err
 		}
+		if maxBytes > 0 && len(out) > 0 && total+int64(len(e.Data)) > maxBytes {
+			break
+		}
+		total += int64(len(e.Data))
 		out = append(out, *e)
 	}
 	return out, nil

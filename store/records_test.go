@@ -297,6 +297,15 @@ func TestOutbox(t *testing.T) {
 		if due, _ := tx.Due(t0.Add(-time.Second), 10); len(due) != 0 {
 			t.Errorf("nothing is due before t0: %+v", due)
 		}
+		// A byte budget smaller than one message still yields the first entry,
+		// and stops before the entry that would exceed it.
+		if due, _ := tx.DueBytes(t0.Add(5*time.Minute), 10, 1); len(due) != 1 || due[0].ID != b {
+			t.Errorf("byte limit below one message = %+v", due)
+		}
+		all, _ := tx.Due(t0.Add(5*time.Minute), 10)
+		if due, _ := tx.DueBytes(t0.Add(5*time.Minute), 10, int64(len(all[0].Data)+len(all[1].Data))); len(due) != 2 {
+			t.Errorf("byte limit fitting both = %d entries", len(due))
+		}
 		n, oldest, err := tx.OutboxStats()
 		if err != nil || n != 3 || !oldest.Equal(t0.Add(2*time.Minute)) {
 			t.Errorf("stats = %d %v %v (oldest is the first enqueued)", n, oldest, err)

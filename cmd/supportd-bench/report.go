@@ -216,7 +216,18 @@ func buildRows(gb benchRuns, e2e *results) []row {
 		if m.StaffQueue != "" {
 			metric += fmt.Sprintf(", staff copies on (largest sent %.1f MB)", m.LargestSentMB)
 		}
-		rows = append(rows, row{metric, fmtNum(m.PeakRSSMB, "MB"), "-", "-", "≤ 64 MB", verdict(m.PeakRSSMB, 64, atMost)})
+		base := "-"
+		if m.PeakAnonMB > 0 {
+			base = "anonymous " + fmtNum(m.PeakAnonMB, "MB")
+		}
+		// The target is the issue's: 25 MB attachments. Other sizes are
+		// reported (with the process's own memory beside VmHWM, which also
+		// counts the store's memory-mapped pages).
+		target, v := "≤ 64 MB", verdict(m.PeakRSSMB, 64, atMost)
+		if m.Attachment < 25<<20 {
+			target, v = "report", "info"
+		}
+		rows = append(rows, row{metric, fmtNum(m.PeakRSSMB, "MB"), base, "-", target, v})
 	}
 	if len(e2e.Memory) == 0 {
 		missing("peak RSS of `supportd run` with 25 MB attachments", "≤ 64 MB")

@@ -504,6 +504,9 @@ type memResult struct {
 	Messages   int     `json:"messages"`
 	Attachment int     `json:"attachment_bytes"`
 	PeakRSSMB  float64 `json:"peak_rss_mb"`
+	// PeakAnonMB is the largest RssAnon sampled every 5 ms: the process's own
+	// memory, without the store's memory-mapped file pages that VmHWM counts.
+	PeakAnonMB float64 `json:"peak_anon_mb"`
 	Seconds    float64 `json:"seconds"`
 	StaffQueue string  `json:"staff_queue,omitempty"` // a routed copy of each message went to staff too
 	// LargestSentMB is the largest message the sink accepted (the staff copy
@@ -566,7 +569,27 @@ log:
 	if staffQueue != "" {
 		want = 2 * n // reply + staff copy
 	}
+	stopSampling := make(chan struct{})
+	sampled := make(chan int, 1)
+	go func() {
+		maxKB := 0
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if kb, err := procStatusKB(cmd.Process.Pid, "RssAnon:"); err == nil {
+				maxKB = max(maxKB, kb)
+			}
+			select {
+			case <-stopSampling:
+				sampled <- maxKB
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	werr := b.sink.waitAccepted(want, 5*time.Minute)
+	close(stopSampling)
+	res.PeakAnonMB = float64(<-sampled) / 1024
 	res.Seconds = time.Since(start).Seconds()
 	if kb, err := vmHWM(cmd.Process.Pid); err == nil {
 		peak = float64(kb) / 1024
@@ -589,7 +612,10 @@ log:
 }
 
 // vmHWM reads the peak resident set size (kB) of pid.
-func vmHWM(pid int) (int, error) {
+func vmHWM(pid int) (int, error) { return procStatusKB(pid, "VmHWM:") }
+
+// procStatusKB reads one "Name: N kB" line of /proc/<pid>/status.
+func procStatusKB(pid int, field string) (int, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
@@ -597,11 +623,11 @@ func vmHWM(pid int) (int, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
 			return strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
 		}
 	}
-	return 0, errors.New("VmHWM not found")
+	return 0, fmt.Errorf("%s not found", field)
 }
 
 func jitter(maxD time.Duration) func() time.Duration {
