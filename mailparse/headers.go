@@ -212,7 +212,11 @@ var lenientParamRe = regexp.MustCompile(`([A-Za-z0-9][A-Za-z0-9\-_.*]*)\s*=\s*("
 // falls back to a lenient parse (duplicate or malformed parameters, bad
 // quoting) reporting err.
 func parseParams(v string) (string, map[string]string, error) {
-	t, params, err := mime.ParseMediaType(v)
+	t, params, ok := parseMediaTypeSimple(v)
+	var err error
+	if !ok {
+		t, params, err = mime.ParseMediaType(v)
+	}
 	if err == nil {
 		for k, pv := range params {
 			if strings.Contains(pv, "=?") {
@@ -253,6 +257,105 @@ func parseParams(v string) (string, map[string]string, error) {
 	}, strings.ToLower(firstField(main)))
 	lenientParams(rest, params)
 	return t, params, err
+}
+
+// parseMediaTypeSimple is mime.ParseMediaType for the usual values: ASCII,
+// parameters without RFC 2231 stars, repeats or backslashes, values as
+// tokens or plain quoted strings. It returns the media type lower-cased and
+// the parameters, the values slices of v (mime builds each quoted value
+// byte by byte); ok is false for anything else, which mime.ParseMediaType
+// must parse. FuzzPrechecks compares the two.
+func parseMediaTypeSimple(v string) (mt string, params map[string]string, ok bool) {
+	for i := 0; i < len(v); i++ {
+		if v[i] >= utf8.RuneSelf {
+			return "", nil, false // unicode.IsSpace and ToLower beyond ASCII
+		}
+	}
+	base, rest, _ := strings.Cut(v, ";")
+	mt = strings.TrimSpace(strings.ToLower(base))
+	typ, sub := consumeMIMEToken(mt)
+	if typ == "" {
+		return "", nil, false
+	}
+	if sub != "" {
+		if sub[0] != '/' {
+			return "", nil, false
+		}
+		if subtype, after := consumeMIMEToken(sub[1:]); subtype == "" || after != "" {
+			return "", nil, false
+		}
+	}
+	params = make(map[string]string)
+	if len(base) == len(v) {
+		return mt, params, true
+	}
+	rest = v[len(base):]
+	for {
+		rest = trimASCIISpace(rest)
+		if rest == "" {
+			return mt, params, true
+		}
+		if rest[0] != ';' {
+			return "", nil, false
+		}
+		if trimASCIISpace(rest[1:]) == "" {
+			return mt, params, true // trailing semicolons are ignored
+		}
+		key, after := consumeMIMEToken(trimASCIISpace(rest[1:]))
+		if key == "" || strings.IndexByte(key, '*') >= 0 {
+			return "", nil, false
+		}
+		after = trimASCIISpace(after)
+		if after == "" || after[0] != '=' {
+			return "", nil, false
+		}
+		after = trimASCIISpace(after[1:])
+		var value string
+		if after != "" && after[0] == '"' {
+			end := strings.IndexByte(after[1:], '"')
+			if end < 0 {
+				return "", nil, false
+			}
+			value, rest = after[1:1+end], after[2+end:]
+			if value == "" || strings.ContainsAny(value, "\\\r\n") {
+				return "", nil, false
+			}
+		} else {
+			value, rest = consumeMIMEToken(after)
+			if value == "" {
+				return "", nil, false
+			}
+		}
+		key = strings.ToLower(key)
+		if _, dup := params[key]; dup {
+			return "", nil, false
+		}
+		params[key] = value
+	}
+}
+
+// consumeMIMEToken splits v after its leading RFC 2045 token.
+func consumeMIMEToken(v string) (token, rest string) {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0 {
+			return v[:i], v[i:]
+		}
+	}
+	return v, ""
+}
+
+// trimASCIISpace trims what unicode.IsSpace calls space from the start of
+// ASCII s.
+func trimASCIISpace(s string) string {
+	for len(s) > 0 {
+		switch s[0] {
+		case ' ', '\t', '\n', '\v', '\f', '\r':
+			s = s[1:]
+			continue
+		}
+		break
+	}
+	return s
 }
 
 // lenientParams adds the name=value pairs of a malformed parameter list to

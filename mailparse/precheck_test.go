@@ -1,6 +1,9 @@
 package mailparse
 
 import (
+	"maps"
+	"math/rand/v2"
+	"mime"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,6 +35,12 @@ func checkPrechecks(t *testing.T, s string) {
 	}
 	if numberedRe.MatchString(lt) && lt[0] == 's' && !strings.HasPrefix(lt, "step") {
 		t.Errorf("%q: numberedRe matches a line starting with 's' but not \"step\"", lt)
+	}
+	if mt, params, ok := parseMediaTypeSimple(s); ok {
+		wmt, wparams, err := mime.ParseMediaType(s)
+		if err != nil || mt != wmt || !maps.Equal(params, wparams) {
+			t.Errorf("%q: parseMediaTypeSimple %q %q, mime %q %q %v", s, mt, params, wmt, wparams, err)
+		}
 	}
 	for _, limit := range []int{-1, 0, len(lt) / 2} {
 		gv, gat := findIE(lt, limit)
@@ -143,7 +152,7 @@ var precheckSeeds = []string{
 	"e-mail: a@b", "E-Mail:", "server-betriebssystem: x", "ビルド番号: 9653", "サーバー：", "passwordstate build number #: 1",
 	"build no.: 9653", "build #: 9100", "Steps to reproduce:", "How to replicate", "Repro steps", "To reproduce the issue",
 	"Step 1 open", "steps :", "Windows Server 2019 ", "OS ", "win ", "server 2012 r2 ", "step 2) click", "screenshots -",
-	"I'm here - see", "• build: 1", "•• os:", "Größe: 10", "IE11", "ie 9", "die 11 IE 8", "xie11 ie\t7", "ie 12 IE10", "ビルド番号：9653", "サーバー - x", "ブラウザ: Edge", "· click here", "• open", "名前: x", "os – x", "step", "repro", "replicat", "xreplicatx", "ep", "rep", "sep", "stepreplicate", "eprepro", "Hello world: x", "When I add a password list.", "licence= x", "tel - 1", "to:", "cc =",
+	"I'm here - see", "• build: 1", "•• os:", "Größe: 10", "text/plain", "Text/HTML; Charset=\"UTF-8\"", "multipart/mixed; boundary=\"=_a b\"; x=y;", "attachment; filename=a.pdf", "a/b;c=d;c=d", "a/b; c*=utf-8''x", "a/b; c=\"x\\\"y\"", "a/b ; c = d ", "a/b;;", "a/b; c=\"\"", "a/b;\vc=d", "/b", "a/", "a", "a/b c", "a/b; c=\"d", "a/b; c=d e", "IE11", "ie 9", "die 11 IE 8", "xie11 ie\t7", "ie 12 IE10", "ビルド番号：9653", "サーバー - x", "ブラウザ: Edge", "· click here", "• open", "名前: x", "os – x", "step", "repro", "replicat", "xreplicatx", "ep", "rep", "sep", "stepreplicate", "eprepro", "Hello world: x", "When I add a password list.", "licence= x", "tel - 1", "to:", "cc =",
 }
 
 func TestPrechecks(t *testing.T) {
@@ -172,4 +181,43 @@ func FuzzPrechecks(f *testing.F) {
 		}
 		checkPrechecks(t, s)
 	})
+}
+
+// TestParseMediaTypeSimple: the usual Content-Type and Content-Disposition
+// values take the simple path (and FuzzPrechecks's seeds compare it with
+// mime.ParseMediaType).
+func TestParseMediaTypeSimple(t *testing.T) {
+	for _, v := range []string{"text/plain", `text/plain; charset="utf-8"`, "multipart/mixed; boundary=b1; charset=us-ascii", "attachment; filename=a.pdf", "inline;", "TEXT/Plain; CHARSET=x"} {
+		if _, _, ok := parseMediaTypeSimple(v); !ok {
+			t.Errorf("%q: not parsed", v)
+		}
+	}
+	// Random values from the pieces of the grammar, compared with mime.
+	pieces := []string{"text", "/", "plain", "Html", ";", " ", "\t", "=", `"`, "charset", "utf-8", "a b", "*", "\\", "\r\n", "x", "", ",", "é", "\v", "name", "''"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	simple := 0
+	for range 200000 {
+		var b strings.Builder
+		for n := rng.IntN(12); n > 0; n-- {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		v := b.String()
+		mt, params, ok := parseMediaTypeSimple(v)
+		if !ok {
+			continue
+		}
+		simple++
+		wmt, wparams, err := mime.ParseMediaType(v)
+		if err != nil || mt != wmt || !maps.Equal(params, wparams) {
+			t.Fatalf("%q: parseMediaTypeSimple %q %q, mime %q %q %v", v, mt, params, wmt, wparams, err)
+		}
+	}
+	if simple < 1000 {
+		t.Errorf("only %d random values took the simple path", simple)
+	}
+	for _, v := range []string{"a/b; c*=utf-8''x", "a/b; c=d; c=d", `a/b; c="x\"y"`, `a/b; c="x\\"`, `a/b; c="a\b"`, "a/b; c=\"x\r\ny\"", "a/b;;", "text/plain; name=\"é\"", `a/b; c=""`} {
+		if _, _, ok := parseMediaTypeSimple(v); ok {
+			t.Errorf("%q: parsed, mime.ParseMediaType's to decide", v)
+		}
+	}
 }
