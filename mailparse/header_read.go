@@ -10,7 +10,6 @@ import (
 	"errors"
 	"io"
 	nettextproto "net/textproto"
-	"strings"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
@@ -82,7 +81,44 @@ var (
 // does and appends its fields to fs in file order. It reuses line for the raw
 // lines (ReadHeader allocates 256 bytes per field) and returns it, possibly
 // grown, for the next call.
-func readHeaderFields(r *bufio.Reader, fs []headerKV, line []byte) ([]headerKV, []byte, error) {
+func readHeaderFields(r *bufio.Reader, fs []headerKV, bufs *headerBufs) ([]headerKV, error) {
+	first := len(fs)
+	bufs.vals, bufs.ends = bufs.vals[:0], bufs.ends[:0]
+	fs, line, err := readHeaderFieldsInto(r, fs, bufs, bufs.line)
+	bufs.line = line
+	if len(bufs.vals) <= maxSharedValues {
+		// One string for the block's values, not one each: a small header
+		// keeps no large string alive through a value Message keeps.
+		all := string(bufs.vals)
+		start := 0
+		for i, end := range bufs.ends {
+			fs[first+i].v = all[start:end]
+			start = end
+		}
+	} else {
+		start := 0
+		for i, end := range bufs.ends {
+			fs[first+i].v = string(bufs.vals[start:end])
+			start = end
+		}
+	}
+	return fs, err
+}
+
+// maxSharedValues bounds the value bytes of a header block that share one
+// string.
+const maxSharedValues = 8 << 10
+
+// headerBufs are the buffers readHeaderFields reuses: the raw line, the
+// unfolded values of the block and where each ends.
+type headerBufs struct {
+	line, vals []byte
+	ends       []int
+}
+
+// readHeaderFieldsInto is readHeaderFields's loop: it appends each field
+// with an empty value, and the unfolded value to bufs.vals.
+func readHeaderFieldsInto(r *bufio.Reader, fs []headerKV, bufs *headerBufs, line []byte) ([]headerKV, []byte, error) {
 	// The first line cannot start with a leading space.
 	if buf, err := r.Peek(1); err == nil && isWSP(buf[0]) {
 		l, err := readLineSlice(r, line[:0])
@@ -123,7 +159,9 @@ func readHeaderFields(r *bufio.Reader, fs []headerKV, line []byte) ([]headerKV, 
 		if key == "" {
 			continue
 		}
-		fs = append(fs, headerKV{key, trimAroundNewlines(kv[i+1:])})
+		fs = append(fs, headerKV{k: key})
+		bufs.vals = appendUnfolded(bufs.vals, kv[i+1:])
+		bufs.ends = append(bufs.ends, len(bufs.vals))
 		if err != nil {
 			return fs, line, err
 		}
@@ -215,34 +253,34 @@ func readContinuedLineSlice(r *bufio.Reader, buf []byte) ([]byte, error) {
 	return line, nil
 }
 
-func writeContinued(b *strings.Builder, l []byte) {
+// appendContinued appends one line of a folded value to the value that
+// starts at start of b: without a trailing CR and surrounding spaces and
+// tabs, after one space.
+func appendContinued(b []byte, start int, l []byte) []byte {
 	// Strip trailing \r, if any
 	if len(l) > 0 && l[len(l)-1] == '\r' {
 		l = l[:len(l)-1]
 	}
 	l = trimWSP(l)
 	if len(l) == 0 {
-		return
+		return b
 	}
-	if b.Len() > 0 {
-		b.WriteByte(' ')
+	if len(b) > start {
+		b = append(b, ' ')
 	}
-	b.Write(l)
+	return append(b, l...)
 }
 
-// trimAroundNewlines unfolds a value: newlines and the spaces around them
-// become one space.
-func trimAroundNewlines(v []byte) string {
-	var b strings.Builder
-	b.Grow(len(v))
+// appendUnfolded appends the unfolded value v to b: newlines and the spaces
+// around them become one space.
+func appendUnfolded(b, v []byte) []byte {
+	start := len(b)
 	for {
 		i := bytes.IndexByte(v, '\n')
 		if i < 0 {
-			writeContinued(&b, v)
-			break
+			return appendContinued(b, start, v)
 		}
-		writeContinued(&b, v[:i])
+		b = appendContinued(b, start, v[:i])
 		v = v[i+1:]
 	}
-	return b.String()
 }

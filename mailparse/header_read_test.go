@@ -18,7 +18,7 @@ func checkHeaderFields(t *testing.T, data []byte, bufSize int) {
 	r1 := bufio.NewReaderSize(bytes.NewReader(data), bufSize)
 	h, err1 := textproto.ReadHeader(r1)
 	r2 := bufio.NewReaderSize(bytes.NewReader(data), bufSize)
-	fs, _, err2 := readHeaderFields(r2, nil, make([]byte, 0, 3))
+	fs, err2 := readHeaderFields(r2, nil, &headerBufs{line: make([]byte, 0, 3)})
 
 	var want []headerKV
 	for f := h.Fields(); f.Next(); {

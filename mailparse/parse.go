@@ -212,9 +212,9 @@ type scratch struct {
 	lines   []line // Extract's lines of the body text
 	capture []byte // the active prefixCapture's buffer
 	fields  []headerKV
-	line    []byte // readHeaderFields' line buffer
-	plain   []byte // the parser's plain text, copied into Message.Text
-	decoded []byte // undeclared 8-bit text decoded as Windows-1252
+	hdr     headerBufs // readHeaderFields' buffers
+	plain   []byte     // the parser's plain text, copied into Message.Text
+	decoded []byte     // undeclared 8-bit text decoded as Windows-1252
 }
 
 // maxFreeReaders bounds the readers a scratch keeps (DefaultLimits.MaxDepth
@@ -267,8 +267,8 @@ func Parse(r io.Reader, opts *Options) (*Message, error) {
 		if cap(sc.capture) > 64<<10 {
 			sc.capture = nil
 		}
-		if cap(sc.line) > 64<<10 {
-			sc.line = nil
+		if cap(sc.hdr.line) > 64<<10 || cap(sc.hdr.vals) > 64<<10 || cap(sc.hdr.ends) > 4096 {
+			sc.hdr = headerBufs{}
 		}
 		if cap(sc.fields) > 1024 {
 			sc.fields = nil
@@ -389,12 +389,12 @@ func normaliseProblems(in []string) []string {
 // budget: it must lift the budget, after which the rest of the block is
 // discarded. ok is false when not a single byte of header could be read.
 func (p *parser) readHeader(br *bufio.Reader, onTooLarge func()) (header, bool) {
-	fs, line := p.sc.fields[:0], p.sc.line
+	fs := p.sc.fields[:0]
 	ok := false
 	for i := 0; ; i++ {
 		n := len(fs)
 		var err error
-		fs, line, err = readHeaderFields(br, fs, line)
+		fs, err = readHeaderFields(br, fs, &p.sc.hdr)
 		if len(fs) > n {
 			ok = true
 		}
@@ -426,7 +426,7 @@ func (p *parser) readHeader(br *bufio.Reader, onTooLarge func()) (header, bool) 
 	}
 	h := append(header(nil), fs...)
 	clear(fs) // do not keep this message's values alive
-	p.sc.fields, p.sc.line = fs[:0], line[:0]
+	p.sc.fields = fs[:0]
 	return h, ok
 }
 
