@@ -367,7 +367,11 @@ func findBuild(lower string) int {
 		if at > 0 && isAlnum(lower[at-1]) {
 			continue
 		}
-		m := buildRe.FindStringSubmatchIndex(window(lower, at, 80))
+		w := window(lower, at, 80)
+		if !hasDigit(w) {
+			continue
+		}
+		m := buildRe.FindStringSubmatchIndex(w)
 		if m == nil {
 			continue
 		}
@@ -511,6 +515,9 @@ func findServerOS(lower string, names []string) string {
 			continue
 		}
 		w := window(lower, at, 40)
+		if !hasDigit(w) {
+			continue // both expressions need a year or version
+		}
 		if m := winOSRe.FindStringSubmatch(w); m != nil {
 			if e := at + len(m[0]); e < len(lower) && isAlnum(lower[e]) {
 				continue
@@ -539,7 +546,11 @@ func findServerOS(lower string, names []string) string {
 		if at > 0 && isLetter(lower[at-1]) {
 			continue
 		}
-		m := serverOSRe.FindStringSubmatch(window(lower, at, 30))
+		w := window(lower, at, 30)
+		if !hasDigit(w) {
+			continue
+		}
+		m := serverOSRe.FindStringSubmatch(w)
 		if m == nil {
 			continue
 		}
@@ -724,8 +735,10 @@ func findNamedBrowser(orig origText, lower string) *Browser {
 				continue
 			}
 			version := ""
-			if m := versionAfterRe.FindStringSubmatch(window(lower, end, 40)); m != nil {
-				version = m[1]
+			if w := window(lower, end, 40); hasDigit(w) { // the version's digits
+				if m := versionAfterRe.FindStringSubmatch(w); m != nil {
+					version = m[1]
+				}
 			}
 			if version != "" {
 				if atV < 0 || at < atV {
@@ -764,7 +777,9 @@ func findIE(lower string, limit int) (string, int) {
 			return "", -1
 		}
 		d := i + j
-		i = d + 1
+		// The digits after d cannot follow "ie" or its white space.
+		for i = d + 1; i < len(lower) && isDigit(lower[i]); i++ {
+		}
 		at := d - 2
 		if at < 0 || lower[at:d] != "ie" {
 			if at--; at < 0 || lower[at:at+2] != "ie" || !isRESpace(lower[d-1]) {
@@ -790,6 +805,10 @@ func findIE(lower string, limit int) (string, int) {
 		return m[1], at
 	}
 }
+
+// hasDigit reports whether s holds an ASCII digit (what \d matches): a
+// necessary condition of the expressions that read a build, year or version.
+func hasDigit(s string) bool { return indexDigit(s) >= 0 }
 
 // isRESpace reports whether c is white space to a regexp's \s.
 func isRESpace(c byte) bool {

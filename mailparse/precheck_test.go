@@ -4,6 +4,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"mime"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,6 +36,13 @@ func checkPrechecks(t *testing.T, s string) {
 	}
 	if numberedRe.MatchString(lt) && lt[0] == 's' && !strings.HasPrefix(lt, "step") {
 		t.Errorf("%q: numberedRe matches a line starting with 's' but not \"step\"", lt)
+	}
+	for _, re := range []*regexp.Regexp{buildRe, winOSRe, winDeskRe, serverOSRe, versionAfterRe, ieRe} {
+		for i := 0; i < len(lt); i++ {
+			if re.MatchString(lt[i:]) && !hasDigit(lt[i:]) {
+				t.Errorf("%q: %v matches without a digit", lt[i:], re)
+			}
+		}
 	}
 	if mt, params, ok := parseMediaTypeSimple(s); ok {
 		wmt, wparams, err := mime.ParseMediaType(s)
@@ -152,7 +160,7 @@ var precheckSeeds = []string{
 	"e-mail: a@b", "E-Mail:", "server-betriebssystem: x", "ビルド番号: 9653", "サーバー：", "passwordstate build number #: 1",
 	"build no.: 9653", "build #: 9100", "Steps to reproduce:", "How to replicate", "Repro steps", "To reproduce the issue",
 	"Step 1 open", "steps :", "Windows Server 2019 ", "OS ", "win ", "server 2012 r2 ", "step 2) click", "screenshots -",
-	"I'm here - see", "• build: 1", "•• os:", "Größe: 10", "text/plain", "Text/HTML; Charset=\"UTF-8\"", "multipart/mixed; boundary=\"=_a b\"; x=y;", "attachment; filename=a.pdf", "a/b;c=d;c=d", "a/b; c*=utf-8''x", "a/b; c=\"x\\\"y\"", "a/b ; c = d ", "a/b;;", "a/b; c=\"\"", "a/b;\vc=d", "/b", "a/", "a", "a/b c", "a/b; c=\"d", "a/b; c=d e", "IE11", "ie 9", "die 11 IE 8", "xie11 ie\t7", "ie 12 IE10", "ビルド番号：9653", "サーバー - x", "ブラウザ: Edge", "· click here", "• open", "名前: x", "os – x", "step", "repro", "replicat", "xreplicatx", "ep", "rep", "sep", "stepreplicate", "eprepro", "Hello world: x", "When I add a password list.", "licence= x", "tel - 1", "to:", "cc =",
+	"I'm here - see", "• build: 1", "•• os:", "Größe: 10", "build 9653", "Windows Server 2019", "win10", "server 2012 r2", "Chrome 131", "edge version 85.0", "ie 11", "text/plain", "Text/HTML; Charset=\"UTF-8\"", "multipart/mixed; boundary=\"=_a b\"; x=y;", "attachment; filename=a.pdf", "a/b;c=d;c=d", "a/b; c*=utf-8''x", "a/b; c=\"x\\\"y\"", "a/b ; c = d ", "a/b;;", "a/b; c=\"\"", "a/b;\vc=d", "/b", "a/", "a", "a/b c", "a/b; c=\"d", "a/b; c=d e", "IE11", "ie 9", "die 11 IE 8", "xie11 ie\t7", "ie 12 IE10", "ビルド番号：9653", "サーバー - x", "ブラウザ: Edge", "· click here", "• open", "名前: x", "os – x", "step", "repro", "replicat", "xreplicatx", "ep", "rep", "sep", "stepreplicate", "eprepro", "Hello world: x", "When I add a password list.", "licence= x", "tel - 1", "to:", "cc =",
 }
 
 func TestPrechecks(t *testing.T) {
