@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"mime/quotedprintable"
 	"path"
 	"slices"
 	"sort"
@@ -229,7 +230,11 @@ func (sc *scratch) reader(r io.Reader) *bufio.Reader {
 		br.Reset(r)
 		return br
 	}
-	return bufio.NewReaderSize(r, peekBufferSize)
+	// Not bufio.NewReaderSize(r, …): it returns r itself when r is a
+	// large enough bufio.Reader, which release would then reset.
+	br := bufio.NewReaderSize(nil, peekBufferSize)
+	br.Reset(r)
+	return br
 }
 
 // release gives back a reader from reader once its body is done with.
@@ -550,6 +555,14 @@ func (p *parser) entity(h header, body io.Reader, depth int, encapsulated bool) 
 		body2 = p.sc.b64
 	case identityEncoding(cteRaw) && (!strings.HasPrefix(mt, "text/") || charsetIsUTF8(params)):
 		body2 = body
+	case strings.ToLower(cteRaw) == "quoted-printable" && !strings.HasPrefix(mt, "message/") &&
+		(!strings.HasPrefix(mt, "text/") || charsetIsUTF8(params)):
+		// What message.New would return, on a reused buffered reader
+		// (quotedprintable.NewReader keeps a bufio.Reader of 4 KiB as is
+		// instead of allocating one).
+		br := p.sc.reader(body)
+		defer p.sc.release(br)
+		body2 = quotedprintable.NewReader(br)
 	default:
 		gh := h.goHeader()
 		if fixedCharset {

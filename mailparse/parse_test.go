@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-message"
 )
 
 func parseString(t *testing.T, s string, opts *Options) *Message {
@@ -692,6 +694,51 @@ func TestBase64TextLikeGoMessage(t *testing.T) {
 			}
 			if got.Text != want.Text || !slices.Equal(got.Problems, want.Problems) {
 				t.Errorf("%s, body %d: text %q problems %v; go-message's decoding gives %q %v", ct, i, got.Text, got.Problems, want.Text, want.Problems)
+			}
+		}
+	}
+}
+
+// TestQuotedPrintableLikeGoMessage: a quoted-printable part that needs no
+// charset conversion is decoded without message.New; its text and problems
+// are those of go-message's decoding.
+func TestQuotedPrintableLikeGoMessage(t *testing.T) {
+	bodies := []string{
+		"Hello =\r\nsupport,\r\nBuild Number: 9653=0D=0AGr=C3=BC=C3=9Fe\r\n",
+		"soft =\nbreak, tab\t=\n\n",
+		"bad =ZZ escape",
+		"ok =\x01 rest",
+		"trailing =",
+		"caf=E9 \x93x\x94",
+		strings.Repeat("long line of text =\r\n", 400) + "end",
+		"",
+	}
+	qpGoMessage := func(body string) ([]byte, error) {
+		var h message.Header
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Transfer-Encoding", "quoted-printable")
+		ent, err := message.New(h, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return readAll32k(ent.Body)
+	}
+	for _, ct := range []string{"text/plain", "text/plain; charset=utf-8", "text/html; charset=us-ascii", "text/plain; charset=iso-8859-1"} {
+		for _, cte := range []string{"quoted-printable", "Quoted-Printable"} {
+			for i, body := range bodies {
+				raw := func(cte, body string) string {
+					return "From: a@b.test\r\nDate: Thu, 26 Nov 2026 09:12:41 +1030\r\nMessage-ID: <c@b.test>\r\nContent-Type: " + ct +
+						"\r\nContent-Transfer-Encoding: " + cte + "\r\n\r\n" + body
+				}
+				got := parseString(t, raw(cte, body), nil)
+				decoded, err := qpGoMessage(body)
+				want := parseString(t, raw("8bit", string(decoded)), nil)
+				if err != nil {
+					want.Problems = normaliseProblems(append(want.Problems, "bad_quoted_printable"))
+				}
+				if got.Text != want.Text || !slices.Equal(got.Problems, want.Problems) {
+					t.Errorf("%s, %s, body %d: text %q problems %v; go-message's decoding gives %q %v", ct, cte, i, got.Text, got.Problems, want.Text, want.Problems)
+				}
 			}
 		}
 	}
