@@ -337,12 +337,21 @@ func parseMediaTypeSimple(v string) (mt string, params map[string]string, ok boo
 // consumeMIMEToken splits v after its leading RFC 2045 token.
 func consumeMIMEToken(v string) (token, rest string) {
 	for i := 0; i < len(v); i++ {
-		if c := v[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0 {
+		if !mimeTokenByte[v[i]] {
 			return v[:i], v[i:]
 		}
 	}
 	return v, ""
 }
+
+// mimeTokenByte: RFC 2045 token characters (printable ASCII but space and
+// tspecials), as mime's isTokenChar.
+var mimeTokenByte = func() (t [256]bool) {
+	for c := 0x21; c < 0x7f; c++ {
+		t[c] = strings.IndexByte(`()<>@,;:\"/[]?=`, byte(c)) < 0
+	}
+	return t
+}()
 
 // trimASCIISpace trims what unicode.IsSpace calls space from the start of
 // ASCII s.
@@ -475,7 +484,9 @@ func msgIDs(v string, max int) []string {
 				}
 				break
 			}
-			if id := idToken(v[i+1 : i+j]); id != "" {
+			if plainID(v[i+1 : i+j]) {
+				out = append(out, v[i:i+j+1]) // idToken's result, without building it
+			} else if id := idToken(v[i+1 : i+j]); id != "" {
 				out = append(out, id)
 			}
 			v = v[i+j+1:]
@@ -491,6 +502,20 @@ func msgIDs(v string, max int) []string {
 		}
 	}
 	return out
+}
+
+// plainID reports whether idToken(s) is "<" + s + ">": s is not empty, not
+// too long, and ASCII without controls, white space or angle brackets.
+func plainID(s string) bool {
+	if s == "" || len(s) > 995 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '<' || c == '>' {
+			return false
+		}
+	}
+	return true
 }
 
 func idToken(s string) string {

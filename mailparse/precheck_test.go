@@ -229,3 +229,17 @@ func TestParseMediaTypeSimple(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainID: where plainID says yes, idToken returns the bracketed input.
+func TestPlainID(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for _, s := range []string{string(rune(c)), "a" + string([]byte{byte(c)}) + "b@c", "x@y" + string([]byte{byte(c)}), strings.Repeat("a", 994) + string([]byte{byte(c)}), strings.Repeat("a", 995) + string([]byte{byte(c)})} {
+			if plainID(s) && idToken(s) != "<"+s+">" {
+				t.Fatalf("%q: plainID, but idToken gives %q", s, idToken(s))
+			}
+		}
+	}
+	if !plainID("abc.123@example.test") || plainID("") || plainID("a b") || plainID("é@x") {
+		t.Error("plainID misjudges the usual identifiers")
+	}
+}
