@@ -262,15 +262,20 @@ type anchor struct {
 }
 
 // proseRank orders bytes by how rare they are in prose (English and German
-// letter frequencies): letters from the most frequent, then digits; every
-// other byte ranks as frequent as the space.
-const proseRank = "etaonisrhdlcumfgwpybvkzjxq0123456789"
+// letter frequencies): white space and the usual punctuation, letters from
+// the most frequent, then rarer punctuation, then digits; any other byte
+// ranks with the rare punctuation.
+const proseRank = "\n \r\t.,etaonisrhdlcumfgwpybvkzjxq-/:_'\"()0123456789"
 
 func newAnchor(s string) anchor {
 	a := anchor{s: s}
 	best := -1
 	for i := 0; i < len(s); i++ {
-		if r := strings.IndexByte(proseRank, s[i]); r > best {
+		r := strings.IndexByte(proseRank, s[i])
+		if r < 0 {
+			r = strings.IndexByte(proseRank, '-')
+		}
+		if r > best {
 			a.rare, best = i, r
 		}
 	}
