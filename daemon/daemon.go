@@ -709,6 +709,12 @@ func staffHeaders(a *Assessment) map[string]string {
 	if ent.Customer != nil {
 		h["X-Support-Customer"] = ent.Customer.ID
 	}
+	if ent.ExtendedSupport {
+		h["X-Support-Extended"] = "true"
+	}
+	if len(ent.Subscriptions) > 0 {
+		h["X-Support-Subscriptions"] = strings.Join(ent.Subscriptions, ", ")
+	}
 	return h
 }
 
