@@ -264,7 +264,8 @@ func parseParams(v string) (string, map[string]string, error) {
 // tokens or plain quoted strings. It returns the media type lower-cased and
 // the parameters, the values slices of v (mime builds each quoted value
 // byte by byte); ok is false for anything else, which mime.ParseMediaType
-// must parse. FuzzPrechecks compares the two.
+// must parse. FuzzPrechecks compares the two. Without parameters the map
+// is nil (mime's is empty).
 func parseMediaTypeSimple(v string) (mt string, params map[string]string, ok bool) {
 	for i := 0; i < len(v); i++ {
 		if v[i] >= utf8.RuneSelf {
@@ -285,9 +286,11 @@ func parseMediaTypeSimple(v string) (mt string, params map[string]string, ok boo
 			return "", nil, false
 		}
 	}
-	params = make(map[string]string)
+	// The map is made for the first parameter: a nil map answers every
+	// lookup as an empty one, and only a present parameter is ever
+	// rewritten.
 	if len(base) == len(v) {
-		return mt, params, true
+		return mt, nil, true
 	}
 	rest = v[len(base):]
 	for {
@@ -329,6 +332,9 @@ func parseMediaTypeSimple(v string) (mt string, params map[string]string, ok boo
 		key = strings.ToLower(key)
 		if _, dup := params[key]; dup {
 			return "", nil, false
+		}
+		if params == nil {
+			params = make(map[string]string, 2)
 		}
 		params[key] = value
 	}

@@ -198,6 +198,7 @@ type parser struct {
 	buf     []byte // from sc
 	sum     hash.Hash
 	sc      *scratch
+	limited io.LimitedReader // text's, one part at a time
 }
 
 // scratch holds the buffers one Parse needs, reused across calls.
@@ -819,7 +820,9 @@ func (p *parser) text(body io.Reader, isHTML bool, charset, cte string, unknownC
 	}
 	raw := &p.sc.raw
 	raw.Reset()
-	n, err := io.CopyBuffer(raw, io.LimitReader(body, int64(limit)), p.buf)
+	p.limited = io.LimitedReader{R: body, N: int64(limit)}
+	n, err := io.CopyBuffer(raw, &p.limited, p.buf)
+	p.limited.R = nil
 	p.readErr(err, cte)
 	data := raw.Bytes()
 	if n == int64(limit) {
