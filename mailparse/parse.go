@@ -878,16 +878,25 @@ func (p *parser) textBytes(data []byte, isHTML bool, charset string, unknownChar
 func decodeWindows1252(dst, src []byte) []byte {
 	n := len(dst)
 	dst = slices.Grow(dst, 3*len(src))[:n+3*len(src)] // a byte decodes to at most 3
-	for len(src) > 0 {
-		k := asciiPrefix(src)
-		n += copy(dst[n:], src[:k])
-		if k == len(src) {
-			break
+	for i := 0; i < len(src); {
+		c := src[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			e := &windows1252UTF8[c-utf8.RuneSelf]
+			dst[n], dst[n+1], dst[n+2] = e.b[0], e.b[1], e.b[2]
+			n += int(e.n)
+			i++
+		case i+1 < len(src) && src[i+1] < utf8.RuneSelf:
+			// A run of ASCII (prose), copied at once.
+			k := asciiPrefix(src[i:])
+			n += copy(dst[n:], src[i:i+k])
+			i += k
+		default:
+			// One ASCII byte among others (a DBCS trail byte).
+			dst[n] = c
+			n++
+			i++
 		}
-		e := &windows1252UTF8[src[k]-utf8.RuneSelf]
-		dst[n], dst[n+1], dst[n+2] = e.b[0], e.b[1], e.b[2]
-		n += int(e.n)
-		src = src[k+1:]
 	}
 	return dst[:n]
 }
