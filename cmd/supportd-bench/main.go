@@ -347,14 +347,33 @@ func importRun(bin, dir string, n int) (importResult, error) {
 	var outb strings.Builder
 	cmd.Stdout, cmd.Stderr = &outb, &outb
 	start := time.Now()
-	err = cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return res, fmt.Errorf("start %s: %w", bin, err)
+	}
+	// VmHWM of the running process, sampled until it exits. Not the rusage of
+	// wait4: Go starts children with CLONE_VM|CLONE_VFORK, so the child's
+	// ru_maxrss includes this (large) process's RSS from before the exec.
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	hwm := 0
+	tick := time.NewTicker(5 * time.Millisecond)
+wait:
+	for {
+		if kb, err := vmHWM(cmd.Process.Pid); err == nil {
+			hwm = max(hwm, kb)
+		}
+		select {
+		case err = <-done:
+			break wait
+		case <-tick.C:
+		}
+	}
+	tick.Stop()
 	res.Seconds = time.Since(start).Seconds()
 	if err != nil {
 		return res, fmt.Errorf("%s customers import: %w: %s", bin, err, outb.String())
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.PeakRSSMB = float64(ru.Maxrss) / 1024
-	}
+	res.PeakRSSMB = float64(hwm) / 1024
 	if want := fmt.Sprintf("%d added", n); !strings.Contains(outb.String(), want) {
 		return res, fmt.Errorf("import output %q does not say %q", outb.String(), want)
 	}
