@@ -54,6 +54,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv("SUPPORTD_CRASH_DB"); path != "" {
+		err := importCrashChild(path, os.Getenv("SUPPORTD_CRASH_AT"))
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	if benchDir != "" {
 		os.RemoveAll(benchDir)
