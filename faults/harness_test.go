@@ -95,14 +95,7 @@ func (r *running) ledgerCount(t testing.TB, uv uint32, uids []uint32) (found, du
 }
 
 func msg(from, subject, messageID, body string, extra ...string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "From: %s\nTo: support@vendor.test\nSubject: %s\nDate: Wed, 25 Nov 2026 10:00:00 +1030\nMessage-ID: <%s>\n", from, subject, messageID)
-	for _, h := range extra {
-		b.WriteString(h + "\n")
-	}
-	b.WriteString("MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n")
-	b.WriteString(body)
-	return b.String()
+	return harness.Msg(from, subject, messageID, body, extra...)
 }
 
 // backlog delivers n messages of about size bytes each, from n different senders
