@@ -30,7 +30,7 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 // file in the same directory, fsync'd and renamed: path holds either the old
 // content or the complete new copy. It refuses to overwrite the store itself.
 func (db *DB) BackupFile(path string) error {
-	if same, err := samePath(path, db.path); err != nil {
+	if same, err := SamePath(path, db.path); err != nil {
 		return fmt.Errorf("backup store: %w", err)
 	} else if same {
 		return fmt.Errorf("backup store: %w: %s is the store itself", ErrInvalid, path)
@@ -45,7 +45,9 @@ func (db *DB) BackupFile(path string) error {
 	return nil
 }
 
-func samePath(a, b string) (bool, error) {
+// SamePath reports whether a and b name the same file (when a does not exist
+// yet: the same absolute path). Backups use it to refuse overwriting a store.
+func SamePath(a, b string) (bool, error) {
 	ia, err := os.Stat(a)
 	if errors.Is(err, os.ErrNotExist) {
 		aa, err1 := filepath.Abs(a)

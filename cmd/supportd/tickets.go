@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -88,7 +86,7 @@ func (a *app) backupCmd() *cobra.Command {
 			db, err := store.Open(a.cfg.Store.Path, &store.Options{Timeout: a.cfg.Store.LockTimeout, ReadOnly: true, Logger: a.logger()})
 			if errors.Is(err, store.ErrLocked) && a.cfg.Metrics.Listen != "" {
 				// `run` holds the file: ask it for a consistent copy.
-				if same, err := sameFile(args[0], a.cfg.Store.Path); err != nil || same {
+				if same, err := store.SamePath(args[0], a.cfg.Store.Path); err != nil || same {
 					return fmt.Errorf("backup to %s: refusing: it is the store itself (store.path)", args[0])
 				}
 				if err := a.backupFromDaemon(cmd.Context(), args[0]); err != nil {
@@ -128,23 +126,4 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
-}
-
-// sameFile reports whether a and b name the same file (or, when a does not
-// exist, the same absolute path).
-func sameFile(a, b string) (bool, error) {
-	ia, err := os.Stat(a)
-	if errors.Is(err, os.ErrNotExist) {
-		aa, err1 := filepath.Abs(a)
-		bb, err2 := filepath.Abs(b)
-		return err1 == nil && err2 == nil && aa == bb, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	ib, err := os.Stat(b)
-	if err != nil {
-		return false, err
-	}
-	return os.SameFile(ia, ib), nil
 }
