@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -77,6 +78,7 @@ type app struct {
 	configPath     string
 	cfg            Config
 	cfgFile        string
+	supportLoc     *time.Location // support.timezone, loaded on first use
 }
 
 func newRootCmd(stdout, stderr io.Writer, env []string) *cobra.Command {

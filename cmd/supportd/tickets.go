@@ -114,10 +114,14 @@ func (a *app) timeText(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	if loc, err := time.LoadLocation(a.cfg.Support.Timezone); err == nil {
-		t = t.In(loc)
+	if a.supportLoc == nil {
+		loc, err := time.LoadLocation(a.cfg.Support.Timezone)
+		if err != nil {
+			loc = time.UTC
+		}
+		a.supportLoc = loc // once per command, not per row
 	}
-	return t.Format("2006-01-02 15:04 -07:00")
+	return t.In(a.supportLoc).Format("2006-01-02 15:04 -07:00")
 }
 
 func clip(s string, n int) string {
