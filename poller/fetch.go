@@ -52,24 +52,14 @@ func (c *Conn) SearchNew(after uint32) ([]uint32, error) {
 	return slices.Compact(uids), nil
 }
 
-// FetchBatch fetches the given UIDs with two UID FETCH commands for the whole
-// batch: RFC822.SIZE, INTERNALDATE and FLAGS first, then BODY.PEEK[] of the
-// messages not above MaxMessageBytes, each streamed into a spool file.
-// UIDs the server no longer has (expunged meanwhile) are left out. On error
-// no spool file is left behind.
-func (c *Conn) FetchBatch(uids []uint32) ([]Fetched, error) {
-	out, _, err := c.fetchBatch(uids, 0)
-	return out, err
-}
-
-// FetchBatchBytes is FetchBatch for the longest prefix of uids whose bodies
-// total at most maxBytes (at least one message; 0 means no limit). It returns
-// how many of uids it covered; the rest are for the next batch.
-func (c *Conn) FetchBatchBytes(uids []uint32, maxBytes int64) ([]Fetched, int, error) {
-	return c.fetchBatch(uids, maxBytes)
-}
-
-func (c *Conn) fetchBatch(uids []uint32, maxBytes int64) ([]Fetched, int, error) {
+// FetchBatch fetches the longest prefix of uids whose bodies total at most
+// maxBytes (at least one message; 0 means no limit) with two UID FETCH
+// commands for the whole batch: RFC822.SIZE, INTERNALDATE and FLAGS first,
+// then BODY.PEEK[] of the messages not above MaxMessageBytes, each streamed
+// into a spool file. It returns how many of uids the batch covered; the rest
+// are for the next batch. UIDs the server no longer has (expunged meanwhile)
+// are left out. On error no spool file is left behind.
+func (c *Conn) FetchBatch(uids []uint32, maxBytes int64) ([]Fetched, int, error) {
 	if len(uids) == 0 {
 		return nil, 0, nil
 	}

@@ -343,7 +343,7 @@ func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler, first bool) e
 			batch, covered, err = ready.batch, ready.covered, ready.err
 			ready = nil
 		} else {
-			batch, covered, err = conn.FetchBatchBytes(chunk, p.cfg.BatchBytes)
+			batch, covered, err = conn.FetchBatch(chunk, p.cfg.BatchBytes)
 		}
 		if err != nil {
 			return err
@@ -358,7 +358,7 @@ func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler, first bool) e
 			nextChunk := uids[start:min(start+p.cfg.BatchSize, len(uids))]
 			next = make(chan prefetched, 1)
 			go func() {
-				b, n, err := conn.FetchBatchBytes(nextChunk, p.cfg.BatchBytes)
+				b, n, err := conn.FetchBatch(nextChunk, p.cfg.BatchBytes)
 				conn.raw.arm(false) // no traffic until the handler is done
 				next <- prefetched{b, n, err}
 			}()
