@@ -3,9 +3,11 @@ package daemon
 import (
 	"fmt"
 
-	"github.com/emersion/go-message/mail"
 	"strings"
 	"time"
+
+	"github.com/emersion/go-message/mail"
+	"golang.org/x/net/publicsuffix"
 
 	"supportd/entitlement"
 	"supportd/mailparse"
@@ -52,7 +54,7 @@ func (e *Engine) Assess(tx *store.Tx, msg *mailparse.Message, received time.Time
 	if msg.From != nil {
 		from = strings.ToLower(msg.From.Addr)
 	}
-	verified := entitlement.Verified(msg.AuthenticationResults, e.Policy.TrustedAuthservIDs, domainOf(from))
+	verified := entitlement.Verified(msg.AuthenticationResults, e.Policy.TrustedAuthservIDs, domainOf(from), publicsuffix.EffectiveTLDPlusOne)
 	var cust *entitlement.Customer
 	matchedBy := ""
 	if from != "" {

@@ -17,17 +17,23 @@ const maxAuthResultLen = 16 << 10
 // (SPEC §3). authResults are the raw Authentication-Results values, top to
 // bottom; trustedIDs the authserv-ids of our own servers (case-insensitive).
 //
-// The sender is verified when a counted header shows dmarc=pass (with a
-// header.from, if given, equal to fromDomain), or dkim=pass whose header.d (or
-// the domain of header.i) aligns with fromDomain: equal, or one a subdomain of
-// the other (relaxed alignment, RFC 7489 §3.1.1, without a public-suffix list).
+// The sender is verified when a counted header shows dmarc=pass whose
+// header.from equals fromDomain, or dkim=pass whose header.d (or the domain
+// of header.i) aligns with fromDomain: the same organizational domain
+// (relaxed alignment, RFC 7489 §3.1.1). orgDomain gives a domain's
+// organizational domain (the public suffix plus one label, e.g.
+// publicsuffix.EffectiveTLDPlusOne: the list lives at the edge, its package
+// imports net/http); nil means the same domain, or one a subdomain of the other
+// whose shorter side contains a dot. A result
+// that names no domain never verifies: "dmarc=pass" alone says nothing about
+// which From was judged (SPEC §13).
 //
 // Only the topmost header of each trusted authserv-id counts: our MTA prepends
 // its header above anything the sender wrote, so a forged header bearing our id
 // lower down is ignored (RFC 7601 §5 expects the MTA to remove those; we do not
 // rely on it). A header that does not parse is ignored, but if it carries a
 // trusted id it still takes that id's turn (fail closed).
-func Verified(authResults []string, trustedIDs []string, fromDomain string) bool {
+func Verified(authResults []string, trustedIDs []string, fromDomain string, orgDomain func(string) (string, error)) bool {
 	fromDomain = normDomain(fromDomain)
 	if fromDomain == "" {
 		return false
@@ -40,7 +46,7 @@ func Verified(authResults []string, trustedIDs []string, fromDomain string) bool
 		if len(v) > maxAuthResultLen {
 			continue
 		}
-		id, results, err := authres.Parse(stripComments(v))
+		id, results, err := authres.Parse(StripComments(v))
 		id = strings.ToLower(strings.TrimSpace(id))
 		if id == "" || !trusted(id, trustedIDs) || seen[id] {
 			continue
@@ -49,7 +55,7 @@ func Verified(authResults []string, trustedIDs []string, fromDomain string) bool
 		if err != nil {
 			continue
 		}
-		if passes(results, fromDomain) {
+		if passes(results, fromDomain, orgDomain) {
 			return true
 		}
 	}
@@ -65,17 +71,16 @@ func trusted(id string, trustedIDs []string) bool {
 	return false
 }
 
-func passes(results []authres.Result, fromDomain string) bool {
+func passes(results []authres.Result, fromDomain string, orgDomain func(string) (string, error)) bool {
 	for _, r := range results {
 		switch r := r.(type) {
 		case *authres.DMARCResult:
 			if r.Value != authres.ResultPass {
 				continue
 			}
-			if hf := normDomain(r.From); hf != "" && hf != fromDomain {
-				continue
+			if normDomain(r.From) == fromDomain {
+				return true
 			}
-			return true
 		case *authres.DKIMResult:
 			if r.Value != authres.ResultPass {
 				continue
@@ -84,7 +89,7 @@ func passes(results []authres.Result, fromDomain string) bool {
 			if d == "" {
 				d = DomainOf(r.Identifier)
 			}
-			if aligned(d, fromDomain) {
+			if aligned(d, fromDomain, orgDomain) {
 				return true
 			}
 		}
@@ -92,11 +97,21 @@ func passes(results []authres.Result, fromDomain string) bool {
 	return false
 }
 
-// aligned is relaxed alignment: equal, or one is a subdomain of the other. The
-// shorter of the two must contain a dot, so "com" aligns with nothing.
-func aligned(a, b string) bool {
+// aligned is relaxed alignment (RFC 7489 §3.1.1): both domains have the same
+// organizational domain. With the public-suffix list a public suffix itself
+// ("com", "co.uk") aligns with nothing, and neither do two customers under
+// one public suffix ("a.co.uk", "b.co.uk").
+func aligned(a, b string, orgDomain func(string) (string, error)) bool {
 	if a == "" || b == "" {
 		return false
+	}
+	if orgDomain != nil {
+		oa, err := orgDomain(a)
+		if err != nil {
+			return false
+		}
+		ob, err := orgDomain(b)
+		return err == nil && oa == ob
 	}
 	if a == b {
 		return true
@@ -114,10 +129,10 @@ func normDomain(d string) string {
 	return strings.TrimSuffix(d, ".")
 }
 
-// stripComments removes RFC 5322 comments "(…)" (nested, with quoted-pairs)
+// StripComments removes RFC 5322 comments "(…)" (nested, with quoted-pairs)
 // outside quoted strings: authres.Parse does not understand them, and real
 // headers carry them ("mx.example.com (Postfix); dkim=pass (2048-bit key) …").
-func stripComments(s string) string {
+func StripComments(s string) string {
 	var b strings.Builder
 	depth := 0
 	inQuote := false

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/net/publicsuffix"
+
 	"supportd/mailparse"
 )
 
@@ -16,7 +18,14 @@ func TestVerified(t *testing.T) {
 		want    bool
 	}{
 		{"dmarc pass", []string{"mx.vendor.test; dmarc=pass header.from=acme.test"}, "acme.test", true},
-		{"dmarc pass, no header.from", []string{"mx.vendor.test; spf=fail; dmarc=pass"}, "acme.test", true},
+		// Issue 13 item 2: a result without the domain it judged verifies nothing.
+		{"dmarc pass, no header.from", []string{"mx.vendor.test; spf=fail; dmarc=pass"}, "acme.test", false},
+		{"dkim pass for another domain, dmarc pass without header.from", []string{"mx.vendor.test; dkim=pass header.d=evil.test; dmarc=pass"}, "acme.test", false},
+		{"dmarc pass, empty header.from", []string{"mx.vendor.test; dmarc=pass header.from="}, "acme.test", false},
+		{"dmarc pass for a subdomain is not the From domain", []string{"mx.vendor.test; dmarc=pass header.from=mail.acme.test"}, "acme.test", false},
+		{"dkim pass, same registrable domain under a public suffix", []string{"mx.vendor.test; dkim=pass header.d=acme.co.uk"}, "mail.acme.co.uk", true},
+		{"dkim pass, sibling under a public suffix", []string{"mx.vendor.test; dkim=pass header.d=evil.co.uk"}, "acme.co.uk", false},
+		{"dkim pass, public suffix itself", []string{"mx.vendor.test; dkim=pass header.d=co.uk"}, "acme.co.uk", false},
 		{"dmarc pass for another domain", []string{"mx.vendor.test; dmarc=pass header.from=evil.test"}, "acme.test", false},
 		{"dmarc fail", []string{"mx.vendor.test; dmarc=fail header.from=acme.test"}, "acme.test", false},
 		{"dmarc none", []string{"mx.vendor.test; dmarc=none header.from=acme.test"}, "acme.test", false},
@@ -32,7 +41,7 @@ func TestVerified(t *testing.T) {
 		{"dkim fail aligned", []string{"mx.vendor.test; dkim=fail header.d=acme.test"}, "acme.test", false},
 		{"dkim pass no domain", []string{"mx.vendor.test; dkim=pass"}, "acme.test", false},
 		{"untrusted authserv-id", []string{"mx.evil.test; dmarc=pass header.from=acme.test"}, "acme.test", false},
-		{"trusted id case-insensitive", []string{"filter.vendor.test; dmarc=pass"}, "acme.test", true},
+		{"trusted id case-insensitive", []string{"filter.vendor.test; dmarc=pass header.from=acme.test"}, "acme.test", true},
 		{"untrusted then trusted fail", []string{"mx.vendor.test; dmarc=fail", "mx.evil.test; dmarc=pass"}, "acme.test", false},
 		{"forged copy of our id below ours", []string{"mx.vendor.test; dmarc=fail header.from=acme.test", "mx.vendor.test; dmarc=pass header.from=acme.test"}, "acme.test", false},
 		{"second trusted id passes", []string{"mx.vendor.test; spf=pass", "filter.vendor.test; dkim=pass header.d=acme.test"}, "acme.test", true},
@@ -46,13 +55,22 @@ func TestVerified(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Verified(tt.headers, trusted, tt.from); got != tt.want {
+			if got := Verified(tt.headers, trusted, tt.from, publicsuffix.EffectiveTLDPlusOne); got != tt.want {
 				t.Fatalf("Verified(%q, %q) = %v, want %v", tt.headers, tt.from, got, tt.want)
 			}
 		})
 	}
-	if Verified([]string{"mx.vendor.test; dmarc=pass"}, nil, "acme.test") {
+	if Verified([]string{"mx.vendor.test; dmarc=pass header.from=acme.test"}, nil, "acme.test", nil) {
 		t.Error("verified with no trusted ids")
+	}
+	// Without a public-suffix list, alignment is the subdomain relation.
+	for _, c := range []struct {
+		d, from string
+		want    bool
+	}{{"acme.test", "mail.acme.test", true}, {"mail.acme.test", "acme.test", true}, {"evil.test", "acme.test", false}, {"test", "acme.test", false}} {
+		if got := Verified([]string{"mx.vendor.test; dkim=pass header.d=" + c.d}, trusted, c.from, nil); got != c.want {
+			t.Errorf("no list: dkim d=%s for From %s: %v, want %v", c.d, c.from, got, c.want)
+		}
 	}
 }
 
@@ -68,8 +86,8 @@ func TestStripComments(t *testing.T) {
 		"dkim=pass (x) h=": "dkim=pass   h=",
 	}
 	for in, want := range tests {
-		if got := stripComments(in); got != want {
-			t.Errorf("stripComments(%q) = %q, want %q", in, got, want)
+		if got := StripComments(in); got != want {
+			t.Errorf("StripComments(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -82,10 +100,10 @@ func FuzzVerified(f *testing.F) {
 	f.Add("mx.vendor.test 1; =; a=b=c; dmarc=", "x")
 	f.Fuzz(func(t *testing.T, header, from string) {
 		trusted := []string{"mx.vendor.test"}
-		got := Verified([]string{header}, trusted, from)
+		got := Verified([]string{header}, trusted, from, publicsuffix.EffectiveTLDPlusOne)
 		// Untrusted ids never verify, whatever the content.
 		if got {
-			id := strings.ToLower(strings.TrimSpace(strings.SplitN(stripComments(header), ";", 2)[0]))
+			id := strings.ToLower(strings.TrimSpace(strings.SplitN(StripComments(header), ";", 2)[0]))
 			if f := strings.Fields(id); len(f) == 0 || f[0] != "mx.vendor.test" {
 				t.Fatalf("verified with authserv-id %q", id)
 			}
@@ -94,10 +112,10 @@ func FuzzVerified(f *testing.F) {
 			}
 		}
 		// Determinism.
-		if Verified([]string{header}, trusted, from) != got {
+		if Verified([]string{header}, trusted, from, publicsuffix.EffectiveTLDPlusOne) != got {
 			t.Fatal("non-deterministic")
 		}
-		_ = stripComments(header)
+		_ = StripComments(header)
 	})
 }
 
