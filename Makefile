@@ -29,6 +29,7 @@ lint:
 	@echo "gofmt"; out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	scripts/check-imports $(PURE)
+	@echo "no testing in shipped binaries"; if $(GO) list -deps ./cmd/... | grep -qx testing; then echo "a command links package testing"; exit 1; fi
 
 ## fuzz: every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m for longer).
 fuzz:

@@ -24,7 +24,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"supportd/daemon"
-	"supportd/internal/harness"
+	"supportd/internal/config"
 	"supportd/mailer"
 	"supportd/poller"
 	"supportd/store"
@@ -41,21 +41,50 @@ type bench struct {
 	out       string // directory for profiles
 }
 
+// config is the configuration of a bench run on user's mailbox: the product
+// defaults pointed at the bench's Dovecot and sink. The daemon and the relay
+// floor both take their settings from it (config.Build, Config.Endpoints).
+func (b *bench) config(user, dbPath string, idle bool) config.Config {
+	c := config.Default()
+	c.Store.Path = dbPath
+	c.Store.RawRetention = 0 // no audit copies: the recorded figures measure the pipeline
+	c.IMAP.Address, c.IMAP.TLS, c.IMAP.Username, c.IMAP.Password = b.dc.addr(), "none", user, b.dc.pass
+	c.IMAP.Idle, c.IMAP.BatchSize = idle, b.batch
+	c.SMTP.Address, c.SMTP.TLS, c.SMTP.MaxConns = b.sink.addr(), "none", b.smtpConns
+	c.Metrics.Listen = ""
+	return c
+}
+
+// pollerTunables sets what the bench varies below the configuration's limits:
+// the poll interval (down to 25ms) and the reconnect backoffs (the test harness's).
+func pollerTunables(poll time.Duration) func(*poller.Config) {
+	return func(pc *poller.Config) {
+		pc.PollInterval = poll
+		pc.BackoffMin, pc.BackoffMax = 100*time.Millisecond, time.Second
+	}
+}
+
 func (b *bench) mailer() (*mailer.Mailer, error) {
-	return mailer.New(mailer.Config{Address: b.sink.addr(), TLS: mailer.TLSNone, MaxConns: b.smtpConns, Logger: b.log})
+	_, mc, err := b.config("", "", false).Endpoints(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	mc.Logger = b.log
+	return mailer.New(mc)
 }
 
 func (b *bench) poller(user, spool string, idle bool, poll time.Duration) (*poller.Poller, error) {
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		return nil, err
 	}
-	return poller.New(poller.Config{Address: b.dc.addr(), TLS: poller.TLSNone, Username: user, Password: b.dc.pass,
-		Mailbox: "INBOX", Idle: idle, PollInterval: poll, BatchSize: b.batch, SpoolDir: spool, Logger: b.log,
-		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second})
+	pc, _, err := b.config(user, "", idle).Endpoints(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	pc.SpoolDir, pc.Logger = spool, b.log
+	pollerTunables(poll)(&pc)
+	return poller.New(pc)
 }
-
-// engine is the decision engine with the product defaults (the test suites' one).
-func engine() (*daemon.Engine, error) { return harness.Engine() }
 
 // newStore creates a store (fsync on, as in production) with n customers.
 func newStore(path string, n int) error {
@@ -76,34 +105,18 @@ func newStore(path string, n int) error {
 type runningDaemon struct {
 	cancel context.CancelFunc
 	done   chan error
-	db     *store.DB
-	m      *mailer.Mailer
+	k      *config.Components
 }
 
 func (b *bench) startDaemon(user, dbPath string, idle bool, poll time.Duration) (*runningDaemon, error) {
-	db, err := store.Open(dbPath, nil)
+	k, err := b.config(user, dbPath, idle).Build(context.Background(), config.Options{
+		Logger: b.log, SpoolDir: filepath.Join(b.dir, "spool-"+user), Poller: pollerTunables(poll)})
 	if err != nil {
 		return nil, err
 	}
-	p, err := b.poller(user, filepath.Join(b.dir, "spool-"+user), idle, poll)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	m, err := b.mailer()
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	eng, err := engine()
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	d := daemon.New(daemon.Config{Mailbox: "INBOX", QuarantineFolder: "Quarantine"}, eng, db, p, m, b.log, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &runningDaemon{cancel: cancel, done: make(chan error, 1), db: db, m: m}
-	go pprof.Do(ctx, pprof.Labels("role", "daemon"), func(ctx context.Context) { r.done <- d.Run(ctx) })
+	r := &runningDaemon{cancel: cancel, done: make(chan error, 1), k: k}
+	go pprof.Do(ctx, pprof.Labels("role", "daemon"), func(ctx context.Context) { r.done <- k.Daemon.Run(ctx) })
 	return r, nil
 }
 
@@ -115,8 +128,7 @@ func (r *runningDaemon) stop() error {
 	case <-time.After(30 * time.Second):
 		err = errors.New("daemon did not stop within 30s")
 	}
-	r.m.Close()
-	if cerr := r.db.Close(); err == nil {
+	if cerr := r.k.Close(); err == nil {
 		err = cerr
 	}
 	return err

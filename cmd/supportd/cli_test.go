@@ -242,3 +242,25 @@ func TestStaleAdminTokenRemoved(t *testing.T) {
 		t.Errorf("stale admin token still there after a CLI held the write lock: %v", err)
 	}
 }
+
+// config check is strict about SUPPORTD_* variables that name no key; the other
+// commands only warn.
+func TestConfigCheckRefusesUnknownEnv(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"SUPPORTD_STORE_PATH=" + filepath.Join(dir, "s.db"), "SUPPORTD_IMAP_INSECURE_SKIP_VERIFY=true"}
+	if _, _, err := cli(t, env, "config", "check"); err == nil || !strings.Contains(err.Error(), "SUPPORTD_IMAP_INSECURE_SKIP_VERIFY") {
+		t.Errorf("config check must refuse and name the variable, got %v", err)
+	}
+	if _, _, err := cli(t, env, "customers", "import", "../../testdata/customers.csv"); err != nil {
+		t.Errorf("other commands must only warn: %v", err)
+	}
+}
+
+func writeConfig(t *testing.T, yaml string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "supportd.yaml")
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

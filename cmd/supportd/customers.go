@@ -111,7 +111,7 @@ func (a *app) customersListCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			pol := a.cfg.policy()
+			pol := a.cfg.Policy()
 			now := time.Now()
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tCOMPANY\tSTATUS\tASUP EXPIRES\tLICENSE\tDOMAINS")
@@ -158,7 +158,7 @@ func (a *app) customersShowCmd() *cobra.Command {
 			if c == nil {
 				return fmt.Errorf("no customer %s", args[0])
 			}
-			st := entitlement.Evaluate(c, "contact", true, time.Now(), a.cfg.policy())
+			st := entitlement.Evaluate(c, "contact", true, time.Now(), a.cfg.Policy())
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "id\t%s\ncompany\t%s\nstatus today\t%s (priority %d)\ncontacts\t%s\ndomains\t%s\nlicense\t%s\nasup_expires\t%s\ntrial_expires\t%s\nfree5\t%t\nextended_support\t%t\nha_module\t%t\nsubscriptions\t%s\n",
 				c.ID, c.Company, st.Status, st.Priority, strings.Join(c.Contacts, ";"), strings.Join(c.Domains, ";"), c.License,

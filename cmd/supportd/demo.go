@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"supportd/daemon"
+	"supportd/internal/config"
 	"supportd/internal/memserver"
 	"supportd/store"
 )
@@ -77,10 +77,10 @@ func (a *app) demo(ctx context.Context, verbose bool) error {
 
 	c := &a.cfg
 	c.Store.Path = filepath.Join(dir, "demo.db")
-	c.IMAP = IMAPConfig{Address: imapSrv.Addr(), TLS: "none", Username: imapSrv.Username, Password: imapSrv.Password,
+	c.IMAP = config.IMAPConfig{Address: imapSrv.Addr(), TLS: "none", Username: imapSrv.Username, Password: imapSrv.Password,
 		Mailbox: "INBOX", Idle: true, PollInterval: 30 * time.Second, BatchSize: 100, BatchBytes: 8 << 20, Watchdog: 20 * time.Second, IdleRestart: 9 * time.Minute}
 	c.SMTP.Address, c.SMTP.TLS, c.SMTP.Username, c.SMTP.Password = smtpSrv.Addr(), "none", "", ""
-	c.SMTP.OAuth2, c.IMAP.OAuth2 = OAuth2Config{}, OAuth2Config{}
+	c.SMTP.OAuth2, c.IMAP.OAuth2 = config.OAuth2Config{}, config.OAuth2Config{}
 	if c.Support.StaffQueue == "" {
 		c.Support.StaffQueue = "staff-queue@vendor.test"
 	}
@@ -92,15 +92,12 @@ func (a *app) demo(ctx context.Context, verbose bool) error {
 	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	eng, err := a.engine()
+	k, err := c.Build(ctx, config.Options{Logger: log})
 	if err != nil {
 		return err
 	}
-	db, err := store.Open(c.Store.Path, nil)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+	defer k.Close()
+	db := k.Store
 	csv, _ := demoFiles.ReadFile("demo/customers.csv")
 	st, err := db.ImportCustomers(bytes.NewReader(csv), nil)
 	if err != nil {
@@ -135,18 +132,7 @@ func (a *app) demo(ctx context.Context, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	spool := filepath.Join(dir, "spool")
-	if err := os.MkdirAll(spool, 0o700); err != nil {
-		return err
-	}
-	p, m, err := a.components(ctx, log, spool)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	d := daemon.New(daemon.Config{Mailbox: "INBOX", ParseOptions: c.parseOptions(), MaxAttempts: c.Limits.MaxAttempts,
-		QuarantineFolder: c.Limits.QuarantineFolder, StaffQueue: c.Support.StaffQueue}, eng, db, p, m, log, nil)
-
+	d := k.Daemon
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	start := time.Now()

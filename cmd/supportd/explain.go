@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"time"
@@ -19,39 +18,10 @@ import (
 	"supportd/mailparse"
 	"supportd/sla"
 	"supportd/store"
-	"supportd/templates"
 )
 
 // engine builds the decision engine of the configuration.
-func (a *app) engine() (*daemon.Engine, error) {
-	if err := a.cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("configuration is invalid:\n%w", err)
-	}
-	sc, _ := a.cfg.slaConfig()
-	cal, err := sla.New(sc)
-	if err != nil {
-		return nil, err
-	}
-	majors, _ := a.cfg.versionMajors()
-	r, err := templates.New(a.cfg.Templates.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("templates.dir: %w", err)
-	}
-	fromName, fromAddr := "", a.cfg.SMTP.From
-	if addr, err := mail.ParseAddress(a.cfg.SMTP.From); err == nil {
-		fromName, fromAddr = addr.Name, addr.Address
-	}
-	return &daemon.Engine{
-		Policy:       a.cfg.policy(),
-		Calendar:     cal,
-		Majors:       majors,
-		Triage:       a.cfg.triageConfig(),
-		Renderer:     r,
-		FromName:     fromName,
-		FromAddr:     fromAddr,
-		SupportHours: supportHoursText(a.cfg.Support.Hours, a.cfg.Support.Timezone),
-	}, nil
-}
+func (a *app) engine() (*daemon.Engine, error) { return a.cfg.Engine() }
 
 // openStore opens the store; readOnly commands wait at most store.lock_timeout for
 // the lock and then say who holds it.
@@ -145,7 +115,7 @@ func (a *app) explain(eng *daemon.Engine, path string, at time.Time) (*daemon.Ex
 	}
 	defer f.Close()
 	h := sha256.New()
-	msg, err := mailparse.Parse(io.TeeReader(f, h), a.cfg.parseOptions())
+	msg, err := mailparse.Parse(io.TeeReader(f, h), a.cfg.ParseOptions())
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}

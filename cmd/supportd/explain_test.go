@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"supportd/daemon"
+	"supportd/internal/config"
 	"supportd/mailparse"
 	"supportd/poller"
 	"supportd/sla"
@@ -279,7 +280,7 @@ func FuzzExplain(f *testing.F) {
 			}
 		}
 	}
-	a := &app{cfg: DefaultConfig(), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	a := &app{cfg: config.Default(), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
 	a.cfg.Store.Path = filepath.Join(f.TempDir(), "fuzz.db")
 	env := []string{"SUPPORTD_STORE_PATH=" + a.cfg.Store.Path}
 	if _, _, err := cli(f, env, "customers", "import", "../../testdata/customers.csv"); err != nil {
@@ -295,7 +296,7 @@ func FuzzExplain(f *testing.F) {
 	}
 	f.Cleanup(func() { db.Close() })
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		msg, err := mailparse.Parse(bytes.NewReader(raw), a.cfg.parseOptions())
+		msg, err := mailparse.Parse(bytes.NewReader(raw), a.cfg.ParseOptions())
 		if err != nil {
 			t.Fatalf("Parse of an in-memory reader failed: %v", err)
 		}

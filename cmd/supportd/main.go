@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"supportd/internal/config"
 )
 
 func main() {
@@ -76,7 +78,7 @@ type app struct {
 	stdout, stderr io.Writer
 	env            []string
 	configPath     string
-	cfg            Config
+	cfg            config.Config
 	cfgFile        string
 	supportLoc     *time.Location // support.timezone, loaded on first use
 }
@@ -92,7 +94,7 @@ func newRootCmd(stdout, stderr io.Writer, env []string) *cobra.Command {
 			if cmd.Annotations["noconfig"] == "true" {
 				return nil
 			}
-			cfg, used, err := LoadConfig(a.configPath, cmd.Flags(), a.env)
+			cfg, used, err := config.Load(a.configPath, cmd.Flags(), a.env)
 			if err != nil {
 				return err
 			}
@@ -144,7 +146,7 @@ func (a *app) configCmd() *cobra.Command {
 			// no key (wrappers share the prefix); the checker is strict, since
 			// a typo there (or a wished-for SUPPORTD_IMAP_INSECURE_SKIP_VERIFY)
 			// silently does nothing.
-			for _, k := range a.cfg.ignoredEnv {
+			for _, k := range a.cfg.IgnoredEnv() {
 				err = errors.Join(err, fmt.Errorf("environment variable %s names no configuration key (keys map as SUPPORTD_STORE_PATH → store.path)", k))
 			}
 			if err != nil {

@@ -17,15 +17,10 @@ import (
 	"time"
 
 	"supportd/daemon"
-	"supportd/entitlement"
+	"supportd/internal/config"
 	"supportd/internal/testenv"
-	"supportd/mailer"
 	"supportd/poller"
-	"supportd/sla"
 	"supportd/store"
-	"supportd/templates"
-	"supportd/triage"
-	"supportd/versions"
 )
 
 // Customers are the test customers: one of every status at Received.
@@ -41,36 +36,12 @@ C500,Hooli Ltd,,hooli.test,enterprise,2026-08-31,,false,false,false
 // 10:00 in Adelaide (ACDT, +10:30), inside support hours.
 var Received = time.Date(2026, 11, 24, 23, 30, 0, 0, time.UTC)
 
-// Engine is the decision engine with the product defaults (SPEC §9).
-func Engine() (*daemon.Engine, error) {
-	cal, err := sla.New(sla.DefaultConfig())
-	if err != nil {
-		return nil, err
-	}
-	r, err := templates.New("")
-	if err != nil {
-		return nil, err
-	}
-	loc, err := time.LoadLocation("Australia/Adelaide")
-	if err != nil {
-		return nil, err
-	}
-	day := func(s string) time.Time { d, _ := time.Parse("2006-01-02", s); return d }
-	return &daemon.Engine{
-		Policy:   entitlement.Policy{Location: loc, TrustedAuthservIDs: []string{"mx.vendor.test"}, PublicDomains: []string{"gmail.com", "outlook.com"}},
-		Calendar: cal,
-		Majors: []versions.Major{
-			{Major: 9, FirstBuild: 9000, LastBuild: 9999, Released: day("2021-02-15")},
-			{Major: 8, FirstBuild: 8000, LastBuild: 8999, Released: day("2017-06-01")},
-			{Major: 7, FirstBuild: 7000, LastBuild: 7999, Released: day("2015-01-01")},
-		},
-		Triage:       triage.Config{OwnAddresses: []string{"support@vendor.test"}, SalesAddress: "sales@vendor.test", RepliesPerDay: 3},
-		Renderer:     r,
-		FromName:     "Support",
-		FromAddr:     "support@vendor.test",
-		SupportHours: "Monday to Friday 06:00–18:00 Adelaide time",
-	}, nil
-}
+// Config is the configuration of the test world: the product defaults
+// (config.Default), whose addresses are the test domain's.
+func Config() config.Config { return config.Default() }
+
+// Engine is the decision engine with the product defaults.
+func Engine() (*daemon.Engine, error) { return Config().Engine() }
 
 // World is one test's world: a real Dovecot, optionally a real Mailpit, and a
 // store file with Customers imported.
@@ -162,43 +133,38 @@ func (w *World) Start(o Options) *Running {
 		o.SMTPTimeouts = 5 * time.Second
 	}
 	log := slog.New(slog.NewTextHandler(w.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	db, err := store.Open(w.DBPath, nil)
+	c := Config()
+	c.Store.Path = w.DBPath
+	c.IMAP.Address, c.IMAP.TLS, c.IMAP.Username, c.IMAP.Password = o.IMAPAddr, "none", w.Dovecot.User(), w.Dovecot.Password()
+	c.IMAP.Idle = o.Idle
+	c.SMTP.Address, c.SMTP.TLS, c.SMTP.Timeout = o.SMTPAddr, "none", 4*o.SMTPTimeouts
+	c.Support.StaffQueue = o.StaffQueue
+	k, err := c.Build(context.Background(), config.Options{
+		Logger: log, SpoolDir: w.Spool, Engine: o.Engine,
+		Poller: func(pc *poller.Config) {
+			pc.PollInterval, pc.DialTimeout, pc.Dial = o.PollInterval, o.DialTimeout, o.IMAPDial
+			pc.BackoffMin, pc.BackoffMax = 100*time.Millisecond, time.Second
+			if o.Watchdog > 0 {
+				pc.WatchdogInterval = o.Watchdog
+			}
+			if o.BatchSize > 0 {
+				pc.BatchSize = o.BatchSize
+			}
+			if o.Poller != nil {
+				o.Poller(pc)
+			}
+		},
+		Daemon: func(dc *daemon.Config) {
+			dc.RetryBackoff, dc.DrainTimeout = o.Retry, 5*time.Second
+			if o.Config != nil {
+				o.Config(dc)
+			}
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc := poller.Config{
-		Address: o.IMAPAddr, TLS: "none", Username: w.Dovecot.User(), Password: w.Dovecot.Password(),
-		Mailbox: "INBOX", Idle: o.Idle, PollInterval: o.PollInterval, SpoolDir: w.Spool,
-		WatchdogInterval: o.Watchdog, DialTimeout: o.DialTimeout, BatchSize: o.BatchSize, Dial: o.IMAPDial,
-		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second, Logger: log.With("component", "imap"),
-	}
-	if o.Poller != nil {
-		o.Poller(&pc)
-	}
-	p, err := poller.New(pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := mailer.New(mailer.Config{Address: o.SMTPAddr, TLS: "none", Logger: log.With("component", "smtp"),
-		DialTimeout: o.SMTPTimeouts, CommandTimeout: o.SMTPTimeouts, DataTimeout: 4 * o.SMTPTimeouts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := Engine()
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng.Triage.StaffQueue = o.StaffQueue
-	if o.Engine != nil {
-		o.Engine(eng)
-	}
-	cfg := daemon.Config{Mailbox: "INBOX", StaffQueue: o.StaffQueue, QuarantineFolder: "Quarantine",
-		RetryBackoff: o.Retry, DrainTimeout: 5 * time.Second}
-	if o.Config != nil {
-		o.Config(&cfg)
-	}
-	metrics := daemon.NewMetrics(func() float64 { return float64(p.Stats().Reconnects) })
-	d := daemon.New(cfg, eng, db, p, m, log, metrics)
+	db, p, m, metrics, d := k.Store, k.Poller, k.Mailer, k.Metrics, k.Daemon
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Running{cancel: cancel, done: make(chan error, 1), DB: db, Metrics: metrics, Poller: p}
 	go func() { r.done <- d.Run(ctx); m.Close() }()

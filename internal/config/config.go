@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -212,9 +212,9 @@ func ParseByteSize(s string) (ByteSize, error) {
 	return ByteSize(n * mult), nil
 }
 
-// DefaultConfig is the configuration used where the file, environment and flags say
+// Default is the configuration used where the file, environment and flags say
 // nothing.
-func DefaultConfig() Config {
+func Default() Config {
 	return Config{
 		Support: SupportConfig{
 			Addresses:    []string{"support@vendor.test"},
@@ -257,15 +257,15 @@ func DefaultConfig() Config {
 // configFileNames is the default search path of --config.
 var configFileNames = []string{"supportd.yaml", "/etc/supportd/supportd.yaml"}
 
-// LoadConfig reads the configuration: defaults, then the YAML file (explicit path, or
+// Load reads the configuration: defaults, then the YAML file (explicit path, or
 // the first of the search path that exists), then SUPPORTD_* environment variables,
 // then flags (flags win). The file is --config, else $SUPPORTD_CONFIG, else the first
 // of the search path that exists. Unknown keys in the file are errors naming the key;
 // a SUPPORTD_* variable that names no key is ignored and reported by Warnings. It
 // does not validate; call Validate.
-func LoadConfig(path string, flags *pflag.FlagSet, env []string) (Config, string, error) {
+func Load(path string, flags *pflag.FlagSet, env []string) (Config, string, error) {
 	v := viper.New()
-	setDefaults(v, "", reflect.ValueOf(DefaultConfig()))
+	setDefaults(v, "", reflect.ValueOf(Default()))
 	v.SetConfigType("yaml")
 	used := ""
 	var ignoredEnv []string
@@ -483,12 +483,12 @@ func (c Config) Validate() error {
 	if c.Support.StaffQueue != "" && !looksLikeAddr(c.Support.StaffQueue) {
 		bad("support.staff_queue", "%q is not an email address", c.Support.StaffQueue)
 	}
-	if _, err := c.slaConfig(); err != nil {
+	if _, err := c.SLAConfig(); err != nil {
 		errs = append(errs, err)
 	} else if _, err := sla.New(mustSLA(c)); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := c.versionMajors(); err != nil {
+	if _, err := c.Majors(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Parse.TicketPattern != "" {
@@ -583,7 +583,7 @@ func validateEndpoint(section, addr, mode string) []error {
 	switch mode {
 	case "implicit", "starttls":
 	case "none":
-		if err == nil && !isLoopbackHost(host) {
+		if err == nil && !IsLoopbackHost(host) {
 			errs = append(errs, fmt.Errorf("%s.tls: none is accepted only for loopback addresses (127.0.0.1, ::1, localhost), not %q", section, host))
 		}
 	default:
@@ -592,7 +592,7 @@ func validateEndpoint(section, addr, mode string) []error {
 	return errs
 }
 
-func isLoopbackHost(host string) bool {
+func IsLoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true
 	}
@@ -615,8 +615,8 @@ func parseClock(key, s string) (time.Duration, error) {
 	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
 }
 
-// slaConfig converts the support/sla sections into sla.Config.
-func (c Config) slaConfig() (sla.Config, error) {
+// SLAConfig converts the support/sla sections into sla.Config.
+func (c Config) SLAConfig() (sla.Config, error) {
 	loc, err := time.LoadLocation(c.Support.Timezone)
 	if err != nil || c.Support.Timezone == "" {
 		return sla.Config{}, fmt.Errorf("support.timezone: %q is not an IANA time zone", c.Support.Timezone)
@@ -645,11 +645,11 @@ func (c Config) slaConfig() (sla.Config, error) {
 }
 
 func mustSLA(c Config) sla.Config {
-	s, _ := c.slaConfig()
+	s, _ := c.SLAConfig()
 	return s
 }
 
-func (c Config) versionMajors() ([]versions.Major, error) {
+func (c Config) Majors() ([]versions.Major, error) {
 	var ms []versions.Major
 	for i, vc := range c.Versions {
 		t, err := time.Parse("2006-01-02", vc.Released)
@@ -664,7 +664,7 @@ func (c Config) versionMajors() ([]versions.Major, error) {
 	return ms, nil
 }
 
-func (c Config) policy() entitlement.Policy {
+func (c Config) Policy() entitlement.Policy {
 	loc, _ := time.LoadLocation(c.Support.Timezone)
 	return entitlement.Policy{
 		Location:              loc,
@@ -674,7 +674,7 @@ func (c Config) policy() entitlement.Policy {
 	}
 }
 
-func (c Config) parseOptions() *mailparse.Options {
+func (c Config) ParseOptions() *mailparse.Options {
 	return &mailparse.Options{
 		Limits: mailparse.Limits{
 			MaxMessageBytes: int64(c.Limits.MaxMessageBytes),
@@ -687,7 +687,7 @@ func (c Config) parseOptions() *mailparse.Options {
 	}
 }
 
-func (c Config) triageConfig() triage.Config {
+func (c Config) TriageConfig() triage.Config {
 	rules := make([]triage.Rule, len(c.Routing.Rules))
 	for i, r := range c.Routing.Rules {
 		rules[i] = triage.Rule{Name: r.Name, Statuses: r.Statuses, Actions: r.Actions, Priority: r.Priority, Folder: r.Folder, ForwardTo: r.ForwardTo}
@@ -700,6 +700,9 @@ func (c Config) triageConfig() triage.Config {
 		Rules:         rules,
 	}
 }
+
+// IgnoredEnv lists the SUPPORTD_* variables Load found that name no key.
+func (c Config) IgnoredEnv() []string { return c.ignoredEnv }
 
 // Warnings are legal but noteworthy settings, printed by `config check`.
 func (c Config) Warnings() []string {
@@ -731,7 +734,7 @@ var weekdayNames = []struct{ key, name string }{
 // supportHoursText is support.hours as a customer reads it in a reply:
 // "Monday to Friday, 06:00–18:00 Adelaide time (Australia/Adelaide)". Runs of
 // consecutive days collapse into "X to Y"; other days are listed.
-func supportHoursText(h HoursConfig, tz string) string {
+func SupportHoursText(h HoursConfig, tz string) string {
 	on := make([]bool, len(weekdayNames))
 	for _, d := range h.Days {
 		for i, w := range weekdayNames {

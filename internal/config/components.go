@@ -1,0 +1,287 @@
+package config
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"supportd/daemon"
+	"supportd/mailer"
+	"supportd/poller"
+	"supportd/sla"
+	"supportd/store"
+	"supportd/templates"
+)
+
+// This file is the one wiring path from a loaded Config to the running
+// components: `supportd run`, `demo`, `explain`, the test harness and the bench
+// tool all assemble through Engine and Build, so a setting read here reaches
+// every one of them.
+
+// Engine builds the decision engine of the configuration (it validates first).
+func (c Config) Engine() (*daemon.Engine, error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("configuration is invalid:\n%w", err)
+	}
+	sc, _ := c.SLAConfig()
+	cal, err := sla.New(sc)
+	if err != nil {
+		return nil, err
+	}
+	majors, _ := c.Majors()
+	r, err := templates.New(c.Templates.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("templates.dir: %w", err)
+	}
+	fromName, fromAddr := "", c.SMTP.From
+	if addr, err := mail.ParseAddress(c.SMTP.From); err == nil {
+		fromName, fromAddr = addr.Name, addr.Address
+	}
+	return &daemon.Engine{
+		Policy:       c.Policy(),
+		Calendar:     cal,
+		Majors:       majors,
+		Triage:       c.TriageConfig(),
+		Renderer:     r,
+		FromName:     fromName,
+		FromAddr:     fromAddr,
+		SupportHours: SupportHoursText(c.Support.Hours, c.Support.Timezone),
+	}, nil
+}
+
+// Options adjust what Build assembles; the zero value is what `supportd run` uses.
+type Options struct {
+	// Logger receives the components' logs (default: discarded).
+	Logger *slog.Logger
+	// Store is an already open store to use instead of opening store.path;
+	// the caller keeps closing it.
+	Store *store.DB
+	// SpoolDir is the poller's spool (default: .supportd-spool beside store.path,
+	// created when missing).
+	SpoolDir string
+	// Engine, Poller, Mailer and Daemon, when set, adjust a component's settings
+	// after they are derived from the configuration: tests and the bench tool set
+	// their tunables (backoffs, dialers, clocks) here, never production.
+	Engine func(*daemon.Engine)
+	Poller func(*poller.Config)
+	Mailer func(*mailer.Config)
+	Daemon func(*daemon.Config)
+}
+
+// Components are the running parts of supportd, built by Build. Run the daemon
+// with Daemon.Run; Close releases the mailer and, when Build opened it, the store.
+type Components struct {
+	Engine  *daemon.Engine
+	Store   *store.DB
+	Poller  *poller.Poller
+	Mailer  *mailer.Mailer
+	Daemon  *daemon.Daemon
+	Metrics *daemon.Metrics
+
+	ownStore bool
+}
+
+// Close closes the mailer and the store if Build opened it.
+func (k *Components) Close() error {
+	k.Mailer.Close()
+	if k.ownStore {
+		return k.Store.Close()
+	}
+	return nil
+}
+
+// SMTPTimeouts derives the mailer's timeouts from smtp.timeout: it bounds the
+// DATA phase (writing a message and waiting for the final reply); connecting and
+// every other command get a quarter of it (30s for the default 2m).
+func (c Config) SMTPTimeouts() (dial, command, data time.Duration) {
+	return c.SMTP.Timeout / 4, c.SMTP.Timeout / 4, c.SMTP.Timeout
+}
+
+// Build validates the configuration, reads its secrets and assembles the engine,
+// store, poller, mailer, metrics and daemon. Nothing connects until Daemon.Run.
+func (c Config) Build(ctx context.Context, o Options) (k *Components, err error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	eng, err := c.Engine()
+	if err != nil {
+		return nil, err
+	}
+	if o.Engine != nil {
+		o.Engine(eng)
+	}
+	pc, mc, err := c.Endpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	spool := o.SpoolDir
+	if spool == "" {
+		spool = filepath.Join(filepath.Dir(c.Store.Path), ".supportd-spool")
+	}
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		return nil, fmt.Errorf("spool directory %s: %w", spool, err)
+	}
+	pc.SpoolDir, pc.Logger = spool, log.With("component", "imap")
+	if o.Poller != nil {
+		o.Poller(&pc)
+	}
+	p, err := poller.New(pc)
+	if err != nil {
+		return nil, err
+	}
+	mc.Logger = log.With("component", "smtp")
+	if o.Mailer != nil {
+		o.Mailer(&mc)
+	}
+	m, err := mailer.New(mc)
+	if err != nil {
+		return nil, err
+	}
+	k = &Components{Engine: eng, Poller: p, Mailer: m, Store: o.Store}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	if k.Store == nil {
+		k.Store, err = store.Open(c.Store.Path, &store.Options{Timeout: c.Store.LockTimeout, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("store.path %s: %w", c.Store.Path, err)
+		}
+		k.ownStore = true
+	}
+	dc := daemon.Config{
+		Mailbox: c.IMAP.Mailbox, ParseOptions: c.ParseOptions(), MaxAttempts: c.Limits.MaxAttempts,
+		QuarantineFolder: c.Limits.QuarantineFolder, StaffQueue: c.Support.StaffQueue,
+		RawRetention: c.Store.RawRetention, StaffCopyMaxBytes: int64(c.Limits.StaffCopyMaxBytes),
+	}
+	if o.Daemon != nil {
+		o.Daemon(&dc)
+	}
+	k.Metrics = daemon.NewMetrics(func() float64 { return float64(p.Stats().Reconnects) })
+	k.Daemon = daemon.New(dc, eng, k.Store, p, m, log, k.Metrics)
+	return k, nil
+}
+
+// Endpoints derives the poller and mailer settings (secrets read, TLS set up);
+// Build completes them with the spool, logger and hooks.
+func (c Config) Endpoints(ctx context.Context) (poller.Config, mailer.Config, error) {
+	var pc poller.Config
+	var mc mailer.Config
+	imapPass, err := readSecret("imap.password_file", c.IMAP.Password, c.IMAP.PasswordFile)
+	if err != nil {
+		return pc, mc, err
+	}
+	smtpPass, err := readSecret("smtp.password_file", c.SMTP.Password, c.SMTP.PasswordFile)
+	if err != nil {
+		return pc, mc, err
+	}
+	imapTS, err := tokenSource(ctx, "imap.oauth2", c.IMAP.OAuth2)
+	if err != nil {
+		return pc, mc, err
+	}
+	smtpTS, err := tokenSource(ctx, "smtp.oauth2", c.SMTP.OAuth2)
+	if err != nil {
+		return pc, mc, err
+	}
+	imapTLS, err := tlsConfig("imap.ca_file", c.IMAP.CAFile, c.IMAP.Address)
+	if err != nil {
+		return pc, mc, err
+	}
+	smtpTLS, err := tlsConfig("smtp.ca_file", c.SMTP.CAFile, c.SMTP.Address)
+	if err != nil {
+		return pc, mc, err
+	}
+	pc = poller.Config{
+		Address: c.IMAP.Address, TLS: c.IMAP.TLS, TLSConfig: imapTLS,
+		Username: c.IMAP.Username, Password: imapPass, TokenSource: imapTS,
+		Mailbox: c.IMAP.Mailbox, Idle: c.IMAP.Idle, PollInterval: c.IMAP.PollInterval,
+		BatchSize: c.IMAP.BatchSize, BatchBytes: int64(c.IMAP.BatchBytes), MaxMessageBytes: int64(c.Limits.MaxMessageBytes),
+		WatchdogInterval: c.IMAP.Watchdog, IdleRestart: c.IMAP.IdleRestart,
+	}
+	dial, command, data := c.SMTPTimeouts()
+	mc = mailer.Config{
+		Address: c.SMTP.Address, TLS: c.SMTP.TLS, TLSConfig: smtpTLS,
+		Username: c.SMTP.Username, Password: smtpPass, TokenSource: smtpTS,
+		MaxConns: c.SMTP.MaxConns, DialTimeout: dial, CommandTimeout: command, DataTimeout: data,
+	}
+	return pc, mc, nil
+}
+
+// readSecret returns the inline secret or the trimmed content of its file.
+func readSecret(key, inline, file string) (string, error) {
+	if file == "" {
+		return inline, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", key, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// tokenSource builds the XOAUTH2 token source of an oauth2 section, or nil.
+func tokenSource(ctx context.Context, key string, o OAuth2Config) (oauth2.TokenSource, error) {
+	if !o.enabled() {
+		return nil, nil
+	}
+	secret, err := readSecret(key+".client_secret_file", o.ClientSecret, o.ClientSecretFile)
+	if err != nil {
+		return nil, err
+	}
+	refresh, err := readSecret(key+".refresh_token_file", o.RefreshToken, o.RefreshTokenFile)
+	if err != nil {
+		return nil, err
+	}
+	access, err := readSecret(key+".access_token_file", o.AccessToken, o.AccessTokenFile)
+	if err != nil {
+		return nil, err
+	}
+	if refresh == "" {
+		if access == "" {
+			return nil, fmt.Errorf("%s: an access_token or a refresh_token (with token_url) is needed", key)
+		}
+		return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: access}), nil
+	}
+	if o.TokenURL == "" {
+		return nil, fmt.Errorf("%s.token_url: needed to refresh the token", key)
+	}
+	conf := &oauth2.Config{ClientID: o.ClientID, ClientSecret: secret, Scopes: o.Scopes, Endpoint: oauth2.Endpoint{TokenURL: o.TokenURL}}
+	tok := &oauth2.Token{AccessToken: access, RefreshToken: refresh}
+	if access == "" {
+		tok.Expiry = time.Unix(1, 0) // force a refresh first
+	}
+	return conf.TokenSource(ctx, tok), nil
+}
+
+func tlsConfig(key, caFile, addr string) (*tls.Config, error) {
+	host, _, _ := net.SplitHostPort(addr)
+	c := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: %s holds no PEM certificate", key, caFile)
+		}
+		c.RootCAs = pool
+	}
+	return c, nil
+}
