@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -263,4 +267,156 @@ func writeConfig(t *testing.T, yaml string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// `config check` runs exactly the validation `run` runs (SPEC §11): each case
+// below is refused by both, with the same error naming the key, and a
+// configuration both accept really starts.
+func TestConfigCheckIsRunsValidation(t *testing.T) {
+	dir := t.TempDir()
+	override := filepath.Join(dir, "tmpl")
+	if err := os.MkdirAll(override, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(override, "ack_active.tmpl"), []byte("Dear {{.Nmae}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := "store:\n  path: " + filepath.Join(dir, "s.db") + "\nimap:\n  address: 127.0.0.1:1\n  tls: none\n  password: x\n" +
+		"smtp:\n  address: 127.0.0.1:1\n  tls: none\nmetrics:\n  listen: \"\"\n"
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"empty imap.username", "imap:\n  username: \"\"\n", "imap.username"},
+		{"missing imap.password_file", "imap:\n  password: \"\"\n  password_file: " + filepath.Join(dir, "absent") + "\n", "imap.password_file"},
+		{"missing templates.dir", "templates:\n  dir: " + filepath.Join(dir, "no-such-dir") + "\n", "templates.dir"},
+		{"template override with a typo", "templates:\n  dir: " + override + "\n", "Nmae"},
+		{"smtp.from not an address", "smtp:\n  from: \"not an address\"\n", "smtp.from"},
+		{"metrics on all interfaces", "metrics:\n  listen: 0.0.0.0:9465\n", "metrics.listen"},
+		{"staff queue is our own address", "support:\n  staff_queue: Support@vendor.test\n", "support.staff_queue"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := writeConfig(t, mergeYAML(t, base, tc.yaml))
+			_, _, checkErr := cli(t, nil, "--config", cfg, "config", "check")
+			if checkErr == nil || !strings.Contains(checkErr.Error(), tc.want) {
+				t.Fatalf("config check: want an error naming %q, got %v", tc.want, checkErr)
+			}
+			_, _, runErr := cliTimeout(t, 5*time.Second, nil, "--config", cfg, "run")
+			if runErr == nil || runErr.Error() != checkErr.Error() {
+				t.Fatalf("run must fail exactly as config check does:\nrun:   %v\ncheck: %v", runErr, checkErr)
+			}
+		})
+	}
+	t.Run("no configuration file", func(t *testing.T) {
+		env := []string{"SUPPORTD_STORE_PATH=" + filepath.Join(dir, "d.db")}
+		for _, cmd := range [][]string{{"config", "check"}, {"run"}} {
+			if _, _, err := cliTimeout(t, 5*time.Second, env, cmd...); err == nil || !strings.Contains(err.Error(), "no configuration file") {
+				t.Errorf("%v without a file: want \"no configuration file\", got %v", cmd, err)
+			}
+		}
+		if out, _, err := cli(t, env, "config", "check", "--defaults"); err != nil || !strings.Contains(out, "configuration OK") {
+			t.Errorf("config check --defaults: %v\n%s", err, out)
+		}
+	})
+	t.Run("remote metrics allowed", func(t *testing.T) {
+		cfg := writeConfig(t, mergeYAML(t, base, "metrics:\n  listen: 0.0.0.0:9465\n  allow_remote: true\n"))
+		if out, _, err := cli(t, nil, "--config", cfg, "config", "check"); err != nil || !strings.Contains(out, "configuration OK") {
+			t.Errorf("metrics.allow_remote: true must be accepted: %v\n%s", err, out)
+		}
+	})
+	t.Run("accepted config runs", func(t *testing.T) {
+		cfg := writeConfig(t, base)
+		if out, _, err := cli(t, nil, "--config", cfg, "config", "check"); err != nil || !strings.Contains(out, "configuration OK") {
+			t.Fatalf("config check of the base: %v\n%s", err, out)
+		}
+		// run gets past its checks and keeps retrying the closed IMAP port
+		// until the context ends: no error of its own.
+		if _, stderr, err := cliTimeout(t, 2*time.Second, nil, "--config", cfg, "run"); err != nil {
+			t.Fatalf("run of a configuration config check accepts: %v\n%s", err, stderr)
+		}
+	})
+}
+
+// mergeYAML overlays the sections of extra on base (one level: a section of
+// extra replaces or adds keys of the same section of base).
+func mergeYAML(t *testing.T, base, extra string) string {
+	t.Helper()
+	sections := map[string][]string{}
+	var order []string
+	add := func(doc string) {
+		cur := ""
+		for _, line := range strings.Split(doc, "\n") {
+			if line == "" {
+				continue
+			}
+			if !strings.HasPrefix(line, " ") {
+				cur = line
+				if _, ok := sections[cur]; !ok {
+					order = append(order, cur)
+					sections[cur] = nil
+				}
+				continue
+			}
+			key := strings.TrimSpace(line[:strings.IndexByte(line, ':')])
+			kept := sections[cur][:0]
+			for _, l := range sections[cur] {
+				if strings.TrimSpace(l[:strings.IndexByte(l, ':')]) != key {
+					kept = append(kept, l)
+				}
+			}
+			sections[cur] = append(kept, line)
+		}
+	}
+	add(base)
+	add(extra)
+	var b strings.Builder
+	for _, s := range order {
+		b.WriteString(s + "\n")
+		for _, l := range sections[s] {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// cliTimeout is cli with a context that ends after d (for run).
+func cliTimeout(t testing.TB, d time.Duration, env []string, args ...string) (string, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var out, errb bytes.Buffer
+	root := newRootCmd(&out, &errb, env)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	return out.String(), errb.String(), err
+}
+
+// The README's command table is one table (no paragraph breaks it) and has a
+// row for every command.
+func TestREADMECommandTable(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(raw), "\n")
+	start := slices.Index(lines, "| command | what it does |")
+	if start < 0 {
+		t.Fatal("README has no command table")
+	}
+	var table []string
+	for _, l := range lines[start:] {
+		if !strings.HasPrefix(l, "|") {
+			break
+		}
+		table = append(table, l)
+	}
+	rows := strings.Join(table, "\n")
+	for _, c := range newRootCmd(io.Discard, io.Discard, nil).Commands() {
+		if c.Hidden || c.Name() == "help" || c.Name() == "completion" {
+			continue
+		}
+		if !strings.Contains(rows, "| `supportd "+c.Name()) {
+			t.Errorf("the README command table (%d rows) has no row for `supportd %s`", len(table)-2, c.Name())
+		}
+	}
 }

@@ -136,12 +136,13 @@ func (a *app) logger() *slog.Logger {
 
 func (a *app) configCmd() *cobra.Command {
 	c := &cobra.Command{Use: "config", Short: "Configuration commands"}
-	c.AddCommand(&cobra.Command{
+	var defaults bool
+	check := &cobra.Command{
 		Use:   "check",
-		Short: "Validate the configuration; errors name the key",
+		Short: "Run every check `run` makes before it connects; errors name the key",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			err := a.cfg.Validate()
+			err := a.preflight(cmd.Context(), defaults)
 			// The other commands only warn about a SUPPORTD_* variable that names
 			// no key (wrappers share the prefix); the checker is strict, since
 			// a typo there (or a wished-for SUPPORTD_IMAP_INSECURE_SKIP_VERIFY)
@@ -150,7 +151,7 @@ func (a *app) configCmd() *cobra.Command {
 				err = errors.Join(err, fmt.Errorf("environment variable %s names no configuration key (keys map as SUPPORTD_STORE_PATH → store.path)", k))
 			}
 			if err != nil {
-				return fmt.Errorf("configuration is invalid:\n%w", err)
+				return err
 			}
 			src := a.cfgFile
 			if src == "" {
@@ -162,6 +163,24 @@ func (a *app) configCmd() *cobra.Command {
 			}
 			return nil
 		},
-	})
+	}
+	defaultsFlag(check, &defaults)
+	c.AddCommand(check)
 	return c
+}
+
+// defaultsFlag adds --defaults, which lets run and config check go on without a
+// configuration file.
+func defaultsFlag(c *cobra.Command, v *bool) {
+	c.Flags().BoolVar(v, "defaults", false, "without a configuration file, use the built-in defaults (and SUPPORTD_* variables)")
+}
+
+// preflight is everything `run` checks before it opens the store or connects,
+// and everything `config check` does: a configuration file was found (or
+// --defaults given), and config.Check (keys, templates, secret and CA files).
+func (a *app) preflight(ctx context.Context, defaults bool) error {
+	if a.cfgFile == "" && !defaults {
+		return fmt.Errorf("no configuration file: give --config FILE or %s, or create ./supportd.yaml or /etc/supportd/supportd.yaml (--defaults runs on the built-in defaults)", "SUPPORTD_CONFIG")
+	}
+	return a.cfg.Check(ctx)
 }

@@ -18,20 +18,23 @@ import (
 )
 
 func (a *app) runCmd() *cobra.Command {
-	return &cobra.Command{
+	var defaults bool
+	c := &cobra.Command{
 		Use:   "run",
 		Short: "Run the daemon: read the mailbox, reply, route (SIGTERM/SIGINT stop it gracefully)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.run(cmd.Context())
+			return a.run(cmd.Context(), defaults)
 		},
 	}
+	defaultsFlag(c, &defaults)
+	return c
 }
 
-func (a *app) run(ctx context.Context) error {
+func (a *app) run(ctx context.Context, defaults bool) error {
 	log := a.logger()
-	if err := a.cfg.Validate(); err != nil {
-		return fmt.Errorf("configuration is invalid:\n%w", err)
+	if err := a.preflight(ctx, defaults); err != nil {
+		return err
 	}
 	for _, w := range a.cfg.Warnings() {
 		log.Warn("configuration: " + w)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,6 +35,10 @@ func (c Config) Engine() (*daemon.Engine, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration is invalid:\n%w", err)
 	}
+	return c.engine()
+}
+
+func (c Config) engine() (*daemon.Engine, error) {
 	sc, _ := c.SLAConfig()
 	cal, err := sla.New(sc)
 	if err != nil {
@@ -108,23 +113,41 @@ func (c Config) SMTPTimeouts() (dial, command, data time.Duration) {
 	return c.SMTP.Timeout / 4, c.SMTP.Timeout / 4, c.SMTP.Timeout
 }
 
-// Build validates the configuration, reads its secrets and assembles the engine,
-// store, poller, mailer, metrics and daemon. Nothing connects until Daemon.Run.
+// Check runs every check Build makes before it opens or connects anything:
+// Validate, the templates (every override parsed and rendered with sample data),
+// the secret and CA files. `config check` is exactly this.
+func (c Config) Check(ctx context.Context) error {
+	_, _, _, err := c.prepare(ctx)
+	return err
+}
+
+func (c Config) prepare(ctx context.Context) (*daemon.Engine, poller.Config, mailer.Config, error) {
+	var eng *daemon.Engine
+	err := c.Validate()
+	if err == nil {
+		eng, err = c.engine()
+	}
+	pc, mc, eerr := c.Endpoints(ctx)
+	if err = errors.Join(err, eerr); err != nil {
+		return nil, pc, mc, fmt.Errorf("configuration is invalid:\n%w", err)
+	}
+	return eng, pc, mc, nil
+}
+
+// Build checks the configuration (Check), reads its secrets and assembles the
+// engine, store, poller, mailer, metrics and daemon. Nothing connects until
+// Daemon.Run.
 func (c Config) Build(ctx context.Context, o Options) (k *Components, err error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	eng, err := c.Engine()
+	eng, pc, mc, err := c.prepare(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if o.Engine != nil {
 		o.Engine(eng)
-	}
-	pc, mc, err := c.Endpoints(ctx)
-	if err != nil {
-		return nil, err
 	}
 	spool := o.SpoolDir
 	if spool == "" {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"os"
 	"reflect"
 	"regexp"
@@ -180,6 +181,9 @@ type SMTPConfig struct {
 
 type MetricsConfig struct {
 	Listen string `mapstructure:"listen"`
+	// AllowRemote permits a listen address other than loopback: the listener
+	// also serves the admin API's health and metrics to whoever reaches it.
+	AllowRemote bool `mapstructure:"allow_remote"`
 }
 
 type LogConfig struct {
@@ -246,7 +250,7 @@ func Default() Config {
 		Parse:   ParseConfig{TicketPattern: mailparse.DefaultTicketPattern},
 		Routing: RoutingConfig{Rules: []RuleConfig{}},
 		Store:   StoreConfig{Path: "supportd.db", RawRetention: 90 * 24 * time.Hour, LockTimeout: 2 * time.Second},
-		IMAP: IMAPConfig{Address: "imap.vendor.test:993", TLS: "implicit", Mailbox: "INBOX", Idle: true, PollInterval: 30 * time.Second, BatchSize: 100, BatchBytes: 8 << 20,
+		IMAP: IMAPConfig{Address: "imap.vendor.test:993", TLS: "implicit", Username: "support@vendor.test", Mailbox: "INBOX", Idle: true, PollInterval: 30 * time.Second, BatchSize: 100, BatchBytes: 8 << 20,
 			Watchdog: 20 * time.Second, IdleRestart: 9 * time.Minute},
 		SMTP:    SMTPConfig{Address: "smtp.vendor.test:587", TLS: "starttls", From: "Support <support@vendor.test>", MaxConns: 2, Timeout: 2 * time.Minute},
 		Metrics: MetricsConfig{Listen: "127.0.0.1:9465"},
@@ -560,6 +564,23 @@ func (c Config) Validate() error {
 	}
 	if c.SMTP.From == "" {
 		bad("smtp.from", "must be set")
+	} else if a, err := mail.ParseAddress(c.SMTP.From); err != nil || !looksLikeAddr(a.Address) {
+		bad("smtp.from", "%q is not an address (Support <support@vendor.test>)", c.SMTP.From)
+	}
+	if c.IMAP.Username == "" {
+		bad("imap.username", "must be set (the mailbox account)")
+	}
+	for _, a := range c.Support.Addresses {
+		if c.Support.StaffQueue != "" && strings.EqualFold(a, c.Support.StaffQueue) {
+			bad("support.staff_queue", "%q is one of support.addresses: staff copies would come back into the support inbox", c.Support.StaffQueue)
+		}
+	}
+	if l := c.Metrics.Listen; l != "" {
+		if host, _, err := net.SplitHostPort(l); err != nil {
+			bad("metrics.listen", "%q must be host:port", l)
+		} else if !IsLoopbackHost(host) && !c.Metrics.AllowRemote {
+			bad("metrics.listen", "%q is not a loopback address: /metrics and /healthz would be open to the network; use 127.0.0.1:PORT or set metrics.allow_remote: true", l)
+		}
 	}
 	switch c.Log.Format {
 	case "text", "json":
