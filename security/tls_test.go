@@ -215,7 +215,7 @@ func TestConfigCheckRefusesPlaintextToRemote(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			out, errOut, code := cli(t, cleanEnv(append(c.env, store)...), "config", "check")
+			out, errOut, code := cli(t, cleanEnv(append(c.env, store)...), "config", "check", "--defaults")
 			if c.wantErr == "" {
 				if code != 0 {
 					t.Fatalf("refused a loopback tls none (exit %d): %s%s", code, out, errOut)

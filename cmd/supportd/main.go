@@ -179,8 +179,9 @@ func defaultsFlag(c *cobra.Command, v *bool) {
 // and everything `config check` does: a configuration file was found (or
 // --defaults given), and config.Check (keys, templates, secret and CA files).
 func (a *app) preflight(ctx context.Context, defaults bool) error {
+	var noFile error
 	if a.cfgFile == "" && !defaults {
-		return fmt.Errorf("no configuration file: give --config FILE or %s, or create ./supportd.yaml or /etc/supportd/supportd.yaml (--defaults runs on the built-in defaults)", "SUPPORTD_CONFIG")
+		noFile = errors.New("no configuration file: give --config FILE or SUPPORTD_CONFIG, or create ./supportd.yaml or /etc/supportd/supportd.yaml (--defaults runs on the built-in defaults)")
 	}
-	return a.cfg.Check(ctx)
+	return errors.Join(noFile, a.cfg.Check(ctx))
 }
