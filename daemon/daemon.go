@@ -561,8 +561,8 @@ func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *pa
 		if err := tx.IndexMessageID(dec.Reply.MessageID, dec.TicketID); err != nil {
 			return err
 		}
-		for _, to := range dec.Reply.To {
-			if err := tx.AddReply(to, f.InternalDate); err != nil {
+		for _, k := range dec.Reply.Counters {
+			if err := tx.AddReply(k, f.InternalDate); err != nil {
 				return err
 			}
 		}
@@ -705,6 +705,9 @@ func staffHeaders(a *Assessment) map[string]string {
 	}
 	if dec.SuppressReason != "" {
 		h["X-Support-Suppressed"] = dec.SuppressReason
+	}
+	if dec.NoReplyReason != "" {
+		h["X-Support-No-Reply-Reason"] = dec.NoReplyReason
 	}
 	if ent.Customer != nil {
 		h["X-Support-Customer"] = ent.Customer.ID

@@ -84,13 +84,13 @@ func (e *Engine) Assess(tx *store.Tx, msg *mailparse.Message, received time.Time
 			known = id
 		}
 	}
-	replies := 0
-	if from != "" {
-		n, err := tx.RepliesInWindow(from, received, 24*time.Hour)
-		if err != nil {
-			return nil, fmt.Errorf("reply counter %s: %w", from, err)
-		}
-		replies = n
+	ticket := known
+	if ticket == "" {
+		ticket = msg.TicketID
+	}
+	replies, err := e.replyCounts(tx, msg, ent, ticket, received)
+	if err != nil {
+		return nil, err
 	}
 	newID := ""
 	if known == "" && msg.TicketID == "" {
@@ -101,15 +101,15 @@ func (e *Engine) Assess(tx *store.Tx, msg *mailparse.Message, received time.Time
 		newID = id
 	}
 	in := triage.Input{
-		Msg:             msg,
-		Received:        received,
-		Entitlement:     ent,
-		SLA:             slaRes,
-		Version:         ver,
-		KnownTicket:     known,
-		NewTicketID:     newID,
-		RepliesToSender: replies,
-		ContentKey:      contentKey,
+		Msg:         msg,
+		Received:    received,
+		Entitlement: ent,
+		SLA:         slaRes,
+		Version:     ver,
+		KnownTicket: known,
+		NewTicketID: newID,
+		Replies:     replies,
+		ContentKey:  contentKey,
 	}
 	d := triage.Decide(in, e.Triage)
 	shown := slaRes
@@ -117,6 +117,48 @@ func (e *Engine) Assess(tx *store.Tx, msg *mailparse.Message, received time.Time
 		shown.Deadline, shown.Target, shown.TargetDeadline = time.Time{}, 0, time.Time{}
 	}
 	return &Assessment{Msg: msg, Received: received, Input: in, Decision: d, SLA: shown}, nil
+}
+
+// replyCounts reads the reply counters a reply to msg would be recorded
+// under (triage.CounterKeys), each over its window ending at received.
+func (e *Engine) replyCounts(tx *store.Tx, msg *mailparse.Message, ent entitlement.Result, ticket string, received time.Time) (triage.ReplyCounts, error) {
+	var c triage.ReplyCounts
+	target := triage.ReplyTarget(msg, ent.VerifiedSender, e.Triage)
+	if target == "" {
+		return c, nil
+	}
+	customerID := ""
+	if ent.Customer != nil {
+		customerID = ent.Customer.ID
+	}
+	keys := triage.CounterKeys(target, ticket, customerID, ent.Status == entitlement.Unknown)
+	for _, k := range []struct {
+		key    string
+		window time.Duration
+		n      *int
+	}{
+		{keys.Sender, triage.SenderWindow, &c.Sender},
+		{keys.Ticket, triage.SenderWindow, &c.Ticket},
+		{keys.Domain, triage.UnknownWindow, &c.Domain},
+		{keys.Unknown, triage.UnknownWindow, &c.Unknown},
+	} {
+		if k.key == "" {
+			continue
+		}
+		n, err := tx.RepliesInWindow(k.key, received, k.window)
+		if err != nil {
+			return c, fmt.Errorf("reply counter %s: %w", k.key, err)
+		}
+		*k.n = n
+	}
+	if keys.Sales != "" {
+		n, err := tx.RepliesInWindow(keys.Sales, received, triage.SenderWindow)
+		if err != nil {
+			return c, fmt.Errorf("reply counter %s: %w", keys.Sales, err)
+		}
+		c.Sales = n > 0
+	}
+	return c, nil
 }
 
 // RenderReply renders the body of the automatic reply of a.

@@ -56,8 +56,11 @@
 //	outbox_by_msgid       Message-ID → id (Enqueue is idempotent on it)
 //	outbox_due            next attempt (Unix ns, 8 BE) id (8 BE) → empty, for
 //	                      pending entries only (Due walks it in order)
-//	replies               lower-cased sender → sorted Unix seconds (8 BE each)
-//	                      of automatic replies, pruned to 7 days on write
+//	replies               counter key (triage.CounterKeys: normalised reply
+//	                      target, "ticket:T:addr", "unknown-domain:D",
+//	                      "unknown:*", "sales:C") → sorted Unix seconds (8 BE
+//	                      each) of automatic replies, pruned to 7 days and
+//	                      1,000 entries on write
 //	customers_import      only while ImportCustomers runs (or after a crash in
 //	                      one, until the next read-write Open): the next
 //	                      generation, as sub-buckets customers,

@@ -8,15 +8,17 @@ import (
 )
 
 // Auto-reply counter limits: timestamps older than ReplyRetention are dropped
-// whenever an address is written, and at most maxRepliesKept are kept (the
-// newest), which is far above any sane per-day limit.
+// whenever a counter is written, and at most MaxRepliesCounted are kept (the
+// newest): a rate limit above it could never be reached (config check says so).
 const (
-	ReplyRetention = 7 * 24 * time.Hour
-	maxRepliesKept = 256
+	ReplyRetention    = 7 * 24 * time.Hour
+	MaxRepliesCounted = 1000
 )
 
-// The replies bucket maps a lower-cased sender address to its automatic-reply
-// times: a sorted list of Unix seconds, 8 bytes big-endian each.
+// The replies bucket maps a counter key, lower-cased, to its automatic-reply
+// times: a sorted list of Unix seconds, 8 bytes big-endian each. The keys are
+// triage.CounterKeys: the normalised reply target, and prefixed keys for a
+// target on a ticket, the unknown-sender caps and the daily sales copy.
 func decodeReplies(v []byte) ([]int64, error) {
 	if len(v)%8 != 0 {
 		return nil, fmt.Errorf("replies: bad value length %d", len(v))
@@ -78,8 +80,8 @@ func (t *Tx) AddReply(addr string, at time.Time) error {
 	kept = append(kept, 0)
 	copy(kept[i+1:], kept[i:])
 	kept[i] = s
-	if len(kept) > maxRepliesKept {
-		kept = kept[len(kept)-maxRepliesKept:]
+	if len(kept) > MaxRepliesCounted {
+		kept = kept[len(kept)-MaxRepliesCounted:]
 	}
 	v := make([]byte, 0, 8*len(kept))
 	for _, s := range kept {

@@ -103,6 +103,8 @@ func newWorld(t *testing.T, o worldOpts) *world {
   staff_queue: ""
 limits:
   auto_replies_per_sender_per_day: %d
+  unknown_replies_per_domain_per_hour: 1000
+  unknown_replies_per_hour: 1000
 store:
   path: %q
 imap:

@@ -3,7 +3,6 @@ package triage
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -11,23 +10,6 @@ import (
 	"supportd/mailparse"
 	"supportd/templates"
 )
-
-// Suppress reasons (stable tokens, SPEC §6 and RFC 3834 §2).
-const (
-	ReasonAutoSubmitted        = "auto_submitted"
-	ReasonPrecedence           = "precedence"
-	ReasonList                 = "list"
-	ReasonReport               = "report"
-	ReasonNullSender           = "null_sender"
-	ReasonSystemSender         = "system_sender"
-	ReasonAutoResponseSuppress = "auto_response_suppress"
-	ReasonOwnAddress           = "own_address"
-	ReasonRateLimit            = "rate_limit"
-)
-
-// DefaultRepliesPerDay is the automatic-reply limit per sender per 24 h when
-// Config.RepliesPerDay is 0 (or negative).
-const DefaultRepliesPerDay = 3
 
 // Reply template kinds (Reply.Template, the explain JSON's "template").
 const (
@@ -55,7 +37,7 @@ func Decide(in Input, cfg Config) Decision {
 	known := sanitize(in.KnownTicket, 64)
 
 	d := Decision{Missing: MissingFields(msg)}
-	d.SuppressReason = SuppressReason(msg, known, in.RepliesToSender, cfg)
+	d.SuppressReason = automaticReason(msg, cfg)
 	switch {
 	case d.SuppressReason != "":
 		d.Action = Suppress
@@ -68,6 +50,14 @@ func Decide(in Input, cfg Config) Decision {
 	default:
 		d.Action = Acknowledge
 	}
+	// Rate limits stop loops and backscatter, not questions: only the reply
+	// is withheld (follow-ups send none, so no limit applies to them).
+	if d.Action != Suppress && d.Action != FollowUp {
+		if r := rateLimitReason(in, cfg, status == entitlement.Unknown); r != "" {
+			d.Action, d.SuppressReason = Suppress, r
+		}
+	}
+	d.NoReplyReason = NoReplyText(d.SuppressReason, cfg)
 
 	// The ticket: known, else quoted by the customer (new to us), else fresh.
 	switch quoted := sanitize(msg.TicketID, 64); {
@@ -115,141 +105,41 @@ func MissingFields(m *mailparse.Message) []string {
 	return missing
 }
 
-// systemLocal matches the local part of an address that never reads replies:
-// mailer-daemon, postmaster, no-reply/noreply/no_reply, do-not-reply/donotreply,
-// bounce/bounces, optionally followed by a tag ("bounces+123", "noreply-alerts").
-var systemLocal = regexp.MustCompile(`(?i)^(mailer-daemon|postmaster|no[-_]?reply|do[-_]?not[-_]?reply|bounces?)([+\-_.=].*)?$`)
-
-// SuppressReason returns why no automatic reply may be sent to m, or "" when
-// one may. knownTicket is the ticket the message belongs to ("" if none):
-// follow-ups send no reply, so the rate limit does not apply to them.
-func SuppressReason(m *mailparse.Message, knownTicket string, repliesToSender int, cfg Config) string {
-	if m == nil {
-		return ReasonNullSender
-	}
-	// RFC 3834 §5: Auto-Submitted other than "no" (parameters and comments ignored).
-	if v := headerToken(m.AutoSubmitted); v != "" && v != "no" {
-		return ReasonAutoSubmitted
-	}
-	switch headerToken(m.Precedence) {
-	case "bulk", "junk", "list":
-		return ReasonPrecedence
-	}
-	if strings.TrimSpace(m.ListID) != "" || strings.TrimSpace(m.ListUnsubscribe) != "" {
-		return ReasonList
-	}
-	if isReport(m) {
-		return ReasonReport
-	}
-	from := ""
-	if m.From != nil {
-		from = cleanAddr(m.From.Addr)
-	}
-	if from == "" || (m.HasReturnPath && strings.Trim(m.ReturnPath, "<> \t") == "") {
-		return ReasonNullSender
-	}
-	if isSystem(from) || isSystem(m.ReturnPath) {
-		return ReasonSystemSender
-	}
-	for _, tok := range strings.FieldsFunc(m.XAutoResponseSuppress, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\t' }) {
-		if strings.EqualFold(tok, "All") || strings.EqualFold(tok, "AutoReply") || strings.EqualFold(tok, "OOF") {
-			return ReasonAutoResponseSuppress
-		}
-	}
-	if isOwn(from, cfg.OwnAddresses) || (m.Sender != nil && isOwn(m.Sender.Addr, cfg.OwnAddresses)) || loops(m.XLoop, cfg.OwnAddresses) {
-		return ReasonOwnAddress
-	}
-	limit := cfg.RepliesPerDay
-	if limit <= 0 {
-		limit = DefaultRepliesPerDay
-	}
-	if knownTicket == "" && repliesToSender >= limit {
-		return ReasonRateLimit
-	}
-	return ""
-}
-
-// headerToken is the first token of a structured header value, lower-cased,
-// without comments or parameters: "Auto-Replied; x=1 (c)" → "auto-replied".
-func headerToken(v string) string {
-	if i := strings.IndexAny(v, ";("); i >= 0 {
-		v = v[:i]
-	}
-	return strings.ToLower(strings.TrimSpace(v))
-}
-
-func isReport(m *mailparse.Message) bool {
-	if m.IsReport {
-		return true
-	}
-	switch headerToken(m.ContentType) {
-	case "multipart/report", "message/delivery-status", "message/disposition-notification", "message/feedback-report":
-		return true
-	}
-	switch headerToken(m.ReportType) {
-	case "delivery-status", "disposition-notification", "feedback-report":
-		return true
-	}
-	return false
-}
-
-func isSystem(addr string) bool {
-	addr = strings.Trim(strings.TrimSpace(addr), "<>")
-	at := strings.LastIndexByte(addr, '@')
-	if at <= 0 {
-		return false
-	}
-	return systemLocal.MatchString(addr[:at])
-}
-
-func isOwn(addr string, own []string) bool {
-	addr = strings.TrimSpace(addr)
-	if addr == "" {
-		return false
-	}
-	for _, o := range own {
-		if strings.EqualFold(strings.TrimSpace(o), addr) {
-			return true
-		}
-	}
-	return false
-}
-
-// loops reports whether an X-Loop value names one of our addresses.
-func loops(xloop, own []string) bool {
-	for _, v := range xloop {
-		v = strings.ToLower(v)
-		for _, o := range own {
-			if o = strings.ToLower(strings.TrimSpace(o)); o != "" && strings.Contains(v, o) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func buildReply(m *mailparse.Message, in Input, cfg Config, d Decision, status entitlement.Status) *Reply {
-	from := cleanAddr(m.From.Addr) // non-empty: otherwise suppressed as null_sender
-	to := from
-	if t, _ := entitlement.ReplyTarget(m, in.Entitlement.VerifiedSender); t != "" {
-		if t = cleanAddr(t); t != "" && !isOwn(t, cfg.OwnAddresses) {
-			to = t
-		}
+	to := ReplyTarget(m, in.Entitlement.VerifiedSender, cfg) // non-empty: otherwise suppressed as null_sender
+	subject := m.Subject
+	if status == entitlement.Unknown {
+		subject = StripLinks(subject)
 	}
+	customerID := ""
+	if in.Entitlement.Customer != nil {
+		customerID = in.Entitlement.Customer.ID
+	}
+	keys := CounterKeys(to, d.TicketID, customerID, status == entitlement.Unknown)
 	r := &Reply{
 		To:           []string{to},
 		Cc:           []string{},
-		Subject:      ReplySubject(d.TicketID, m.Subject),
+		Subject:      ReplySubject(d.TicketID, subject),
 		TemplateFile: templates.TemplateName(string(d.Action), string(status)),
 		InReplyTo:    cleanMsgID(m.MessageID),
 		References:   references(m),
 		MessageID:    ReplyMessageID(d.TicketID, m.MessageID, in.ContentKey, cfg.OwnAddresses),
 	}
+	for _, k := range []string{keys.Sender, keys.Ticket, keys.Domain, keys.Unknown} {
+		if k != "" {
+			r.Counters = append(r.Counters, k)
+		}
+	}
 	switch d.Action {
 	case LapsedNotice:
 		r.Template = KindLapsed
-		if s := cleanAddr(cfg.SalesAddress); s != "" && !strings.EqualFold(s, to) {
+		// Sales hear of a customer once a day, however many notices (and
+		// however many forged senders) there are (SPEC §13).
+		if s := cleanAddr(cfg.SalesAddress); s != "" && !strings.EqualFold(s, to) && !in.Replies.Sales {
 			r.Cc = append(r.Cc, s)
+			if keys.Sales != "" {
+				r.Counters = append(r.Counters, keys.Sales)
+			}
 		}
 	case UnsupportedVersion:
 		r.Template = KindUnsupported

@@ -91,8 +91,23 @@ func TestSuppressReasons(t *testing.T) {
 		{"own address", func(m *mailparse.Message, _ *Input) { m.From.Addr = "Support@Vendor.test" }, ReasonOwnAddress},
 		{"own sender", func(m *mailparse.Message, _ *Input) { m.Sender = &mailparse.Address{Addr: "help@vendor.test"} }, ReasonOwnAddress},
 		{"x-loop", func(m *mailparse.Message, _ *Input) { m.XLoop = []string{"SUPPORT@vendor.test"} }, ReasonOwnAddress},
-		{"rate limit default 3", func(_ *mailparse.Message, in *Input) { in.RepliesToSender = 3 }, ReasonRateLimit},
-		{"rate limit above", func(_ *mailparse.Message, in *Input) { in.RepliesToSender = 10 }, ReasonRateLimit},
+		{"rate limit default 10", func(_ *mailparse.Message, in *Input) { in.Replies.Sender = 10 }, ReasonRateLimit},
+		{"rate limit above", func(_ *mailparse.Message, in *Input) { in.Replies.Sender = 30 }, ReasonRateLimit},
+		{"one reply per sender per ticket per day", func(_ *mailparse.Message, in *Input) { in.Replies.Ticket = 1 }, ReasonTicketRateLimit},
+		// Issue 13 item 4: every auto-reply recognised (RFC 3834).
+		{"precedence auto_reply", func(m *mailparse.Message, _ *Input) { m.Precedence = "auto_reply" }, ReasonPrecedence},
+		{"precedence with a comment first", func(m *mailparse.Message, _ *Input) { m.Precedence = "(c) junk" }, ReasonPrecedence},
+		{"auto-submitted with a comment first", func(m *mailparse.Message, _ *Input) { m.AutoSubmitted = "(vacation) auto-replied" }, ReasonAutoSubmitted},
+		{"own address with a +tag", func(m *mailparse.Message, _ *Input) { m.From.Addr = "support+CS-000001@vendor.test" }, ReasonOwnAddress},
+		{"own address as return-path", func(m *mailparse.Message, _ *Input) {
+			m.HasReturnPath, m.ReturnPath = true, "support+bounce@vendor.test"
+		}, ReasonOwnAddress},
+		{"mailer_daemon", func(m *mailparse.Message, _ *Input) { m.From.Addr = "mailer_daemon@mx.acme.test" }, ReasonSystemSender},
+		{"mailer.daemon", func(m *mailparse.Message, _ *Input) { m.From.Addr = "Mailer.Daemon@mx.acme.test" }, ReasonSystemSender},
+		{"no.reply", func(m *mailparse.Message, _ *Input) { m.From.Addr = "no.reply@acme.test" }, ReasonSystemSender},
+		{"do.not.reply", func(m *mailparse.Message, _ *Input) { m.From.Addr = "do.not.reply@acme.test" }, ReasonSystemSender},
+		{"post_master", func(m *mailparse.Message, _ *Input) { m.From.Addr = "post_master@acme.test" }, ReasonSystemSender},
+		{"return-path <MAILER-DAEMON>", func(m *mailparse.Message, _ *Input) { m.HasReturnPath, m.ReturnPath = true, "mailer-daemon" }, ReasonSystemSender},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,7 +143,11 @@ func TestNotSuppressed(t *testing.T) {
 		{"reply-looking local part", func(m *mailparse.Message, _ *Input) { m.From.Addr = "noreplyguy@acme.test" }},
 		{"x-loop of someone else", func(m *mailparse.Message, _ *Input) { m.XLoop = []string{"helpdesk@acme.test"} }},
 		{"return-path set", func(m *mailparse.Message, _ *Input) { m.HasReturnPath, m.ReturnPath = true, "alice@acme.test" }},
-		{"two replies today", func(_ *mailparse.Message, in *Input) { in.RepliesToSender = 2 }},
+		{"nine replies today", func(_ *mailparse.Message, in *Input) { in.Replies.Sender = 9 }},
+		{"a customer is not under the unknown-sender caps", func(_ *mailparse.Message, in *Input) { in.Replies.Domain, in.Replies.Unknown = 1000, 1000 }},
+		{"auto-submitted no with a comment", func(m *mailparse.Message, _ *Input) { m.AutoSubmitted = "no (written by a person)" }},
+		{"someone else's address with our local part", func(m *mailparse.Message, _ *Input) { m.From.Addr = "support+x@acme.test" }},
+		{"noreply-looking words", func(m *mailparse.Message, _ *Input) { m.From.Addr = "no.replyguy@acme.test" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,13 +163,13 @@ func TestNotSuppressed(t *testing.T) {
 
 func TestRateLimitConfigured(t *testing.T) {
 	in := input(complete(), entitlement.Active)
-	in.RepliesToSender = 3
+	in.Replies.Sender = 3
 	c := cfg
 	c.RepliesPerDay = 5
 	if d := Decide(in, c); d.Action != Acknowledge {
 		t.Fatalf("limit 5, 3 sent: %s", d.Action)
 	}
-	in.RepliesToSender = 5
+	in.Replies.Sender = 5
 	if d := Decide(in, c); d.SuppressReason != ReasonRateLimit {
 		t.Fatalf("limit 5, 5 sent: %s %s", d.Action, d.SuppressReason)
 	}

@@ -29,7 +29,7 @@ func FuzzDecide(f *testing.F) {
 		for _, st := range []entitlement.Status{entitlement.Active, entitlement.Lapsed, entitlement.Unknown} {
 			in := input(m, st)
 			in.Entitlement.VerifiedSender = verified
-			in.RepliesToSender = sent
+			in.Replies.Sender = sent
 			in.ContentKey = subject
 			c := cfg
 			c.StaffQueue = replyTo

@@ -29,8 +29,13 @@ type Config struct {
 	OwnAddresses  []string // support.addresses
 	SalesAddress  string   // support.sales_address
 	StaffQueue    string   // support.staff_queue
-	RepliesPerDay int      // limits.auto_replies_per_sender_per_day (0 = default 3)
-	Rules         []Rule   // routing rules
+	RepliesPerDay int      // limits.auto_replies_per_sender_per_day (0 = DefaultRepliesPerDay)
+	// Hourly caps on automatic replies to senders that are not known
+	// customers (0 = the defaults): limits.unknown_replies_per_domain_per_hour,
+	// limits.unknown_replies_per_hour.
+	UnknownRepliesPerDomainPerHour int
+	UnknownRepliesPerHour          int
+	Rules                          []Rule // routing rules
 }
 
 // Rule routes matching messages to a folder and/or forward addresses. Empty match
@@ -57,8 +62,9 @@ type Input struct {
 	KnownTicket string
 	// NewTicketID is the id to use when the message opens a ticket and quotes none.
 	NewTicketID string
-	// RepliesToSender is how many automatic replies this sender got in the last 24 h.
-	RepliesToSender int
+	// Replies are the automatic replies already recorded under the counters
+	// of this message's reply (CounterKeys of ReplyTarget).
+	Replies ReplyCounts
 	// ContentKey identifies the message when it has no Message-ID (e.g. the
 	// sha256 of its bytes); it seeds the reply's deterministic Message-ID.
 	ContentKey string
@@ -76,6 +82,9 @@ type Reply struct {
 	InReplyTo    string   `json:"-"`
 	References   []string `json:"-"`
 	MessageID    string   `json:"-"` // deterministic: derived from ticket and incoming message
+	// Counters are the reply-counter keys to record the reply under when it
+	// is enqueued (sender, ticket, unknown caps, sales copy).
+	Counters []string `json:"-"`
 }
 
 // Route is how the message reaches staff.
@@ -89,10 +98,13 @@ type Route struct {
 type Decision struct {
 	Action         Action
 	SuppressReason string // "" unless Suppress
-	TicketID       string
-	TicketNew      bool
-	Missing        []string
-	Reply          *Reply // nil for Suppress and FollowUp
-	Route          Route
-	StaffSubject   string // "[CS-004211][P1][ASUP] original subject"
+	// NoReplyReason tells staff in words why no automatic reply went out (the
+	// staff copy's X-Support-No-Reply-Reason); "" when one did or none was due.
+	NoReplyReason string
+	TicketID      string
+	TicketNew     bool
+	Missing       []string
+	Reply         *Reply // nil for Suppress and FollowUp
+	Route         Route
+	StaffSubject  string // "[CS-004211][P1][ASUP] original subject"
 }

@@ -93,6 +93,8 @@ type LimitsConfig struct {
 	MaxParts                   int      `mapstructure:"max_parts"`
 	MaxDepth                   int      `mapstructure:"max_depth"`
 	AutoRepliesPerSenderPerDay int      `mapstructure:"auto_replies_per_sender_per_day"`
+	UnknownRepliesPerDomain    int      `mapstructure:"unknown_replies_per_domain_per_hour"`
+	UnknownRepliesPerHour      int      `mapstructure:"unknown_replies_per_hour"`
 	MaxAttempts                int      `mapstructure:"max_attempts"`
 	QuarantineFolder           string   `mapstructure:"quarantine_folder"`
 	StaffCopyMaxBytes          ByteSize `mapstructure:"staff_copy_max_bytes"`
@@ -242,7 +244,9 @@ func Default() Config {
 			MaxHeaderBytes:             256 << 10,
 			MaxParts:                   500,
 			MaxDepth:                   20,
-			AutoRepliesPerSenderPerDay: 3,
+			AutoRepliesPerSenderPerDay: triage.DefaultRepliesPerDay,
+			UnknownRepliesPerDomain:    triage.DefaultUnknownRepliesPerDomainPerHour,
+			UnknownRepliesPerHour:      triage.DefaultUnknownRepliesPerHour,
 			MaxAttempts:                3,
 			QuarantineFolder:           "Quarantine",
 			StaffCopyMaxBytes:          2 << 20,
@@ -505,8 +509,14 @@ func (c Config) Validate() error {
 	if c.Limits.MaxMessageBytes <= 0 {
 		bad("limits.max_message_bytes", "must be positive")
 	}
-	if c.Limits.AutoRepliesPerSenderPerDay < 1 {
-		bad("limits.auto_replies_per_sender_per_day", "must be at least 1")
+	for key, v := range map[string]int{
+		"limits.auto_replies_per_sender_per_day":     c.Limits.AutoRepliesPerSenderPerDay,
+		"limits.unknown_replies_per_domain_per_hour": c.Limits.UnknownRepliesPerDomain,
+		"limits.unknown_replies_per_hour":            c.Limits.UnknownRepliesPerHour,
+	} {
+		if v < 1 || v > store.MaxRepliesCounted {
+			bad(key, "must be between 1 and %d, got %d", store.MaxRepliesCounted, v)
+		}
 	}
 	if c.Limits.MaxAttempts < 1 {
 		bad("limits.max_attempts", "must be at least 1")
@@ -714,11 +724,13 @@ func (c Config) TriageConfig() triage.Config {
 		rules[i] = triage.Rule{Name: r.Name, Statuses: r.Statuses, Actions: r.Actions, Priority: r.Priority, Folder: r.Folder, ForwardTo: r.ForwardTo}
 	}
 	return triage.Config{
-		OwnAddresses:  c.Support.Addresses,
-		SalesAddress:  c.Support.SalesAddress,
-		StaffQueue:    c.Support.StaffQueue,
-		RepliesPerDay: c.Limits.AutoRepliesPerSenderPerDay,
-		Rules:         rules,
+		OwnAddresses:                   c.Support.Addresses,
+		SalesAddress:                   c.Support.SalesAddress,
+		StaffQueue:                     c.Support.StaffQueue,
+		RepliesPerDay:                  c.Limits.AutoRepliesPerSenderPerDay,
+		UnknownRepliesPerDomainPerHour: c.Limits.UnknownRepliesPerDomain,
+		UnknownRepliesPerHour:          c.Limits.UnknownRepliesPerHour,
+		Rules:                          rules,
 	}
 }
 

@@ -181,6 +181,9 @@ func TestValidateNamesKeys(t *testing.T) {
 		{"pattern", func(c *Config) { c.Parse.TicketPattern = "CS-(" }, "parse.ticket_pattern"},
 		{"pattern misses our ids", func(c *Config) { c.Parse.TicketPattern = `TKT-\d{5}` }, "parse.ticket_pattern"},
 		{"rate", func(c *Config) { c.Limits.AutoRepliesPerSenderPerDay = 0 }, "limits.auto_replies_per_sender_per_day"},
+		{"rate above what the store counts", func(c *Config) { c.Limits.AutoRepliesPerSenderPerDay = 5000 }, "limits.auto_replies_per_sender_per_day"},
+		{"unknown per domain", func(c *Config) { c.Limits.UnknownRepliesPerDomain = 0 }, "limits.unknown_replies_per_domain_per_hour"},
+		{"unknown per hour", func(c *Config) { c.Limits.UnknownRepliesPerHour = -1 }, "limits.unknown_replies_per_hour"},
 		{"log", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
 		{"both passwords", func(c *Config) { c.IMAP.Password, c.IMAP.PasswordFile = "a", "/f" }, "imap.password_file"},
 	}

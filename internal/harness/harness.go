@@ -37,10 +37,18 @@ C500,Hooli Ltd,,hooli.test,enterprise,2026-08-31,,false,false,false
 var Received = time.Date(2026, 11, 24, 23, 30, 0, 0, time.UTC)
 
 // Config is the configuration of the test world: the product defaults
-// (config.Default), whose addresses are the test domain's.
-func Config() config.Config { return config.Default() }
+// (config.Default), whose addresses are the test domain's, with two limits
+// changed: 3 automatic replies per sender a day (the loop tests count them),
+// and no practical cap on replies to unknown senders (the suites deliver
+// hundreds of their messages within one hour; security/ proves the caps).
+func Config() config.Config {
+	c := config.Default()
+	c.Limits.AutoRepliesPerSenderPerDay = 3
+	c.Limits.UnknownRepliesPerDomain, c.Limits.UnknownRepliesPerHour = store.MaxRepliesCounted, store.MaxRepliesCounted
+	return c
+}
 
-// Engine is the decision engine with the product defaults.
+// Engine is the decision engine of Config.
 func Engine() (*daemon.Engine, error) { return Config().Engine() }
 
 // World is one test's world: a real Dovecot, optionally a real Mailpit, and a

@@ -1,0 +1,164 @@
+package security_test
+
+// Hostile senders (issue 13): backscatter and rate limits, end to end on a
+// real Dovecot and Mailpit. Each test delivers the attack of the issue and
+// checks what actually left for Mailpit.
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"supportd/daemon"
+	"supportd/internal/testenv"
+)
+
+func hostileMsg(from, subject, id string, extra ...string) []byte {
+	h := append([]string{"From: " + from, "To: support@vendor.test", "Subject: " + subject,
+		"Date: Wed, 25 Nov 2026 10:00:00 +1030", "Message-ID: <" + id + ">"}, extra...)
+	return rawMsg(h, "Hello, please see the offer.\n")
+}
+
+// to reports whether m is addressed (To or Cc) to addr.
+func to(m testenv.MailpitMessage, addr string) bool {
+	for _, a := range append(append([]testenv.MailpitAddress{}, m.To...), m.Cc...) {
+		if strings.EqualFold(a.Address, addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Issue 13 item 3. Replies are counted by the normalised reply target, with an
+// hourly cap per domain for senders that are not customers; no reply subject
+// echoes a link from an unknown sender; sales hear of a lapsed customer once
+// a day however many forged senders write (security's engine: 3 replies per
+// target a day, the default caps of 5 per domain and 50 in all an hour).
+func TestBackscatterAndRateLimits(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t, "", nil)
+	spam := "Cheap watches http://spam.example/buy?id=7 and cheap-pills.xyz"
+	n := 0
+	deliver := func(from string, extra ...string) {
+		n++
+		w.deliver(t, hostileMsg(from, spam, fmt.Sprintf("bs%d@attack.test", n), extra...))
+	}
+	// A: eight forged senders of one domain, one Reply-To: 3 replies reach it.
+	for i := range 8 {
+		deliver(fmt.Sprintf("r%d@victim.test", i), "Reply-To: ceo@victim.test")
+	}
+	// B: eight distinct unknown senders of another domain: the domain cap, 5.
+	for i := range 8 {
+		deliver(fmt.Sprintf("p%d@victim2.test", i))
+	}
+	// C: one Gmail mailbox spelled five ways: one quota of 3.
+	for _, a := range []string{"target+1@gmail.com", "target+2@gmail.com", "t.arget@gmail.com", "target@googlemail.com", "T.A.R.G.E.T@gmail.com"} {
+		deliver(a)
+	}
+	// D: five forged senders of a lapsed customer: five notices, one sales copy.
+	for i := range 5 {
+		deliver(fmt.Sprintf("x%d@hooli.test", i))
+	}
+	msgs := w.settle(t, 3+5+3+5)
+
+	count := func(pred func(testenv.MailpitMessage) bool) int {
+		c := 0
+		for _, m := range msgs {
+			if pred(m) {
+				c++
+			}
+		}
+		return c
+	}
+	if got := count(func(m testenv.MailpitMessage) bool { return to(m, "ceo@victim.test") }); got != 3 {
+		t.Errorf("ceo@victim.test (the Reply-To of 8 forged senders) got %d replies, want 3", got)
+	}
+	if got := count(func(m testenv.MailpitMessage) bool { return strings.HasSuffix(m.To[0].Address, "@victim2.test") }); got != 5 {
+		t.Errorf("unknown senders of victim2.test got %d replies in an hour, want 5 (limits.unknown_replies_per_domain_per_hour)", got)
+	}
+	if got := count(func(m testenv.MailpitMessage) bool {
+		a := strings.ToLower(m.To[0].Address)
+		return strings.HasSuffix(a, "@gmail.com") || strings.HasSuffix(a, "@googlemail.com")
+	}); got != 3 {
+		t.Errorf("one Gmail mailbox spelled five ways got %d replies, want 3", got)
+	}
+	if got := count(func(m testenv.MailpitMessage) bool { return strings.HasSuffix(m.To[0].Address, "@hooli.test") }); got != 5 {
+		t.Errorf("forged lapsed senders got %d notices, want 5", got)
+	}
+	if got := count(func(m testenv.MailpitMessage) bool { return to(m, "sales@vendor.test") }); got != 1 {
+		t.Errorf("sales were copied %d times about one customer in a day, want 1", got)
+	}
+	for _, m := range msgs {
+		subj := strings.ToLower(m.Subject)
+		if m.To[0].Address != "" && !strings.HasSuffix(m.To[0].Address, "@hooli.test") &&
+			(strings.Contains(subj, "http") || strings.Contains(subj, "spam.example") || strings.Contains(subj, "pills.xyz")) {
+			t.Errorf("reply to an unknown sender echoes a link: %q", m.Subject)
+		}
+	}
+}
+
+// Issue 13 item 3: the global hourly cap on replies to senders that are not
+// customers (limits.unknown_replies_per_hour), across domains.
+func TestUnknownRepliesGlobalCap(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t, "", func(e *daemon.Engine) { e.Triage.UnknownRepliesPerHour = 4 })
+	for i := range 7 {
+		w.deliver(t, hostileMsg(fmt.Sprintf("Someone <s@d%d.test>", i), "A question", fmt.Sprintf("g%d@attack.test", i)))
+	}
+	w.deliver(t, hostileMsg("Alice <alice@acme.test>", "A customer's question", "g-cust@acme.test"))
+	msgs := w.settle(t, 5)
+	if !slicesContainsFunc(msgs, func(m testenv.MailpitMessage) bool { return to(m, "alice@acme.test") }) {
+		t.Error("the customer was not answered: the unknown-sender cap must not apply to customers")
+	}
+}
+
+func slicesContainsFunc[T any](s []T, f func(T) bool) bool {
+	for _, v := range s {
+		if f(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// Issue 10 item 5: a customer over the per-sender limit still gets a ticket,
+// the message is still routed, and the staff copy says why no reply went out.
+func TestRateLimitedCustomerStillRouted(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t, "staff@vendor.test", nil)
+	for i := range 4 {
+		w.deliver(t, hostileMsg("Alice <alice@acme.test>", fmt.Sprintf("Separate question %d", i+1), fmt.Sprintf("q%d@acme.test", i)))
+	}
+	msgs := w.settle(t, 3+4) // 3 acknowledgements (the limit) and 4 staff copies
+	var staff []testenv.MailpitMessage
+	replies := 0
+	for _, m := range msgs {
+		switch {
+		case to(m, "staff@vendor.test"):
+			staff = append(staff, m)
+		case to(m, "alice@acme.test"):
+			replies++
+		}
+	}
+	if replies != 3 || len(staff) != 4 {
+		t.Fatalf("%d replies and %d staff copies, want 3 and 4", replies, len(staff))
+	}
+	told := 0
+	for _, s := range staff {
+		d := w.mailpit.Message(t, s.ID)
+		reason := d.Header("X-Support-No-Reply-Reason")
+		if reason == "" {
+			continue
+		}
+		told++
+		if !strings.Contains(s.Subject, "Separate question 4") || !strings.Contains(reason, "limits.auto_replies_per_sender_per_day") {
+			t.Errorf("staff copy %q: X-Support-No-Reply-Reason %q", s.Subject, reason)
+		}
+		if !strings.Contains(s.Subject, "[P1][ASUP]") || d.Header("X-Support-Ticket") == "" || d.Header("X-Support-Suppressed") != "rate_limit" {
+			t.Errorf("rate-limited staff copy %q: ticket %q suppressed %q", s.Subject, d.Header("X-Support-Ticket"), d.Header("X-Support-Suppressed"))
+		}
+	}
+	if told != 1 {
+		t.Errorf("%d staff copies say why no reply went out, want exactly 1 (the 4th question)", told)
+	}
+}
