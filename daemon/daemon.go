@@ -114,12 +114,20 @@ func New(cfg Config, e *Engine, db *store.DB, p *poller.Poller, m *mailer.Mailer
 // Run and stopped before it returns.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.refreshOutboxMetrics()
+	// The poller stops on its own only for an error no retry can fix (no
+	// --start-at chosen): then everything stops.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	var wg sync.WaitGroup
 	pollErr := make(chan error, 1)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		pollErr <- d.poll.Run(ctx, d)
+		err := d.poll.Run(ctx, d)
+		if err != nil {
+			stop(err)
+		}
+		pollErr <- err
 	}()
 	outCtx, stopOut := context.WithCancel(context.Background())
 	outDone := make(chan struct{})
@@ -435,6 +443,12 @@ func (d *Daemon) processOne(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p
 		o.mark.Keywords, o.mark.MoveTo = e.Keywords, e.MoveTo
 		return o
 	}
+	// Answered by an earlier store or instance ($SupportdProcessed), or older
+	// than the --start-at date: recorded, never answered. A duplicate of a
+	// message in this store takes the duplicate path below (its marks).
+	if reason := skipReason(tx, mb, f); reason != "" && (p.msg == nil || seenBefore(tx, p.msg.MessageID, p.hash) == nil) {
+		return d.skip(tx, mb, f, p, reason, now)
+	}
 	if f.TooLarge {
 		return d.quarantine(tx, mb, f, p, "too_large: "+strconv.FormatInt(f.Size, 10)+" bytes", now)
 	}
@@ -462,7 +476,10 @@ func (d *Daemon) processOne(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p
 		if err := tx.PutLedger(&dup); err == nil {
 			o.mark.Keywords, o.mark.MoveTo = e.Keywords, e.MoveTo
 		}
-		o.ticket = e.Ticket
+		o.ticket, o.action, o.status = e.Ticket, DuplicateAction, "unknown"
+		if t, err := tx.Ticket(e.Ticket); err == nil && t != nil {
+			o.status = string(t.Status)
+		}
 		return o
 	}
 
@@ -498,6 +515,10 @@ func (d *Daemon) processOne(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p
 	}
 	return o
 }
+
+// DuplicateAction is logged and counted for a message handled before under
+// another UID (the same Message-ID or bytes): marked like the first, no reply.
+const DuplicateAction = "duplicate"
 
 // ProcessedKeyword marks a message supportd has handled (shown by mail clients as a tag).
 const ProcessedKeyword = "$SupportdProcessed"

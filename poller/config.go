@@ -62,6 +62,9 @@ type Config struct {
 
 	// Mailbox to read (imap.mailbox); default INBOX.
 	Mailbox string
+	// StartAt is where reading begins when the handler (a Starter) has never
+	// read the mailbox (imap.start_at): see StartAt.
+	StartAt StartAt
 	// Idle waits for new mail with IDLE when the server offers it; otherwise
 	// (or when false) the mailbox is searched every PollInterval.
 	Idle bool

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -86,4 +87,30 @@ func FuzzValidKeyword(f *testing.F) {
 			t.Fatalf("validKeyword accepted %q", kw)
 		}
 	})
+}
+
+func TestParseStartAt(t *testing.T) {
+	adl, err := time.LoadLocation("Australia/Adelaide")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		in   string
+		want StartAt
+		err  bool
+	}{
+		{"", StartAt{}, false},
+		{"now", StartAt{Mode: StartNow}, false},
+		{" ALL ", StartAt{Mode: StartAll}, false},
+		{"2026-01-31", StartAt{Mode: StartDate, Since: time.Date(2026, 1, 31, 0, 0, 0, 0, adl)}, false},
+		{"2026-01-31T10:00:00Z", StartAt{Mode: StartDate, Since: time.Date(2026, 1, 31, 10, 0, 0, 0, time.UTC)}, false},
+		{"yesterday", StartAt{}, true},
+		{"2026-02-30", StartAt{}, true},
+	}
+	for _, c := range cases {
+		got, err := ParseStartAt(c.in, adl)
+		if (err != nil) != c.err || got.Mode != c.want.Mode || !got.Since.Equal(c.want.Since) {
+			t.Errorf("ParseStartAt(%q) = %+v, %v; want %+v, error %v", c.in, got, err, c.want, c.err)
+		}
+	}
 }

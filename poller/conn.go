@@ -26,6 +26,7 @@ type Mailbox struct {
 	Name           string
 	UIDValidity    uint32
 	UIDNext        uint32
+	Exists         uint32 // messages in the mailbox at SELECT
 	PermanentFlags []imap.Flag
 	// CanKeywords: PERMANENTFLAGS contains \* (new keywords can be stored).
 	CanKeywords bool
@@ -142,6 +143,7 @@ func dial(ctx context.Context, cfg Config, tok *oauth2.Token, uh *imapclient.Uni
 		Name:           cfg.Mailbox,
 		UIDValidity:    sd.UIDValidity,
 		UIDNext:        uint32(sd.UIDNext),
+		Exists:         sd.NumMessages,
 		PermanentFlags: sd.PermanentFlags,
 		CanKeywords:    slices.Contains(sd.PermanentFlags, imap.FlagWildcard),
 	}

@@ -39,6 +39,10 @@
 //     when missing. Marks not applied because the connection dropped are
 //     applied after the reconnect (same UIDVALIDITY); a command the server
 //     refuses (NO/BAD) is logged and not retried.
+//   - A mailbox the handler (a Starter) has never read starts where
+//     Config.StartAt says (now: UIDNEXT-1; all: 0; a date: below the first
+//     UID SEARCH SINCE match); without a choice only an empty mailbox starts,
+//     otherwise Run returns ErrStartAtRequired instead of retrying.
 //   - UIDVALIDITY is read at every SELECT and passed to Handler.Checkpoint;
 //     when it changed the handler answers 0 and the whole mailbox is fetched
 //     again (the handler dedupes by Message-ID).

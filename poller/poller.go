@@ -125,6 +125,10 @@ func (p *Poller) Run(ctx context.Context, h Handler) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if errors.Is(err, ErrStartAtRequired) {
+			p.fail(err)
+			return err // the operator must choose: retrying cannot help
+		}
 		delay := backoff(p.cfg.BackoffMin, p.cfg.BackoffMax, attempt)
 		attempt++
 		p.fail(err)
@@ -270,6 +274,12 @@ func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler, first bool) e
 			p.log.Info("imap leftover marks applied", "count", len(pending))
 		}
 		p.setPending(nil, 0)
+	}
+
+	if s, ok := h.(Starter); ok && first {
+		if err := p.ensureStarted(conn, s); err != nil {
+			return err
+		}
 	}
 
 	mt, tracks := h.(MarkTracker)

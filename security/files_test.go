@@ -61,7 +61,7 @@ func TestStoreAndBackupsAre0600(t *testing.T) {
 	metrics := freeAddr(t)
 	cfg := writeConfig(t, dir, fmt.Sprintf(`
 store: {path: %q}
-imap: {address: %q, tls: none, username: %q, poll_interval: 1s}
+imap: {address: %q, tls: none, username: %q, poll_interval: 1s, start_at: all}
 smtp: {address: %q, tls: none}
 metrics: {listen: %q}
 `, dbPath, dv.Addr(), dv.User(), mp.SMTPAddr(), metrics))

@@ -385,6 +385,7 @@ func startWorld(t *testing.T, staffQueue string, engine func(*daemon.Engine)) *w
 		Address: w.dovecot.Addr(), TLS: "none", Username: w.dovecot.User(), Password: w.dovecot.Password(),
 		Mailbox: "INBOX", Idle: true, PollInterval: 2 * time.Second, SpoolDir: spool,
 		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second, Logger: log.With("component", "imap"),
+		StartAt: poller.StartAt{Mode: poller.StartAll},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -118,7 +118,7 @@ func TestSecretsNeverInOutput(t *testing.T) {
 	base := func(format, imapExtra string) string {
 		return fmt.Sprintf(`
 store: {path: %q}
-imap: {address: %q, tls: none, username: %q, poll_interval: 1s%s}
+imap: {address: %q, tls: none, username: %q, poll_interval: 1s, start_at: all%s}
 smtp: {address: %q, tls: none, username: %q}
 metrics: {listen: ""}
 log: {level: debug, format: %s}

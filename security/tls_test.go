@@ -148,7 +148,7 @@ func TestTLSDaemonNeedsCAFiles(t *testing.T) {
 		}
 		cfg := writeConfig(t, sub, fmt.Sprintf(`
 store: {path: %q}
-imap: {address: %q, tls: starttls, username: %q, ca_file: %q, poll_interval: 1s}
+imap: {address: %q, tls: starttls, username: %q, ca_file: %q, poll_interval: 1s, start_at: all}
 smtp: {address: %q, tls: starttls, ca_file: %q}
 metrics: {listen: ""}
 log: {level: debug}
@@ -186,7 +186,10 @@ log: {level: debug}
 	}
 	t.Logf("without smtp.ca_file: %s", lineWith(d.output(), "delivery failed"))
 
-	// Both CA files: delivered.
+	// Both CA files: delivered. (A fresh store: the first message, tagged
+	// $SupportdProcessed by the run above, is not answered again; a new one is.)
+	dv.AppendAt(t, "INBOX", rawMsg([]string{"From: Alice <alice@acme.test>", "To: support@vendor.test",
+		"Subject: TLS again", "Date: Wed, 25 Nov 2026 10:05:00 +1030", "Message-ID: <tls2@acme.test>"}, "Build Number: 9653\n"), received)
 	d, _ = run("both", imapCA, smtpCA)
 	waitFor(t, 30*time.Second, "the reply delivered with smtp.ca_file", func() bool { return len(sink.received()) == 1 })
 	d.stop(t)

@@ -31,7 +31,9 @@
 // All keys are bytes; "BE" is big-endian. JSON field names are the stable
 // on-disk format (snake_case, zero values omitted).
 //
-//	meta                  "schema_version" → uint64 BE (2)
+//	meta                  "schema_version" → uint64 BE (2);
+//	                      "start:<mailbox>" → JSON StartRecord (where reading
+//	                      the mailbox began: the --start-at choice)
 //	customers             customer id → JSON {id, company, contacts, domains,
 //	                      license, asup_expires, trial_expires (YYYY-MM-DD or
 //	                      absent), free5, extended_support, ha_module,

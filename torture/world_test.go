@@ -116,6 +116,7 @@ imap:
   idle: true
   poll_interval: 1s
   batch_size: %d
+  start_at: all
 smtp:
   address: %q
   tls: none

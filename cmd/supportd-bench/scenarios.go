@@ -82,6 +82,7 @@ func (b *bench) poller(user, spool string, idle bool, poll time.Duration) (*poll
 		return nil, err
 	}
 	pc.SpoolDir, pc.Logger = spool, b.log
+	pc.StartAt = poller.StartAt{Mode: poller.StartAll} // the backlog is delivered first
 	pollerTunables(poll)(&pc)
 	return poller.New(pc)
 }

@@ -18,6 +18,7 @@ import (
 
 	"supportd/internal/config"
 	"supportd/internal/memserver"
+	"supportd/poller"
 	"supportd/store"
 )
 
@@ -78,7 +79,8 @@ func (a *app) demo(ctx context.Context, verbose bool) error {
 	c := &a.cfg
 	c.Store.Path = filepath.Join(dir, "demo.db")
 	c.IMAP = config.IMAPConfig{Address: imapSrv.Addr(), TLS: "none", Username: imapSrv.Username, Password: imapSrv.Password,
-		Mailbox: "INBOX", Idle: true, PollInterval: 30 * time.Second, BatchSize: 100, BatchBytes: 8 << 20, Watchdog: 20 * time.Second, IdleRestart: 9 * time.Minute}
+		Mailbox: "INBOX", Idle: true, PollInterval: 30 * time.Second, BatchSize: 100, BatchBytes: 8 << 20, Watchdog: 20 * time.Second, IdleRestart: 9 * time.Minute,
+		StartAt: poller.StartAll} // the sample mail is delivered before the daemon starts
 	c.SMTP.Address, c.SMTP.TLS, c.SMTP.Username, c.SMTP.Password = smtpSrv.Addr(), "none", "", ""
 	c.SMTP.OAuth2, c.IMAP.OAuth2 = config.OAuth2Config{}, config.OAuth2Config{}
 	if c.Support.StaffQueue == "" {

@@ -28,6 +28,7 @@ func (a *app) runCmd() *cobra.Command {
 		},
 	}
 	defaultsFlag(c, &defaults)
+	c.Flags().String("start-at", "", "first start on a mailbox that already holds mail: now | all | DATE (YYYY-MM-DD) (imap.start_at); ignored once the store has read the mailbox")
 	return c
 }
 

@@ -234,6 +234,9 @@ func (c Config) Endpoints(ctx context.Context) (poller.Config, mailer.Config, er
 		BatchSize: c.IMAP.BatchSize, BatchBytes: int64(c.IMAP.BatchBytes), MaxMessageBytes: int64(c.Limits.MaxMessageBytes),
 		WatchdogInterval: c.IMAP.Watchdog, IdleRestart: c.IMAP.IdleRestart,
 	}
+	if pc.StartAt, err = c.startAt(); err != nil {
+		return pc, mc, err
+	}
 	dial, command, data := c.SMTPTimeouts()
 	mc = mailer.Config{
 		Address: c.SMTP.Address, TLS: c.SMTP.TLS, TLSConfig: smtpTLS,

@@ -51,6 +51,7 @@ imap:
   username: support@vendor.test
   password_file: ` + pwFile + `
   batch_size: 7
+  start_at: all
 smtp:
   address: ` + smtpSrv.Addr() + `
   tls: none

@@ -19,6 +19,7 @@ import (
 
 	"supportd/entitlement"
 	"supportd/mailparse"
+	"supportd/poller"
 	"supportd/sla"
 	"supportd/store"
 	"supportd/triage"
@@ -166,6 +167,10 @@ type IMAPConfig struct {
 	// before servers drop it (RFC 2177: 29 minutes at most).
 	Watchdog    time.Duration `mapstructure:"watchdog_interval"`
 	IdleRestart time.Duration `mapstructure:"idle_restart"`
+	// StartAt is where the first start on a mailbox that already holds mail
+	// begins: now, all or a date (flag --start-at of run). Without it run
+	// refuses to start on such a mailbox.
+	StartAt string `mapstructure:"start_at"`
 }
 
 type SMTPConfig struct {
@@ -362,6 +367,20 @@ var flagKeys = map[string]string{
 	"store":      "store.path",
 	"log-level":  "log.level",
 	"log-format": "log.format",
+	"start-at":   "imap.start_at", // run only
+}
+
+// startAt is imap.start_at, a date being midnight in support.timezone.
+func (c Config) startAt() (poller.StartAt, error) {
+	loc, err := time.LoadLocation(c.Support.Timezone)
+	if err != nil {
+		loc = time.UTC // support.timezone reports its own error
+	}
+	s, err := poller.ParseStartAt(c.IMAP.StartAt, loc)
+	if err != nil {
+		return s, fmt.Errorf("imap.start_at (--start-at): %w", err)
+	}
+	return s, nil
 }
 
 // envKey finds the configuration key an environment suffix names: STORE_PATH is
@@ -571,6 +590,9 @@ func (c Config) Validate() error {
 	}
 	if c.IMAP.Mailbox == "" {
 		bad("imap.mailbox", "must be set")
+	}
+	if _, err := c.startAt(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.SMTP.From == "" {
 		bad("smtp.from", "must be set")

@@ -185,6 +185,7 @@ func TestValidateNamesKeys(t *testing.T) {
 		{"unknown per domain", func(c *Config) { c.Limits.UnknownRepliesPerDomain = 0 }, "limits.unknown_replies_per_domain_per_hour"},
 		{"unknown per hour", func(c *Config) { c.Limits.UnknownRepliesPerHour = -1 }, "limits.unknown_replies_per_hour"},
 		{"log", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
+		{"start_at", func(c *Config) { c.IMAP.StartAt = "yesterday" }, "imap.start_at"},
 		{"both passwords", func(c *Config) { c.IMAP.Password, c.IMAP.PasswordFile = "a", "/f" }, "imap.password_file"},
 	}
 	for _, tc := range cases {

@@ -152,6 +152,7 @@ func (w *World) Start(o Options) *Running {
 		Poller: func(pc *poller.Config) {
 			pc.PollInterval, pc.DialTimeout, pc.Dial = o.PollInterval, o.DialTimeout, o.IMAPDial
 			pc.BackoffMin, pc.BackoffMax = 100*time.Millisecond, time.Second
+			pc.StartAt = poller.StartAt{Mode: poller.StartAll} // tests deliver before they start the daemon
 			if o.Watchdog > 0 {
 				pc.WatchdogInterval = o.Watchdog
 			}
@@ -192,6 +193,19 @@ func (r *Running) Stop(t testing.TB) {
 		t.Fatal("daemon did not stop within 30s")
 	}
 	r.DB.Close()
+}
+
+// Wait waits (at most timeout) for a daemon that stops on its own and returns
+// Run's error; the store stays open.
+func (r *Running) Wait(t testing.TB, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(timeout):
+		t.Fatalf("daemon did not stop on its own within %v", timeout)
+		return nil
+	}
 }
 
 // Ledger returns the store's entry of INBOX uid under uv (nil if none), read
