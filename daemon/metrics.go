@@ -28,6 +28,14 @@ type Metrics struct {
 	TokenExpiry  prometheus.Gauge // seconds until the IMAP OAuth2 token expires
 }
 
+// WatchAuthFailures registers supportd_auth_failures_total{service} (imap,
+// smtp), read from count: logins the server refused.
+func (m *Metrics) WatchAuthFailures(service string, count func() float64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "supportd_auth_failures_total",
+		Help:        "Logins the IMAP or SMTP server refused (wrong or expired credentials).",
+		ConstLabels: prometheus.Labels{"service": service}}, count))
+}
+
 // NewMetrics registers the metrics; reconnects reads the poller's counter.
 func NewMetrics(reconnects func() float64) *Metrics {
 	if reconnects == nil {

@@ -58,6 +58,12 @@ type Config struct {
 	TLSConfig *tls.Config
 
 	Username, Password string
+	// PasswordFunc, when set, gives the password before every AUTH instead
+	// of Password (a rotated password_file then needs no restart).
+	PasswordFunc func() string
+	// AuthKey is the configuration key of the credential, named when the
+	// server refuses AUTH (default smtp.password).
+	AuthKey string
 	// TokenSource, when set, authenticates with XOAUTH2 (or OAUTHBEARER if
 	// AuthMech says so) using a token taken from it before each connection;
 	// an oauth2.ReuseTokenSource refreshes an expired token there.
@@ -109,6 +115,19 @@ type Mailer struct {
 	closeAll   context.CancelFunc
 	inflight   sync.WaitGroup
 	inflightMu sync.Mutex // orders inflight.Add against Close's Wait
+
+	authFailures atomic.Int64
+	authErr      atomic.Pointer[error] // the last refused AUTH; nil once one succeeds
+}
+
+// AuthFailures is the number of AUTH commands the server refused (535, 5.7.8),
+// and the last refusal while no AUTH has succeeded since (nil otherwise).
+func (m *Mailer) AuthFailures() (int64, error) {
+	var last error
+	if p := m.authErr.Load(); p != nil {
+		last = *p
+	}
+	return m.authFailures.Load(), last
 }
 
 // New validates cfg and returns a Mailer. Errors name the configuration
@@ -183,6 +202,9 @@ func New(cfg Config) (*Mailer, error) {
 	if dial == nil {
 		d := &net.Dialer{}
 		dial = d.DialContext
+	}
+	if cfg.AuthKey == "" {
+		cfg.AuthKey = "smtp.password"
 	}
 	m := &Mailer{cfg: cfg, host: host, tlsConfig: tc, log: log, dial: dial}
 	m.closeCtx, m.closeAll = context.WithCancel(context.Background())
@@ -493,8 +515,15 @@ func (m *Mailer) open(ctx context.Context) (*session, error) {
 		return fail(op, err)
 	}
 	if err := s.auth(tok); err != nil {
+		if se := (*smtp.SMTPError)(nil); errors.As(err, &se) && (se.Code == 535 || se.EnhancedCode == smtp.EnhancedCode{5, 7, 8}) {
+			m.authFailures.Add(1)
+			refused := fmt.Errorf("login as %s refused (check %s): %w", m.cfg.Username, m.cfg.AuthKey, err)
+			m.authErr.Store(&refused)
+			m.log.Error("smtp authentication failed", "account", m.cfg.Username, "key", m.cfg.AuthKey, "err", err)
+		}
 		return fail("auth", err)
 	}
+	m.authErr.Store(nil)
 	m.log.Debug("smtp session open", "address", m.cfg.Address, "tls", m.cfg.TLS)
 	return s, nil
 }
@@ -506,6 +535,9 @@ func isSMTPError(err error) bool {
 
 func (s *session) auth(tok *oauth2.Token) error {
 	cfg := s.m.cfg
+	if cfg.PasswordFunc != nil {
+		cfg.Password = cfg.PasswordFunc()
+	}
 	if tok == nil && cfg.Username == "" && cfg.Password == "" {
 		return nil
 	}

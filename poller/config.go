@@ -54,6 +54,12 @@ type Config struct {
 
 	// Username and Password for LOGIN / AUTHENTICATE PLAIN. Never logged.
 	Username, Password string
+	// PasswordFunc, when set, gives the password before every login instead
+	// of Password (a rotated password_file then needs no restart).
+	PasswordFunc func() string
+	// AuthKey is the configuration key of the credential, named when the
+	// server refuses the login (default imap.password).
+	AuthKey string
 	// TokenSource, when set, switches authentication to AUTHENTICATE XOAUTH2
 	// with a token taken from it before every connect. Wrap it in
 	// oauth2.ReuseTokenSource (oauth2.Config.TokenSource already does) so
@@ -146,6 +152,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.BackoffMin == 0 {
 		cfg.BackoffMin = DefaultBackoffMin
+	}
+	if cfg.AuthKey == "" {
+		cfg.AuthKey = "imap.password"
 	}
 	if cfg.BackoffMax == 0 {
 		cfg.BackoffMax = DefaultBackoffMax

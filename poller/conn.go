@@ -127,6 +127,10 @@ func dial(ctx context.Context, cfg Config, tok *oauth2.Token, uh *imapclient.Uni
 	if c.State() == imap.ConnStateNotAuthenticated {
 		mech, err := authenticate(c, cfg, tok)
 		if err != nil {
+			var ie *imap.Error
+			if errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeNo {
+				err = &AuthError{Username: cfg.Username, Key: cfg.AuthKey, Err: err}
+			}
 			return fail("authenticate "+mech, err)
 		}
 		log.Info("imap authenticated", "mechanism", mech, "user", cfg.Username)
@@ -198,13 +202,34 @@ func authenticate(c *imapclient.Client, cfg Config, tok *oauth2.Token) (string, 
 		}
 		return xoauth2Mech, err
 	case caps.Has(imap.Cap("AUTH=PLAIN")):
-		return sasl.Plain, c.Authenticate(sasl.NewPlainClient("", cfg.Username, cfg.Password))
+		return sasl.Plain, c.Authenticate(sasl.NewPlainClient("", cfg.Username, password(cfg)))
 	case caps.Has(imap.CapLoginDisabled):
 		return "LOGIN", errors.New("server disabled LOGIN and offers no AUTH=PLAIN")
 	default:
-		return "LOGIN", c.Login(cfg.Username, cfg.Password).Wait()
+		return "LOGIN", c.Login(cfg.Username, password(cfg)).Wait()
 	}
 }
+
+func password(cfg Config) string {
+	if cfg.PasswordFunc != nil {
+		return cfg.PasswordFunc()
+	}
+	return cfg.Password
+}
+
+// AuthError is a login the server refused (a NO, typically
+// [AUTHENTICATIONFAILED]): the credentials are wrong, not the network.
+type AuthError struct {
+	Username string
+	Key      string // the configuration key of the credential
+	Err      error
+}
+
+func (e *AuthError) Error() string {
+	return fmt.Sprintf("login as %s refused (check %s): %v", e.Username, e.Key, e.Err)
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
 
 // Close logs out (bounded by a short timeout) and closes the connection.
 // It is safe to call more than once.

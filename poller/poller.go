@@ -39,13 +39,15 @@ type MarkTracker interface {
 // Stats is a snapshot of the poller's state (metrics, /healthz).
 type Stats struct {
 	Connected   bool
-	Reconnects  int // successful connects after the first one
-	LastError   error
+	Reconnects  int   // successful connects after the first one
+	LastError   error // an *AuthError when the server refused the login
 	LastErrorAt time.Time
-	LastPoll    time.Time // end of the last completed UID SEARCH
-	UIDValidity uint32
-	LastUID     uint32 // last UID the handler accepted
-	Delivered   int64  // messages handed to the handler and accepted
+	// AuthFailures counts logins the server refused.
+	AuthFailures int
+	LastPoll     time.Time // end of the last completed UID SEARCH
+	UIDValidity  uint32
+	LastUID      uint32 // last UID the handler accepted
+	Delivered    int64  // messages handed to the handler and accepted
 	// TokenExpiry of the last OAuth2 access token used (zero: no OAuth2).
 	TokenExpiry time.Time
 	// TokenWarning: the token could not be refreshed, or expires within 10
@@ -132,7 +134,13 @@ func (p *Poller) Run(ctx context.Context, h Handler) error {
 		delay := backoff(p.cfg.BackoffMin, p.cfg.BackoffMax, attempt)
 		attempt++
 		p.fail(err)
-		p.log.Error("imap session failed", "err", err, "retry_in", delay.Round(time.Millisecond), "attempt", attempt)
+		if ae := (*AuthError)(nil); errors.As(err, &ae) {
+			p.update(func(s *Stats) { s.AuthFailures++ })
+			p.log.Error("imap authentication failed", "account", ae.Username, "key", ae.Key, "err", err,
+				"retry_in", delay.Round(time.Millisecond), "attempt", attempt)
+		} else {
+			p.log.Error("imap session failed", "err", err, "retry_in", delay.Round(time.Millisecond), "attempt", attempt)
+		}
 		if !sleep(ctx, delay) {
 			return nil
 		}

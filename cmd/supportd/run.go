@@ -14,6 +14,7 @@ import (
 
 	"supportd/daemon"
 	"supportd/internal/config"
+	"supportd/mailer"
 	"supportd/poller"
 )
 
@@ -57,7 +58,7 @@ func (a *app) run(ctx context.Context, defaults bool) error {
 			return err
 		}
 		admin := &adminAPI{db: db, token: tok, log: log}
-		srv, addr, err := serveMetrics(a.cfg.Metrics.Listen, k.Metrics, k.Poller, admin, log)
+		srv, addr, err := serveMetrics(a.cfg.Metrics.Listen, k.Metrics, k.Poller, k.Mailer, admin, log)
 		if err != nil {
 			return err
 		}
@@ -80,7 +81,7 @@ func (a *app) run(ctx context.Context, defaults bool) error {
 // serveMetrics serves /metrics, /healthz and, when admin is set and the listener
 // is on loopback, the admin API (admin.go: /backup and the customer changes the
 // CLI sends while run holds the store's file lock).
-func serveMetrics(addr string, m *daemon.Metrics, p *poller.Poller, admin *adminAPI, log *slog.Logger) (*http.Server, string, error) {
+func serveMetrics(addr string, m *daemon.Metrics, p *poller.Poller, sm *mailer.Mailer, admin *adminAPI, log *slog.Logger) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("metrics.listen %s: %w", addr, err)
@@ -88,10 +89,9 @@ func serveMetrics(addr string, m *daemon.Metrics, p *poller.Poller, admin *admin
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		st := p.Stats()
-		if !st.Connected {
+		if err := health(p, sm); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "imap: not connected (last error: %v)\n", st.LastError)
+			fmt.Fprintln(w, err)
 			return
 		}
 		fmt.Fprintln(w, "ok")
@@ -107,4 +107,23 @@ func serveMetrics(addr string, m *daemon.Metrics, p *poller.Poller, admin *admin
 		}
 	}()
 	return srv, ln.Addr().String(), nil
+}
+
+// health is nil when supportd can work, else the reason it cannot: IMAP not
+// connected (a refused login said as such) or SMTP refusing our login.
+func health(p *poller.Poller, sm *mailer.Mailer) error {
+	var errs []error
+	if st := p.Stats(); !st.Connected {
+		if ae := (*poller.AuthError)(nil); errors.As(st.LastError, &ae) {
+			errs = append(errs, fmt.Errorf("imap: authentication failed: %v", ae))
+		} else {
+			errs = append(errs, fmt.Errorf("imap: not connected (last error: %v)", st.LastError))
+		}
+	}
+	if sm != nil {
+		if _, err := sm.AuthFailures(); err != nil {
+			errs = append(errs, fmt.Errorf("smtp: authentication failed: %v", err))
+		}
+	}
+	return errors.Join(errs...)
 }

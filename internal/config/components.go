@@ -194,6 +194,8 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 		o.Daemon(&dc)
 	}
 	k.Metrics = daemon.NewMetrics(func() float64 { return float64(p.Stats().Reconnects) })
+	k.Metrics.WatchAuthFailures("imap", func() float64 { return float64(p.Stats().AuthFailures) })
+	k.Metrics.WatchAuthFailures("smtp", func() float64 { n, _ := m.AuthFailures(); return float64(n) })
 	k.Daemon = daemon.New(dc, eng, k.Store, p, m, log, k.Metrics)
 	return k, nil
 }
@@ -237,13 +239,38 @@ func (c Config) Endpoints(ctx context.Context) (poller.Config, mailer.Config, er
 	if pc.StartAt, err = c.startAt(); err != nil {
 		return pc, mc, err
 	}
+	pc.PasswordFunc, pc.AuthKey = rotating("imap", c.IMAP.PasswordFile, imapPass, c.IMAP.OAuth2)
 	dial, command, data := c.SMTPTimeouts()
 	mc = mailer.Config{
 		Address: c.SMTP.Address, TLS: c.SMTP.TLS, TLSConfig: smtpTLS,
 		Username: c.SMTP.Username, Password: smtpPass, TokenSource: smtpTS,
 		MaxConns: c.SMTP.MaxConns, DialTimeout: dial, CommandTimeout: command, DataTimeout: data,
 	}
+	mc.PasswordFunc, mc.AuthKey = rotating("smtp", c.SMTP.PasswordFile, smtpPass, c.SMTP.OAuth2)
 	return pc, mc, nil
+}
+
+// rotating returns how a section's password is read before each login (a
+// password_file again each time, so rotating it needs no restart; the
+// password read at start while the file cannot be read) and the key that
+// names the credential when the server refuses it.
+func rotating(section, file, first string, o OAuth2Config) (func() string, string) {
+	key := section + ".password"
+	switch {
+	case o.enabled():
+		key = section + ".oauth2"
+	case file != "":
+		key = section + ".password_file"
+	}
+	if file == "" {
+		return nil, key
+	}
+	return func() string {
+		if p, err := readSecret(key, "", file); err == nil {
+			return p
+		}
+		return first
+	}, key
 }
 
 // readSecret returns the inline secret or the trimmed content of its file.

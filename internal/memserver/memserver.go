@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -120,9 +121,12 @@ type SMTP struct {
 	// Fail, when set, decides the answer to DATA of each message: nil accepts,
 	// an *smtp.SMTPError rejects with its code.
 	Fail func(from string, to []string) error
-	srv  *smtp.Server
-	ln   net.Listener
-	got  chan struct{}
+	// Username and Password, when Password is set before the first session,
+	// make AUTH PLAIN available and refuse other credentials (535 5.7.8).
+	Username, Password string
+	srv                *smtp.Server
+	ln                 net.Listener
+	got                chan struct{}
 }
 
 // StartSMTP listens on 127.0.0.1:0.
@@ -176,6 +180,22 @@ type session struct {
 	s    *SMTP
 	from string
 	to   []string
+}
+
+func (x *session) AuthMechanisms() []string {
+	if x.s.Password == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (x *session) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if x.s.Password == "" || user != x.s.Username || pass != x.s.Password {
+			return smtp.ErrAuthFailed
+		}
+		return nil
+	}), nil
 }
 
 func (x *session) Reset()        { x.from, x.to = "", nil }
