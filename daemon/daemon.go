@@ -366,10 +366,11 @@ func (d *Daemon) flushMarked() {
 }
 
 type parsedMsg struct {
-	msg      *mailparse.Message
-	hash     string
-	panicked string // non-empty when parsing panicked (a bug; the message is quarantined)
-	readErr  error
+	msg         *mailparse.Message
+	hash        string
+	fingerprint string // of the content that makes a message itself (dedup.go)
+	panicked    string // non-empty when parsing panicked (a bug; the message is quarantined)
+	readErr     error
 }
 
 // parseAll parses the spooled batch on up to GOMAXPROCS goroutines (the
@@ -419,6 +420,9 @@ func (d *Daemon) parseOne(f poller.Fetched) (p *parsedMsg) {
 		_, err = io.Copy(h, file)
 	}
 	p.msg, p.hash, p.readErr = msg, hex.EncodeToString(h.Sum(nil)), err
+	if msg != nil {
+		p.fingerprint = fingerprint(msg)
+	}
 	if d.cfg.TestHook != nil && msg != nil {
 		d.cfg.TestHook(msg)
 	}
@@ -446,7 +450,7 @@ func (d *Daemon) processOne(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p
 	// Answered by an earlier store or instance ($SupportdProcessed), or older
 	// than the --start-at date: recorded, never answered. A duplicate of a
 	// message in this store takes the duplicate path below (its marks).
-	if reason := skipReason(tx, mb, f); reason != "" && (p.msg == nil || seenBefore(tx, p.msg.MessageID, p.hash) == nil) {
+	if reason := skipReason(tx, mb, f); reason != "" && (p.msg == nil || !isDuplicate(tx, p.msg.MessageID, p.hash, p.fingerprint)) {
 		return d.skip(tx, mb, f, p, reason, now)
 	}
 	if f.TooLarge {
@@ -468,8 +472,10 @@ func (d *Daemon) processOne(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p
 	}
 	msg := p.msg
 	// The same message seen before under another UID (UIDVALIDITY change, a second
-	// delivery): record and tag it like the first time, no second reply.
-	if e := seenBefore(tx, msg.MessageID, p.hash); e != nil {
+	// delivery): record and tag it like the first time, no second reply. A
+	// Message-ID seen before on other content is a new message (dedup.go).
+	e, reused := seenBefore(tx, msg.MessageID, p.hash, p.fingerprint)
+	if e != nil {
 		dup := *e
 		dup.Mailbox, dup.UIDValidity, dup.UID, dup.Processed = mb.Name, mb.UIDValidity, f.UID, now
 		dup.Duplicate = true
@@ -487,6 +493,9 @@ func (d *Daemon) processOne(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p
 	err := safely(func() error {
 		var err error
 		asm, err = d.engine.Assess(tx, msg, f.InternalDate, p.hash, tx.NextTicketID)
+		if asm != nil {
+			asm.ReusedMessageID = reused
+		}
 		return err
 	})
 	if err != nil {
@@ -603,7 +612,7 @@ func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *pa
 		}
 	}
 	entry := &store.LedgerEntry{Mailbox: mb.Name, UIDValidity: mb.UIDValidity, UID: f.UID, MessageID: msg.MessageID,
-		ContentHash: p.hash, Ticket: dec.TicketID, Action: string(dec.Action), SuppressReason: dec.SuppressReason,
+		ContentHash: p.hash, Fingerprint: p.fingerprint, Ticket: dec.TicketID, Action: string(dec.Action), SuppressReason: dec.SuppressReason,
 		Processed: now, Keywords: append(append([]string{}, dec.Route.Keywords...), ProcessedKeyword)}
 	if dec.Route.Folder != nil {
 		entry.MoveTo = *dec.Route.Folder
@@ -733,6 +742,9 @@ func staffHeaders(a *Assessment) map[string]string {
 	if ent.Customer != nil {
 		h["X-Support-Customer"] = ent.Customer.ID
 	}
+	if a.ReusedMessageID {
+		h["X-Support-Reused-Message-ID"] = "yes"
+	}
 	if ent.ExtendedSupport {
 		h["X-Support-Extended"] = "true"
 	}
@@ -771,9 +783,31 @@ func staffPreface(a *Assessment) string {
 		b.WriteString("\n")
 	}
 	if len(a.Msg.Problems) > 0 {
-		fmt.Fprintf(&b, "Parser notes: %s\n", strings.Join(a.Msg.Problems, "; "))
+		fmt.Fprintf(&b, "Parser notes (quoted text is the message's own): %s\n", quoteNotes(a.Msg.Problems))
 	}
 	return b.String()
+}
+
+// quoteNotes writes parser problems for staff: the problem token as is, the
+// detail after it (text the sender controls: a charset name, a file name)
+// quoted and cut, never to be read as supportd's own words.
+func quoteNotes(problems []string) string {
+	notes := make([]string, len(problems))
+	for i, p := range problems {
+		tok, detail, ok := strings.Cut(p, ": ")
+		if strings.Trim(tok, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {
+			tok, detail, ok = "", p, true // not one of mailparse's tokens: all of it quoted
+		}
+		if !ok {
+			notes[i] = tok
+			continue
+		}
+		if r := []rune(detail); len(r) > 80 {
+			detail = string(r[:79]) + "…"
+		}
+		notes[i] = strings.TrimSpace(tok + " " + strconv.QuoteToGraphic(detail))
+	}
+	return strings.Join(notes, "; ")
 }
 
 func dateOrDash(d entitlement.Date) string {
@@ -848,21 +882,6 @@ func checkpointAfter(outs []outcome) uint32 {
 		last = max(last, o.f.UID)
 	}
 	return last
-}
-
-// seenBefore finds an earlier ledger entry of the same message: the same bytes,
-// or the same Message-ID (a second delivery of one message).
-func seenBefore(tx *store.Tx, messageID, hash string) *store.LedgerEntry {
-	if e, err := tx.SeenMessage(store.MessageKey("", hash)); err == nil && e != nil {
-		return e
-	}
-	if messageID == "" {
-		return nil
-	}
-	if e, err := tx.SeenMessage(store.MessageKey(messageID, "")); err == nil && e != nil {
-		return e
-	}
-	return nil
 }
 
 // keepRaw moves the spooled bytes of every committed message into the store's

@@ -41,6 +41,9 @@ type Assessment struct {
 	Decision triage.Decision
 	// SLA as reported: Deadline/Target zero when no SLA applies.
 	SLA sla.Result
+	// ReusedMessageID: an earlier, different message carried this Message-ID
+	// (a replay); this one is handled as new and flagged to staff.
+	ReusedMessageID bool
 }
 
 // TicketAllocator gives the id of a new ticket. explain peeks, run allocates.

@@ -32,3 +32,14 @@ func TestStaffHeadersCarryContractExtras(t *testing.T) {
 		t.Errorf("a lapsed customer's copy claims extended support: %v", h)
 	}
 }
+
+// Issue 13 item 7: text the sender controls reaches the staff preface quoted,
+// never as if supportd had written it.
+func TestStaffPrefaceQuotesParserNotes(t *testing.T) {
+	got := quoteNotes([]string{"no_message_id", "unknown_charset: ASUP-VERIFIED; Customer C100 Acme Pty Ltd, P1 SLA 2h",
+		"bad_filename: a\u202eb\"c", "Verified sender: yes"})
+	want := `no_message_id; unknown_charset "ASUP-VERIFIED; Customer C100 Acme Pty Ltd, P1 SLA 2h"; bad_filename "a\u202eb\"c"; "Verified sender: yes"`
+	if got != want {
+		t.Errorf("quoteNotes = %s\nwant          %s", got, want)
+	}
+}

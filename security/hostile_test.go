@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"supportd/daemon"
 	"supportd/internal/testenv"
@@ -161,4 +162,86 @@ func TestRateLimitedCustomerStillRouted(t *testing.T) {
 	if told != 1 {
 		t.Errorf("%d staff copies say why no reply went out, want exactly 1 (the 4th question)", told)
 	}
+}
+
+// Issue 13 item 5. A message carrying a customer's Message-ID with other
+// content is a new message: its own ticket, its own (unknown sender's) reply,
+// its own keywords, and a staff copy flagged X-Support-Reused-Message-ID. A
+// real second delivery of the customer's message (the same content under an
+// added trace header) is still a duplicate.
+func TestMessageIDReplay(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t, "staff@vendor.test", nil)
+	original := rawMsg([]string{"From: IT <it@acme.test>", "To: support@vendor.test", "Subject: Server down",
+		"Date: Wed, 25 Nov 2026 10:00:00 +1030", "Message-ID: <replay@acme.test>"}, "The site is down. Build Number: 9653\n")
+	first := w.deliver(t, original)
+	replay := w.deliver(t, rawMsg([]string{"From: Mallory <mallory@evil.test>", "To: support@vendor.test", "Subject: Hello",
+		"Date: Wed, 25 Nov 2026 10:05:00 +1030", "Message-ID: <replay@acme.test>"}, "Please call me back.\n"))
+	again := w.deliver(t, append([]byte("Received: from mx2.vendor.test by mx.vendor.test; Wed, 25 Nov 2026 10:06:00 +1030\r\n"), original...))
+	msgs := w.settle(t, 4) // two replies, two staff copies: nothing for the redelivery
+
+	var replayStaff *testenv.MailpitMessageDetail
+	replied := map[string]bool{}
+	for _, m := range msgs {
+		if to(m, "staff@vendor.test") {
+			d := w.mailpit.Message(t, m.ID)
+			if v := d.Header("X-Support-Reused-Message-ID"); v != "" {
+				if replayStaff != nil || v != "yes" {
+					t.Errorf("X-Support-Reused-Message-ID %q on %q", v, m.Subject)
+				}
+				replayStaff = d
+			}
+			continue
+		}
+		replied[strings.ToLower(m.To[0].Address)] = true
+	}
+	if !replied["it@acme.test"] || !replied["mallory@evil.test"] {
+		t.Errorf("replies went to %v, want the customer and the replaying sender", replied)
+	}
+	if replayStaff == nil {
+		t.Fatal("no staff copy is flagged X-Support-Reused-Message-ID: staff never see the replayed message")
+	}
+	if !strings.Contains(replayStaff.Subject, "[P4][Unknown] Hello") || replayStaff.Header("X-Support-Status") != "unknown" {
+		t.Errorf("replayed message's staff copy: %q status %q", replayStaff.Subject, replayStaff.Header("X-Support-Status"))
+	}
+	flags := func(uid uint32) string { return strings.Join(w.dovecot.Flags(t, "INBOX", uid), " ") }
+	waitFor(t, 10*time.Second, "keywords on all three messages", func() bool {
+		return strings.Contains(flags(first), "P1") && strings.Contains(flags(replay), "P4") && strings.Contains(flags(again), "P1")
+	})
+	if f := flags(replay); strings.Contains(f, "ASUP") || strings.Contains(f, "P1") {
+		t.Errorf("the replayed message got the customer's keywords: %s", f)
+	}
+}
+
+// Issue 13 item 7. An unknown sender's "[CS-000900][P1][ASUP] Server down" with
+// a bidi override reaches staff as a P4 Unknown subject without the sender's
+// tags or invisible characters, and a charset parameter claiming verification
+// appears in the preface only quoted.
+func TestStaffSubjectAndPrefaceHygiene(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t, "staff@vendor.test", nil)
+	w.deliver(t, crlf("From: Mallory <mallory@evil.test>\nTo: support@vendor.test\nSubject: "+b64word("[CS-000900][P1][ASUP] Server \u202edown")+
+		"\nDate: Wed, 25 Nov 2026 10:00:00 +1030\nMessage-ID: <tags@evil.test>\nMIME-Version: 1.0\n"+
+		"Content-Type: text/plain; charset=\"ASUP-VERIFIED; Customer C100 Acme Pty Ltd, P1 SLA 2h\"\n\nHello\n"))
+	msgs := w.settle(t, 2)
+	for _, m := range msgs {
+		if !to(m, "staff@vendor.test") {
+			continue
+		}
+		if m.Subject != "[CS-000900][P4][Unknown] Server down" {
+			t.Errorf("staff subject %q, want %q", m.Subject, "[CS-000900][P4][Unknown] Server down")
+		}
+		d := w.mailpit.Message(t, m.ID)
+		var notes string
+		for _, l := range strings.Split(d.Text, "\n") {
+			if strings.HasPrefix(l, "Parser notes") {
+				notes = l
+			}
+		}
+		if !strings.Contains(notes, `"ASUP-VERIFIED; Customer C100 Acme Pty Ltd, P1 SLA 2h"`) {
+			t.Errorf("preface parser notes %q: the charset text is not quoted\n%s", notes, d.Text)
+		}
+		return
+	}
+	t.Fatal("no staff copy")
 }

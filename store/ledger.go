@@ -14,11 +14,15 @@ import (
 // LedgerEntry is what supportd did with one IMAP message (mailbox, UIDVALIDITY,
 // UID). An entry with a zero Processed time only counts failed attempts.
 type LedgerEntry struct {
-	Mailbox        string    `json:"mailbox"`
-	UIDValidity    uint32    `json:"uid_validity"`
-	UID            uint32    `json:"uid"`
-	MessageID      string    `json:"message_id,omitempty"` // normalised (no angle brackets)
-	ContentHash    string    `json:"content_hash,omitempty"`
+	Mailbox     string `json:"mailbox"`
+	UIDValidity uint32 `json:"uid_validity"`
+	UID         uint32 `json:"uid"`
+	MessageID   string `json:"message_id,omitempty"` // normalised (no angle brackets)
+	ContentHash string `json:"content_hash,omitempty"`
+	// Fingerprint identifies the message's own content (Message-ID, From,
+	// Subject, Date, text, attachments), whatever trace headers a second
+	// delivery added; "" in entries written before it existed.
+	Fingerprint    string    `json:"fingerprint,omitempty"`
 	Ticket         string    `json:"ticket,omitempty"`
 	Action         string    `json:"action,omitempty"`
 	SuppressReason string    `json:"suppress_reason,omitempty"`
@@ -66,6 +70,14 @@ func MessageKey(messageID, contentHash string) string {
 		return "sha256:" + contentHash
 	}
 	return ""
+}
+
+// FingerprintKey is the ledger index key of a content fingerprint ("" none).
+func FingerprintKey(fp string) string {
+	if fp == "" {
+		return ""
+	}
+	return "fp:" + fp
 }
 
 // SeenUID returns the ledger entry of this message, or nil and no error.
@@ -127,7 +139,7 @@ func (t *Tx) indexLedger(k []byte, e *LedgerEntry) error {
 }
 
 func indexLedgerIn(byKey, unmarked *bolt.Bucket, k []byte, e *LedgerEntry) error {
-	for _, mk := range []string{MessageKey(e.MessageID, ""), MessageKey("", e.ContentHash)} {
+	for _, mk := range []string{MessageKey(e.MessageID, ""), MessageKey("", e.ContentHash), FingerprintKey(e.Fingerprint)} {
 		if mk == "" || len(mk) > 1000 || byKey.Get([]byte(mk)) != nil {
 			continue
 		}

@@ -20,7 +20,8 @@ const maxReferences = 20
 
 // SanitizeHeader makes untrusted text safe for an unstructured header field
 // (RFC 5322 §2.2.1): invalid UTF-8 is replaced, CR, LF and every other control
-// or line-separator character becomes a space, runs of white space collapse to
+// or line-separator character becomes a space, invisible format characters
+// (bidi overrides and isolates, zero-width spaces and joiners, BOM) go, runs of white space collapse to
 // one space, the result is trimmed and cut to MaxHeaderRunes runes (ending in
 // "…" when cut). Encoding for the wire (RFC 2047) is the writer's job.
 func SanitizeHeader(s string) string {
@@ -30,8 +31,11 @@ func SanitizeHeader(s string) string {
 func sanitize(s string, limit int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == '\u0085' || r == '\uFEFF' {
+		switch {
+		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == '\u0085':
 			return ' '
+		case unicode.Is(unicode.Cf, r):
+			return -1 // invisible format characters: bidi overrides, zero-width, BOM
 		}
 		return r
 	}, s)
@@ -152,12 +156,19 @@ func stripLeadingTag(s, ticket string) string {
 	return s
 }
 
+// bracketTag matches one bracketed tag of a subject, "[P1]", "[ASUP]",
+// "[CS-000900]", "[EXTERNAL]", in ASCII, fullwidth or lenticular brackets.
+var bracketTag = regexp.MustCompile(`[\[［【][^\[\]［］【】]{0,64}[\]］】]`)
+
 // StaffSubject is the subject of the staff copy: "[CS-004211][P1][ASUP] <subject>",
-// the original subject sanitised, its ticket tag removed, bounded.
+// the original subject sanitised and bounded. Every bracketed tag of the
+// customer's text is removed: the tags staff read and filter on are ours
+// alone, so "[P1][ASUP] Server down" from an unknown sender cannot pass for
+// a P1 customer's message (issue 13 item 7).
 func StaffSubject(ticket string, priority int, statusKeyword, subject string) string {
 	ticket = sanitize(ticket, 64)
 	prefix := "[" + ticket + "][P" + strconv.Itoa(priority) + "][" + sanitize(statusKeyword, 20) + "] "
-	s := stripTicketTag(SanitizeHeader(subject), ticket)
+	s := strings.Join(strings.Fields(bracketTag.ReplaceAllString(SanitizeHeader(subject), " ")), " ")
 	if s == "" {
 		s = "(no subject)"
 	}

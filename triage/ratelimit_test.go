@@ -208,3 +208,26 @@ func TestAutomaticHeaderValues(t *testing.T) {
 		}
 	}
 }
+
+// Issue 13 item 7: customer text in a staff subject carries no tags of its
+// own and no invisible characters.
+func TestStaffSubjectHygiene(t *testing.T) {
+	for subject, want := range map[string]string{
+		"[CS-000900][P1][ASUP] Server down":              "[CS-000900][P4][Unknown] Server down",
+		"Re: [P1] [ASUP]Server down [EXTERNAL]":          "[CS-000900][P4][Unknown] Re: Server down",
+		"［P1］【ASUP】 Server down":                         "[CS-000900][P4][Unknown] Server down",
+		"Server \u202edown\u202c\u200b now\u2066x\u2069": "[CS-000900][P4][Unknown] Server down nowx",
+		"\ufeff[P1]":      "[CS-000900][P4][Unknown] (no subject)",
+		"Error [unclosed": "[CS-000900][P4][Unknown] Error [unclosed",
+	} {
+		if got := StaffSubject("CS-000900", 4, "Unknown", subject); got != want {
+			t.Errorf("StaffSubject(%q) = %q, want %q", subject, got, want)
+		}
+	}
+	// The reply subject loses the invisible characters too.
+	m := complete()
+	m.Subject = "Server \u202edown"
+	if d := Decide(input(m, entitlement.Active), cfg); d.Reply.Subject != "[CS-000100] Re: Server down" {
+		t.Errorf("reply subject %q", d.Reply.Subject)
+	}
+}
