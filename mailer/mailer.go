@@ -38,7 +38,6 @@ const (
 	DefaultCommandTimeout = 30 * time.Second
 	DefaultDataTimeout    = 2 * time.Minute
 	DefaultMaxConns       = 2
-	DefaultHeloName       = "localhost"
 )
 
 // ErrClosed is returned for envelopes handed to a Mailer after Close.
@@ -73,9 +72,12 @@ type Config struct {
 	// offered), else PLAIN when the server
 	// advertises it, else LOGIN (Office 365 offers only LOGIN).
 	AuthMech string
-	// HeloName is the name sent in EHLO (default "localhost"). With
-	// starttls the EHLO before the TLS handshake always says "localhost"
-	// (go-smtp does not let it be set there); the one after says HeloName.
+	// HeloName is the name sent in EHLO (smtp.helo_name; default: the
+	// machine's fully qualified name, HostFQDN). A submission server that
+	// checks HELO (Postfix reject_non_fqdn_helo_hostname) rejects
+	// "localhost". With starttls the EHLO before the TLS handshake says
+	// "localhost" (go-smtp does not let it be set there); servers judge the
+	// one after it, which says HeloName.
 	HeloName string
 
 	// DialTimeout bounds TCP connect plus the implicit TLS handshake
@@ -189,7 +191,7 @@ func New(cfg Config) (*Mailer, error) {
 		cfg.MaxConns = DefaultMaxConns
 	}
 	if cfg.HeloName == "" {
-		cfg.HeloName = DefaultHeloName
+		cfg.HeloName = HostFQDN()
 	}
 	if strings.ContainsAny(cfg.HeloName, " \r\n") {
 		return nil, fmt.Errorf("smtp.helo_name: %q is not a domain", cfg.HeloName)
@@ -205,6 +207,9 @@ func New(cfg Config) (*Mailer, error) {
 	}
 	if cfg.AuthKey == "" {
 		cfg.AuthKey = "smtp.password"
+	}
+	if !isFQDN(cfg.HeloName) {
+		log.Warn("smtp.helo_name: not a fully qualified name; a submission server that checks HELO rejects it", "helo_name", cfg.HeloName)
 	}
 	m := &Mailer{cfg: cfg, host: host, tlsConfig: tc, log: log, dial: dial}
 	m.closeCtx, m.closeAll = context.WithCancel(context.Background())

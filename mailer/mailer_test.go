@@ -647,3 +647,33 @@ func BenchmarkSendBatch(b *testing.B) {
 		})
 	}
 }
+
+// A submission server that checks HELO (Postfix reject_non_fqdn_helo_hostname)
+// rejects "localhost" and accepts smtp.helo_name; the default is the
+// machine's name (HostFQDN), never "localhost" when the machine has an FQDN.
+func TestHeloName(t *testing.T) {
+	be := &backend{onHelo: func(name string) error {
+		if !strings.Contains(name, ".") || strings.EqualFold(name, "localhost") {
+			return &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "<" + name + ">: Helo command rejected: need fully-qualified hostname"}
+		}
+		return nil
+	}}
+	addr := startServer(t, be, serverOpts{})
+	m := newMailer(t, Config{Address: addr, HeloName: "mail.vendor.test"})
+	if err := m.Send(context.Background(), testEnvelope("helo-1@vendor.test")); err != nil {
+		t.Fatalf("with smtp.helo_name mail.vendor.test: %v", err)
+	}
+	m = newMailer(t, Config{Address: addr, HeloName: "localhost"})
+	err := m.Send(context.Background(), testEnvelope("helo-2@vendor.test"))
+	if err == nil || !strings.Contains(err.Error(), "Helo command rejected") {
+		t.Fatalf("EHLO localhost: %v, want the server's HELO rejection", err)
+	}
+	m = newMailer(t, Config{Address: addr})
+	_ = m.Send(context.Background(), testEnvelope("helo-3@vendor.test"))
+	be.mu.Lock()
+	last := be.helos[len(be.helos)-1]
+	be.mu.Unlock()
+	if last != HostFQDN() || last == "" {
+		t.Errorf("default EHLO name %q, want HostFQDN() %q", last, HostFQDN())
+	}
+}

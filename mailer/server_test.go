@@ -46,6 +46,8 @@ type backend struct {
 	plainOK     func(user, pass string) bool
 	xoauthOK    func(user, token string) bool
 
+	onHelo func(name string) error // EHLO/HELO check (a HELO-checking server)
+	helos  []string
 	onMail func(session, tx int, from string) error
 	onRcpt func(session int, to string) error
 	onData func(session int, data []byte) error
@@ -54,6 +56,12 @@ type backend struct {
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.helos = append(b.helos, c.Hostname())
+	if b.onHelo != nil {
+		if err := b.onHelo(c.Hostname()); err != nil {
+			return nil, err
+		}
+	}
 	b.sessions++
 	_, isTLS := c.TLSConnectionState()
 	return &session_{b: b, id: b.sessions, tls: isTLS}, nil

@@ -221,11 +221,11 @@ func (c Config) Endpoints(ctx context.Context) (poller.Config, mailer.Config, er
 	if err != nil {
 		return pc, mc, err
 	}
-	imapTLS, err := tlsConfig("imap.ca_file", c.IMAP.CAFile, c.IMAP.Address)
+	imapTLS, err := tlsConfig("imap", c.IMAP.CAFile, c.IMAP.TLSServerName, c.IMAP.Address)
 	if err != nil {
 		return pc, mc, err
 	}
-	smtpTLS, err := tlsConfig("smtp.ca_file", c.SMTP.CAFile, c.SMTP.Address)
+	smtpTLS, err := tlsConfig("smtp", c.SMTP.CAFile, c.SMTP.TLSServerName, c.SMTP.Address)
 	if err != nil {
 		return pc, mc, err
 	}
@@ -245,6 +245,7 @@ func (c Config) Endpoints(ctx context.Context) (poller.Config, mailer.Config, er
 		Address: c.SMTP.Address, TLS: c.SMTP.TLS, TLSConfig: smtpTLS,
 		Username: c.SMTP.Username, Password: smtpPass, TokenSource: smtpTS,
 		MaxConns: c.SMTP.MaxConns, DialTimeout: dial, CommandTimeout: command, DataTimeout: data,
+		HeloName: c.SMTP.HeloName,
 	}
 	mc.PasswordFunc, mc.AuthKey = rotating("smtp", c.SMTP.PasswordFile, smtpPass, c.SMTP.OAuth2)
 	return pc, mc, nil
@@ -319,8 +320,14 @@ func tokenSource(ctx context.Context, key string, o OAuth2Config) (oauth2.TokenS
 	return conf.TokenSource(ctx, tok), nil
 }
 
-func tlsConfig(key, caFile, addr string) (*tls.Config, error) {
+// tlsConfig is the TLS client configuration of section (imap, smtp): the
+// certificate must name serverName, by default the host of addr.
+func tlsConfig(section, caFile, serverName, addr string) (*tls.Config, error) {
+	key := section + ".ca_file"
 	host, _, _ := net.SplitHostPort(addr)
+	if serverName != "" {
+		host = serverName
+	}
 	c := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)

@@ -162,6 +162,9 @@ type IMAPConfig struct {
 	BatchSize    int           `mapstructure:"batch_size"`
 	BatchBytes   ByteSize      `mapstructure:"batch_bytes"`
 	CAFile       string        `mapstructure:"ca_file"`
+	// TLSServerName is the name the server certificate must carry when it differs
+	// from the host of address (a server reached by IP address or an alias).
+	TLSServerName string `mapstructure:"tls_server_name"`
 	// Watchdog is how often an idle connection is checked with NOOP (a half-open
 	// connection is noticed within about twice this); IdleRestart re-issues IDLE
 	// before servers drop it (RFC 2177: 29 minutes at most).
@@ -174,16 +177,22 @@ type IMAPConfig struct {
 }
 
 type SMTPConfig struct {
-	Address      string        `mapstructure:"address"`
-	TLS          string        `mapstructure:"tls"`
-	Username     string        `mapstructure:"username"`
-	Password     string        `mapstructure:"password"`
-	PasswordFile string        `mapstructure:"password_file"`
-	OAuth2       OAuth2Config  `mapstructure:"oauth2"`
-	From         string        `mapstructure:"from"`
-	MaxConns     int           `mapstructure:"max_conns"`
-	CAFile       string        `mapstructure:"ca_file"`
-	Timeout      time.Duration `mapstructure:"timeout"`
+	Address      string       `mapstructure:"address"`
+	TLS          string       `mapstructure:"tls"`
+	Username     string       `mapstructure:"username"`
+	Password     string       `mapstructure:"password"`
+	PasswordFile string       `mapstructure:"password_file"`
+	OAuth2       OAuth2Config `mapstructure:"oauth2"`
+	From         string       `mapstructure:"from"`
+	MaxConns     int          `mapstructure:"max_conns"`
+	CAFile       string       `mapstructure:"ca_file"`
+	// TLSServerName is the name the server certificate must carry when it differs
+	// from the host of address (a server reached by IP address or an alias).
+	TLSServerName string `mapstructure:"tls_server_name"`
+	// HeloName is the name sent in EHLO; empty means the machine's fully
+	// qualified name (servers that check HELO reject "localhost").
+	HeloName string        `mapstructure:"helo_name"`
+	Timeout  time.Duration `mapstructure:"timeout"`
 }
 
 type MetricsConfig struct {
@@ -593,6 +602,11 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.startAt(); err != nil {
 		errs = append(errs, err)
+	}
+	for key, v := range map[string]string{"smtp.helo_name": c.SMTP.HeloName, "imap.tls_server_name": c.IMAP.TLSServerName, "smtp.tls_server_name": c.SMTP.TLSServerName} {
+		if strings.ContainsAny(v, " \t\r\n<>[]@") || strings.HasPrefix(v, ".") {
+			bad(key, "%q is not a host name", v)
+		}
 	}
 	if c.SMTP.From == "" {
 		bad("smtp.from", "must be set")
