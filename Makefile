@@ -6,7 +6,7 @@ PURE      := mailparse entitlement sla versions triage
 FUZZTIME  ?= 20s
 export CI_FUZZTIME := $(FUZZTIME)
 
-.PHONY: all build test test-unit testenv lint fuzz fuzz-long bench demo torture clean
+.PHONY: all build test test-unit testenv lint fuzz fuzz-long bench demo torture clean install deb
 
 all: build
 
@@ -47,7 +47,38 @@ demo:
 	$(GO) run ./cmd/supportd demo
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
+
+## install: binary, systemd unit, sysusers entry, example configuration and the
+## operator guide under $(DESTDIR)$(PREFIX) (configuration under $(SYSCONFDIR));
+## the unit names the installed paths. docs/operations.md: what comes next.
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+BINDIR     ?= $(PREFIX)/bin
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+DOCDIR     ?= $(PREFIX)/share/doc/supportd
+install: build
+	install -D -m 0755 bin/supportd $(DESTDIR)$(BINDIR)/supportd
+	install -d -m 0755 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/supportd
+	sed -e 's#/usr/bin/supportd#$(BINDIR)/supportd#g' -e 's#/etc/supportd/#$(SYSCONFDIR)/supportd/#g' \
+		-e 's#/usr/share/doc/supportd/#$(DOCDIR)/#g' packaging/supportd.service > $(DESTDIR)$(UNITDIR)/supportd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/supportd.service
+	install -D -m 0644 packaging/supportd.sysusers $(DESTDIR)$(SYSUSERSDIR)/supportd.conf
+	install -m 0644 config.example.yaml $(DESTDIR)$(SYSCONFDIR)/supportd/supportd.example.yaml
+	install -D -m 0644 docs/operations.md $(DESTDIR)$(DOCDIR)/operations.md
+
+## deb: dist/supportd_<version>_<arch>.deb built with nfpm (scripts/nfpm installs
+## the pinned version on first use): a static binary, the unit, the sysusers
+## entry, the example configuration in /etc/supportd/.
+DIST           ?= dist
+DEB_ARCH       ?= $(shell $(GO) env GOARCH)
+DEB_VERSION    ?= 0.1.0~git$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+deb:
+	mkdir -p $(DIST)
+	CGO_ENABLED=0 GOARCH=$(DEB_ARCH) $(GO) build -trimpath -o bin/deb/supportd ./cmd/supportd
+	SUPPORTD_VERSION='$(DEB_VERSION)' SUPPORTD_ARCH='$(DEB_ARCH)' \
+		scripts/nfpm package --config packaging/nfpm.yaml --packager deb --target $(DIST)/
 
 ## torture: the long crash-torture run (≥ 50 SIGKILLs over ≥ 1,000 messages).
 torture: testenv

@@ -53,6 +53,14 @@ type Config struct {
 	// outbox (staff read it in the mailbox, where it is tagged). Default 2 MiB;
 	// negative: always attach the whole original.
 	StaffCopyMaxBytes int64
+	// Notify sends a state to the service manager (sd_notify: READY=1,
+	// WATCHDOG=1, STOPPING=1); nil sends nothing. WatchdogInterval is how often
+	// Run pings WATCHDOG=1 while the working loops show progress (0: never);
+	// StallAfter how long a loop may show none before the pings stop
+	// (default DefaultStallAfter). See watchdog.go.
+	Notify           func(state string)
+	WatchdogInterval time.Duration
+	StallAfter       time.Duration
 	// TestHook, when set, is called with each parsed message before it is decided,
 	// from the goroutines that parse a batch in parallel; fault tests use it to
 	// make a handler panic. Never set in production.
@@ -72,6 +80,8 @@ type Daemon struct {
 	metrics *Metrics
 
 	kick chan struct{} // wakes the outbox loop after a commit
+
+	live liveness // progress of the working loops, for the watchdog
 
 	markedMu sync.Mutex
 	marked   []markedUID // marks the server stored, not yet recorded in the ledger
@@ -103,10 +113,15 @@ func New(cfg Config, e *Engine, db *store.DB, p *poller.Poller, m *mailer.Mailer
 	if cfg.Mailbox == "" {
 		cfg.Mailbox = "INBOX"
 	}
+	if cfg.StallAfter <= 0 {
+		cfg.StallAfter = DefaultStallAfter
+	}
 	if metrics == nil {
 		metrics = NewMetrics(nil)
 	}
-	return &Daemon{cfg: cfg, engine: e, db: db, poll: p, mail: m, log: log, metrics: metrics, kick: make(chan struct{}, 1)}
+	d := &Daemon{cfg: cfg, engine: e, db: db, poll: p, mail: m, log: log, metrics: metrics, kick: make(chan struct{}, 1)}
+	d.live.base = time.Now()
+	return d
 }
 
 // Run processes mail until ctx is cancelled, then stops fetching and flushes what
@@ -141,7 +156,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer wg.Done()
 		d.watchHealth(ctx)
 	}()
-	<-ctx.Done()
+	d.superviseUntil(ctx)
+	d.notify("STOPPING=1")
 	// Phase two: intake stops; the outbox round in flight is not cut in the middle
 	// of an SMTP transaction (that would risk a duplicate and push its entries a
 	// whole retry backoff into the future) but finishes, then the drain sends
@@ -201,6 +217,7 @@ type outcome struct {
 // transaction), then decide and commit the whole batch in one store transaction,
 // then hand back the IMAP marks. Nothing is sent or marked before the commit.
 func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.Fetched) ([]poller.Mark, error) {
+	defer d.enterBatch()()
 	start := d.cfg.Now()
 	oldest := batch[0].InternalDate
 	for _, f := range batch {

@@ -34,6 +34,7 @@ func (d *Daemon) outboxLoop(ctx, hard context.Context) {
 		case <-d.kick:
 		case <-t.C:
 		}
+		d.beatOutbox()
 		// hard, not ctx: a round started before shutdown completes (see Run).
 		for d.sendDue(hard) > 0 && ctx.Err() == nil {
 		}
@@ -138,6 +139,7 @@ func (d *Daemon) recordOutcomes(ctx context.Context, due []store.OutboxEntry, rs
 	if len(rs) == 0 {
 		return 0
 	}
+	defer d.beatOutbox()
 	done := d.cfg.Now()
 	err := d.db.Update(func(tx *store.Tx) error {
 		for _, r := range rs {

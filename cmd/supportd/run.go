@@ -46,7 +46,10 @@ func (a *app) run(ctx context.Context, defaults bool) error {
 		return err
 	}
 	defer db.Close()
-	k, err := a.cfg.Build(ctx, config.Options{Logger: log, Store: db})
+	notify, wdInterval, stallAfter := serviceManager(log, a.cfg.SMTP.Timeout)
+	k, err := a.cfg.Build(ctx, config.Options{Logger: log, Store: db, Daemon: func(c *daemon.Config) {
+		c.Notify, c.WatchdogInterval, c.StallAfter = notify, wdInterval, stallAfter // systemd Type=notify
+	}})
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,8 @@ type Options struct {
 	SpoolDir string
 	// Engine, Poller, Mailer and Daemon, when set, adjust a component's settings
 	// after they are derived from the configuration: tests and the bench tool set
-	// their tunables (backoffs, dialers, clocks) here, never production.
+	// their tunables (backoffs, dialers, clocks) here; in production only run
+	// sets the daemon's service-manager hooks (Notify, watchdog) here.
 	Engine func(*daemon.Engine)
 	Poller func(*poller.Config)
 	Mailer func(*mailer.Config)
