@@ -11,7 +11,7 @@ export CI_FUZZTIME := $(FUZZTIME)
 all: build
 
 build:
-	$(GO) build -o bin/supportd ./cmd/supportd
+	$(GO) build -buildvcs=auto -o bin/supportd ./cmd/supportd
 
 testenv:
 	scripts/testenv install

@@ -25,8 +25,8 @@ import (
 // The admin API is the loopback-only part of the metrics listener through which
 // the CLI reaches a store that `supportd run` holds (bbolt allows one process per
 // file): GET /backup (a consistent copy, also used by the reading commands),
-// POST /customers/import (a CSV body) and POST /customers/set (form values named
-// like the flags of `customers set`). So a renewal recorded at 3 a.m. takes effect
+// POST /customers/import (a CSV body), POST /customers/set (form values named
+// like the flags of `customers set`) and POST /customers/delete (id). So a renewal recorded at 3 a.m. takes effect
 // on the next message without stopping the daemon.
 //
 // Every request carries the token that run writes next to the store
@@ -113,6 +113,7 @@ func (api *adminAPI) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /backup", api.auth(api.backup))
 	mux.HandleFunc("POST /customers/import", api.auth(api.importCustomers))
 	mux.HandleFunc("POST /customers/set", api.auth(api.setCustomer))
+	mux.HandleFunc("POST /customers/delete", api.auth(api.deleteCustomer))
 }
 
 func (api *adminAPI) auth(h http.HandlerFunc) http.HandlerFunc {
@@ -179,11 +180,36 @@ func (api *adminAPI) setCustomer(w http.ResponseWriter, r *http.Request) {
 	}
 	api.mu.Lock()
 	defer api.mu.Unlock()
-	if err := setCustomer(api.db, id, create, changes); err != nil {
+	changed, err := setCustomer(api.db, id, create, changes)
+	if err != nil {
 		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
 		return
 	}
+	if !changed {
+		fmt.Fprintln(w, "unchanged")
+		return
+	}
 	api.log.Info("customer changed through the admin API", "customer", id, "fields", strings.Join(sortedKeys(changes), ","))
+	fmt.Fprintln(w, "changed")
+}
+
+func (api *adminAPI) deleteCustomer(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	id := r.PostForm.Get("id")
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if err := api.db.Update(func(tx *store.Tx) error { return tx.DeleteCustomer(id) }); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			http.Error(w, "no customer "+id, http.StatusNotFound)
+			return
+		}
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		return
+	}
+	api.log.Info("customer deleted through the admin API", "customer", id)
 }
 
 // adminRequest sends one request to the running daemon's admin API with the
@@ -246,8 +272,9 @@ func (a *app) importViaDaemon(ctx context.Context, csv io.Reader) (store.ImportS
 	return st, err
 }
 
-// setViaDaemon sends a customers set to the running daemon.
-func (a *app) setViaDaemon(ctx context.Context, id string, create bool, changes map[string]string) error {
+// setViaDaemon sends a customers set to the running daemon; it reports whether
+// the customer changed.
+func (a *app) setViaDaemon(ctx context.Context, id string, create bool, changes map[string]string) (bool, error) {
 	form := url.Values{"id": {id}}
 	if create {
 		form.Set("create", "true")
@@ -257,6 +284,18 @@ func (a *app) setViaDaemon(ctx context.Context, id string, create bool, changes 
 	}
 	resp, err := a.adminRequest(ctx, http.MethodPost, "/customers/set", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
 	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64))
+	return strings.TrimSpace(string(b)) != "unchanged", nil
+}
+
+// deleteViaDaemon sends a customers delete to the running daemon.
+func (a *app) deleteViaDaemon(ctx context.Context, id string) error {
+	form := url.Values{"id": {id}}
+	resp, err := a.adminRequest(ctx, http.MethodPost, "/customers/delete", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
 		return err
 	}
 	resp.Body.Close()
@@ -265,33 +304,38 @@ func (a *app) setViaDaemon(ctx context.Context, id string, create bool, changes 
 
 // backupFromDaemon downloads the running daemon's consistent copy into path (0600,
 // written to a temporary file, synced, then renamed).
+// Errors name their real cause: the output file ("backup to FILE: …") or the
+// daemon ("fetching the backup from the running supportd … failed: …").
 func (a *app) backupFromDaemon(ctx context.Context, path string) error {
-	resp, err := a.adminRequest(ctx, http.MethodGet, "/backup", "", nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
+	local := func(err error) error { return fmt.Errorf("backup to %s: %w", path, err) }
+	// The output first: a bad path is the operator's to fix, not the daemon's.
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".supportd-backup-*")
 	if err != nil {
-		return err
+		return local(err)
 	}
 	defer os.Remove(tmp.Name())
+	defer tmp.Close()
 	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
+		return local(err)
 	}
+	resp, err := a.adminRequest(ctx, http.MethodGet, "/backup", "", nil)
+	if err != nil {
+		return fmt.Errorf("store.path %s is held by a running supportd and fetching the backup from it (metrics.listen %s) failed: %w", a.cfg.Store.Path, a.cfg.Metrics.Listen, err)
+	}
+	defer resp.Body.Close()
 	if _, err := io.Copy(tmp, resp.Body); err != nil {
-		tmp.Close()
-		return err
+		return fmt.Errorf("backup to %s: receiving it from the running supportd: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+		return local(err)
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return local(err)
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return local(err)
+	}
+	return nil
 }
 
 // adminTimeout bounds a request to the admin API (an import of a million rows

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,8 +21,8 @@ import (
 )
 
 func (a *app) customersCmd() *cobra.Command {
-	c := &cobra.Command{Use: "customers", Short: "Import, export, list, show and edit customers"}
-	c.AddCommand(a.customersImportCmd(), a.customersExportCmd(), a.customersListCmd(), a.customersShowCmd(), a.customersSetCmd())
+	c := &cobra.Command{Use: "customers", Short: "Import, export, list, show, edit and delete customers"}
+	c.AddCommand(a.customersImportCmd(), a.customersExportCmd(), a.customersListCmd(), a.customersShowCmd(), a.customersSetCmd(), a.customersDeleteCmd())
 	return c
 }
 
@@ -139,8 +140,8 @@ func dateOrDash(d entitlement.Date) string {
 
 func (a *app) customersShowCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "show ID",
-		Short: "Show one customer and its status today",
+		Use:   "show ID|CONTACT|DOMAIN",
+		Short: "Show one customer (by id, contact address or email domain) and its status today",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, err := a.openStore(true)
@@ -150,13 +151,13 @@ func (a *app) customersShowCmd() *cobra.Command {
 			defer db.Close()
 			var c *entitlement.Customer
 			if err := db.View(func(tx *store.Tx) error {
-				c, err = tx.Customer(args[0])
+				c, err = findCustomer(tx, args[0])
 				return err
 			}); err != nil {
 				return err
 			}
 			if c == nil {
-				return fmt.Errorf("no customer %s", args[0])
+				return fmt.Errorf("no customer with id, contact or domain %s", args[0])
 			}
 			st := entitlement.Evaluate(c, "contact", true, time.Now(), a.cfg.Policy())
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
@@ -164,6 +165,52 @@ func (a *app) customersShowCmd() *cobra.Command {
 				c.ID, c.Company, st.Status, st.Priority, strings.Join(c.Contacts, ";"), strings.Join(c.Domains, ";"), c.License,
 				dateOrDash(c.ASUPExpires), dateOrDash(c.TrialExpires), c.Free5, c.ExtendedSupport, c.HAModule, subscriptionsText(c, st))
 			return tw.Flush()
+		},
+	}
+}
+
+// findCustomer finds a customer by id, else by contact address (with an @),
+// else by email domain; nil when none matches.
+func findCustomer(tx *store.Tx, key string) (*entitlement.Customer, error) {
+	key = strings.TrimSpace(key)
+	c, err := tx.Customer(key)
+	if c != nil || err != nil {
+		return c, err
+	}
+	lower := strings.ToLower(key)
+	if strings.Contains(lower, "@") {
+		return tx.CustomerByContact(lower)
+	}
+	return tx.CustomerByDomain(lower)
+}
+
+func (a *app) customersDeleteCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete ID",
+		Short: "Delete one customer (its contacts and domains become unknown senders)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := a.openStore(false)
+			if err != nil {
+				if err := a.viaDaemon(err); err != nil {
+					return err
+				}
+				ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
+				defer cancel()
+				if err := a.deleteViaDaemon(ctx, args[0]); err != nil {
+					return err
+				}
+			} else {
+				defer db.Close()
+				if err := db.Update(func(tx *store.Tx) error { return tx.DeleteCustomer(args[0]) }); err != nil {
+					if errors.Is(err, store.ErrNotFound) {
+						return fmt.Errorf("no customer %s", args[0])
+					}
+					return err
+				}
+			}
+			fmt.Fprintf(a.stdout, "customer %s deleted\n", args[0])
+			return nil
 		},
 	}
 }
@@ -176,6 +223,10 @@ func (a *app) customersSetCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			changes := changedFlags(cmd)
+			if len(changes) == 0 {
+				return usageError{fmt.Errorf("customers set %s: nothing to change: give at least one of --%s", args[0], strings.Join(customerFields, ", --"))}
+			}
+			var changed bool
 			db, err := a.openStore(false)
 			if err != nil {
 				if err := a.viaDaemon(err); err != nil {
@@ -183,15 +234,18 @@ func (a *app) customersSetCmd() *cobra.Command {
 				}
 				ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
 				defer cancel()
-				if err := a.setViaDaemon(ctx, args[0], create, changes); err != nil {
+				if changed, err = a.setViaDaemon(ctx, args[0], create, changes); err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "customer %s updated\n", args[0])
-				return nil
+			} else {
+				defer db.Close()
+				if changed, err = setCustomer(db, args[0], create, changes); err != nil {
+					return err
+				}
 			}
-			defer db.Close()
-			if err := setCustomer(db, args[0], create, changes); err != nil {
-				return err
+			if !changed {
+				fmt.Fprintf(a.stdout, "customer %s unchanged: it already has these values\n", args[0])
+				return nil
 			}
 			fmt.Fprintf(a.stdout, "customer %s updated\n", args[0])
 			return nil
@@ -231,11 +285,12 @@ func changedFlags(cmd *cobra.Command) map[string]string {
 
 // setCustomer applies changes (field → value, as the flags take them) to customer
 // id in one transaction, creating it when create is set.
-func setCustomer(db *store.DB, id string, create bool, changes map[string]string) error {
+// It reports whether the customer changed (a new one always does).
+func setCustomer(db *store.DB, id string, create bool, changes map[string]string) (changed bool, err error) {
 	if strings.TrimSpace(id) == "" {
-		return errors.New("customer id is empty")
+		return false, errors.New("customer id is empty")
 	}
-	return db.Update(func(tx *store.Tx) error {
+	err = db.Update(func(tx *store.Tx) error {
 		cust, err := tx.Customer(id)
 		if err != nil {
 			return err
@@ -245,12 +300,19 @@ func setCustomer(db *store.DB, id string, create bool, changes map[string]string
 				return fmt.Errorf("no customer %s (use --create to add one)", id)
 			}
 			cust = &entitlement.Customer{ID: id, License: "enterprise"}
+			changed = true
 		}
+		before := *cust
 		if err := applyCustomerChanges(changes, cust); err != nil {
 			return err
 		}
+		if !changed && reflect.DeepEqual(before, *cust) {
+			return nil
+		}
+		changed = true
 		return tx.PutCustomer(*cust)
 	})
+	return changed, err
 }
 
 func sortedKeys(m map[string]string) []string {

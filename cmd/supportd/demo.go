@@ -44,21 +44,39 @@ var demoReceived = map[string]string{
 
 func (a *app) demoCmd() *cobra.Command {
 	var verbose bool
+	var keep string
 	c := &cobra.Command{
-		Use:   "demo",
+		Use:   "demo [-v] [--keep DIR | --store FILE]",
 		Short: "Run the whole flow on embedded IMAP and SMTP servers with sample customers and mail",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.demo(cmd.Context(), verbose)
+			kept := ""
+			switch {
+			case keep != "":
+				if err := os.MkdirAll(keep, 0o700); err != nil {
+					return fmt.Errorf("--keep: %w", err)
+				}
+				kept = filepath.Join(keep, "demo.db")
+			case cmd.Flags().Changed("store"):
+				kept = a.cfg.Store.Path
+			}
+			if kept != "" {
+				if _, err := os.Stat(kept); err == nil {
+					return fmt.Errorf("demo: %s exists; the demo writes a new store (remove it or choose another)", kept)
+				}
+			}
+			return a.demo(cmd.Context(), verbose, kept)
 		},
 	}
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the daemon's log and every reply in full")
+	c.Flags().StringVar(&keep, "keep", "", "keep the demo's store as DIR/demo.db for inspection (--store FILE names the file itself)")
 	return c
 }
 
-// demoSetup points the configuration at in-process servers and a throw-away store;
-// the rest (hours, SLA, versions, templates) is the loaded configuration.
-func (a *app) demo(ctx context.Context, verbose bool) error {
+// demo points the configuration at in-process servers and a throw-away store
+// (kept at keep when set); the rest (hours, SLA, versions, templates) is the
+// loaded configuration.
+func (a *app) demo(ctx context.Context, verbose bool, keep string) error {
 	dir, err := os.MkdirTemp("", "supportd-demo-")
 	if err != nil {
 		return err
@@ -78,6 +96,9 @@ func (a *app) demo(ctx context.Context, verbose bool) error {
 
 	c := &a.cfg
 	c.Store.Path = filepath.Join(dir, "demo.db")
+	if keep != "" {
+		c.Store.Path = keep
+	}
 	c.IMAP = config.IMAPConfig{Address: imapSrv.Addr(), TLS: "none", Username: imapSrv.Username, Password: imapSrv.Password,
 		Mailbox: "INBOX", Idle: true, PollInterval: 30 * time.Second, BatchSize: 100, BatchBytes: 8 << 20, Watchdog: 20 * time.Second, IdleRestart: 9 * time.Minute,
 		StartAt: poller.StartAll} // the sample mail is delivered before the daemon starts
@@ -94,7 +115,7 @@ func (a *app) demo(ctx context.Context, verbose bool) error {
 	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	k, err := c.Build(ctx, config.Options{Logger: log})
+	k, err := c.Build(ctx, config.Options{Logger: log, SpoolDir: filepath.Join(dir, "spool")})
 	if err != nil {
 		return err
 	}
@@ -158,7 +179,13 @@ func (a *app) demo(ctx context.Context, verbose bool) error {
 	if err := <-done; err != nil {
 		return err
 	}
-	return a.demoReport(db, smtpSrv, uv, uidFile, elapsed, verbose)
+	if err := a.demoReport(db, smtpSrv, uv, uidFile, elapsed, verbose); err != nil {
+		return err
+	}
+	if keep != "" {
+		fmt.Fprintf(a.stdout, "\nThe demo's store is kept at %s: try `supportd --store %s tickets list`.\n", keep, keep)
+	}
+	return nil
 }
 
 func demoProgress(db *store.DB, uv uint32, want int) (processed, pending int) {

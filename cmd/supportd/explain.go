@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -77,15 +78,15 @@ func (a *app) daemonSnapshot() (*store.DB, error) {
 func (a *app) explainCmd() *cobra.Command {
 	var received string
 	c := &cobra.Command{
-		Use:   "explain [--received RFC3339] FILE.eml",
+		Use:   "explain [--received RFC3339] FILE.eml|-",
 		Short: "Print the decision for one message as JSON, reading the store only",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			at := time.Now()
 			if received != "" {
-				t, err := time.Parse(time.RFC3339, received)
+				t, err := parseReceived(received)
 				if err != nil {
-					return usageError{fmt.Errorf("--received: %q is not an RFC 3339 time (2026-11-25T10:00:00+10:30)", received)}
+					return usageError{err}
 				}
 				at = t
 			}
@@ -93,7 +94,7 @@ func (a *app) explainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			x, err := a.explain(eng, args[0], at)
+			x, err := a.explain(eng, args[0], cmd.InOrStdin(), at)
 			if err != nil {
 				return err
 			}
@@ -107,13 +108,32 @@ func (a *app) explainCmd() *cobra.Command {
 	return c
 }
 
-// explain parses one file and decides it against the store, read-only.
-func (a *app) explain(eng *daemon.Engine, path string, at time.Time) (*daemon.Explanation, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+// parseReceived reads --received: RFC 3339, with "z"/"t" in either case and
+// the seconds optional (2026-11-25T10:00Z).
+func parseReceived(s string) (time.Time, error) {
+	u := strings.ToUpper(strings.TrimSpace(s))
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00"} {
+		if t, err := time.Parse(layout, u); err == nil {
+			return t, nil
+		}
 	}
-	defer f.Close()
+	return time.Time{}, fmt.Errorf("--received: %q is not an RFC 3339 time (2026-11-25T10:00:00+10:30 or 2026-11-24T23:30:00Z)", s)
+}
+
+// explain parses one file ("-": stdin) and decides it against the store,
+// read-only.
+func (a *app) explain(eng *daemon.Engine, path string, stdin io.Reader, at time.Time) (*daemon.Explanation, error) {
+	var f io.Reader = stdin
+	if path != "-" {
+		file, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer file.Close()
+		f = file
+	} else {
+		path = "standard input"
+	}
 	h := sha256.New()
 	msg, err := mailparse.Parse(io.TeeReader(f, h), a.cfg.ParseOptions())
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -102,6 +103,8 @@ func newRootCmd(stdout, stderr io.Writer, env []string) *cobra.Command {
 			return nil
 		},
 	}
+	root.Version = versionText(debug.ReadBuildInfo())
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	pf := root.PersistentFlags()
@@ -118,6 +121,7 @@ func newRootCmd(stdout, stderr io.Writer, env []string) *cobra.Command {
 		a.ticketsCmd(),
 		a.backupCmd(),
 		a.configCmd(),
+		a.versionCmd(),
 	)
 	markUsageErrors(root)
 	return root

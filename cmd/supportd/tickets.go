@@ -90,7 +90,7 @@ func (a *app) backupCmd() *cobra.Command {
 					return fmt.Errorf("backup to %s: refusing: it is the store itself (store.path)", args[0])
 				}
 				if err := a.backupFromDaemon(cmd.Context(), args[0]); err != nil {
-					return fmt.Errorf("store is locked by a running supportd and fetching the backup from it (metrics.listen %s) failed: %w", a.cfg.Metrics.Listen, err)
+					return err
 				}
 				fmt.Fprintf(a.stdout, "backup written to %s (from the running daemon)\n", args[0])
 				return nil
