@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"supportd/entitlement"
@@ -425,7 +426,7 @@ func (d *Daemon) parseOne(f poller.Fetched) (p *parsedMsg) {
 			d.log.Error("parser panicked: message will be quarantined", "uid", f.UID, "panic", p.panicked, "stack", string(debug.Stack()))
 		}
 	}()
-	file, err := os.Open(f.Path)
+	file, err := os.OpenFile(f.Path, os.O_RDONLY|syscall.O_NOFOLLOW, 0) // the spool file, never a link in its place
 	if err != nil {
 		p.readErr = err
 		return p

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -136,6 +137,38 @@ metrics: {listen: %q}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("GET /backup without the admin token answered %s, want 401", resp.Status)
+		}
+	}
+	// Issue 13 item 9: a request whose Host is not the listener's own address
+	// (DNS rebinding: a page of evil.test re-pointed at 127.0.0.1) is refused
+	// before any handler, the admin API's included.
+	_, port, _ := net.SplitHostPort(metrics)
+	for _, c := range []struct {
+		host string
+		want int
+	}{
+		{"evil.test:" + port, http.StatusMisdirectedRequest},
+		{"evil.test", http.StatusMisdirectedRequest},
+		{"127.0.0.1.evil.test:" + port, http.StatusMisdirectedRequest},
+		{"localhost:1", http.StatusMisdirectedRequest},
+		{metrics, http.StatusOK},
+		{"localhost:" + port, http.StatusOK},
+	} {
+		for _, path := range []string{"/metrics", "/healthz", "/backup"} {
+			req, _ := http.NewRequest("GET", "http://"+metrics+path, nil)
+			req.Host = c.host
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Errorf("GET %s with Host %s: %v", path, c.host, err)
+				continue
+			}
+			resp.Body.Close()
+			switch {
+			case c.want != http.StatusOK && resp.StatusCode != c.want:
+				t.Errorf("GET %s with Host %s answered %s, want %d", path, c.host, resp.Status, c.want)
+			case c.want == http.StatusOK && resp.StatusCode == http.StatusMisdirectedRequest:
+				t.Errorf("GET %s with the listener's own Host %s was refused", path, c.host)
+			}
 		}
 	}
 	spool := filepath.Join(filepath.Dir(dbPath), ".supportd-spool")

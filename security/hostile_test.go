@@ -6,6 +6,8 @@ package security_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -244,4 +246,61 @@ func TestStaffSubjectAndPrefaceHygiene(t *testing.T) {
 		return
 	}
 	t.Fatal("no staff copy")
+}
+
+// Issue 13 item 8: `supportd run` refuses a store directory other users can
+// write or do not share with it, and a spool directory planted as a link;
+// `customers import` refuses the unsafe directory too.
+func TestRunRefusesUnsafeStoreDirectory(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, data string)
+		want  string
+	}{
+		{"world-writable", func(t *testing.T, data string) { os.Chmod(data, 0o777) }, "writable by other users"},
+		{"group-writable", func(t *testing.T, data string) { os.Chmod(data, 0o775) }, "writable by other users"},
+		{"another user's", func(t *testing.T, data string) {
+			if err := os.Chown(data, 65534, 65534); err != nil {
+				t.Fatalf("chown (the security suite runs as root): %v", err)
+			}
+		}, "owned by uid 65534"},
+		{"spool planted as a link", func(t *testing.T, data string) {
+			if err := os.Symlink(t.TempDir(), filepath.Join(data, ".supportd-spool")); err != nil {
+				t.Fatal(err)
+			}
+		}, "symbolic link"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			data := filepath.Join(dir, "data")
+			if err := os.Mkdir(data, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			c.setup(t, data)
+			cfg := writeConfig(t, dir, fmt.Sprintf(`
+store: {path: %q}
+imap: {address: "127.0.0.1:1", tls: none, username: u}
+smtp: {address: "127.0.0.1:1", tls: none}
+metrics: {listen: ""}
+`, filepath.Join(data, "supportd.db")))
+			env := cleanEnv("SUPPORTD_IMAP_PASSWORD=x")
+			out, errOut, code := cli(t, env, "--config", cfg, "run", "--start-at", "now")
+			if code == 0 || !strings.Contains(out+errOut, c.want) {
+				t.Errorf("run: exit %d, output %q; want a refusal saying %q", code, out+errOut, c.want)
+			}
+			if c.name == "spool planted as a link" {
+				return
+			}
+			if _, err := os.Lstat(filepath.Join(data, "supportd.db")); !os.IsNotExist(err) {
+				t.Errorf("run created the store in the unsafe directory (%v)", err)
+			}
+			csv := filepath.Join(dir, "c.csv")
+			os.WriteFile(csv, []byte(testCustomers), 0o600)
+			if out, errOut, code := cli(t, env, "--config", cfg, "customers", "import", csv); code == 0 || !strings.Contains(out+errOut, c.want) {
+				t.Errorf("customers import: exit %d, output %q", code, out+errOut)
+			}
+		})
+	}
 }

@@ -34,7 +34,7 @@ func (db *DB) rawPath(key string) string {
 // Options.MaxRawBytes are accepted: beyond that nothing is kept and the error
 // wraps ErrRawTooLarge.
 func (db *DB) SaveRaw(key string, r io.Reader) error {
-	if err := os.MkdirAll(db.rawDir, 0o700); err != nil {
+	if err := PrivateDir(db.rawDir); err != nil {
 		return fmt.Errorf("save raw: %w", err)
 	}
 	err := writeFileAtomic(db.rawPath(key), func(f *os.File) error {
@@ -56,7 +56,7 @@ func (db *DB) SaveRaw(key string, r io.Reader) error {
 // OpenRaw opens the audit copy of key; the error wraps fs.ErrNotExist if there
 // is none.
 func (db *DB) OpenRaw(key string) (*os.File, error) {
-	f, err := os.Open(db.rawPath(key))
+	f, err := openNoFollow(db.rawPath(key))
 	if err != nil {
 		return nil, fmt.Errorf("open raw %q: %w", truncate(key), err)
 	}
@@ -94,19 +94,27 @@ func (db *DB) PruneRaw(olderThan time.Time) (int, error) {
 	return n, nil
 }
 
-// AdoptRaw makes the file at path (a spooled message on the same file system)
-// the audit copy of key by renaming it into RawDir: no copy and no fsync per
+// AdoptRaw makes the file at path (a spooled message on the same file system,
+// a regular file of this process's user, not a link) the audit copy of key
+// by renaming it into RawDir: no copy and no fsync per
 // message, so keeping raw mail costs the daemon nearly nothing. A copy lost in a
 // crash before the kernel wrote it back is still on the IMAP server. When path is
 // on another file system it falls back to SaveRaw's copy.
 func (db *DB) AdoptRaw(key, path string) error {
-	if err := os.MkdirAll(db.rawDir, 0o700); err != nil {
+	if err := PrivateDir(db.rawDir); err != nil {
 		return fmt.Errorf("adopt raw: %w", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	// The spool file itself, never what a link in its place points to: it is
+	// opened without following links and its mode set through that handle.
+	f, err := openNoFollow(path)
+	if err != nil {
 		return fmt.Errorf("adopt raw: %w", err)
 	}
-	err := os.Rename(path, db.rawPath(key))
+	defer f.Close()
+	if err := f.Chmod(0o600); err != nil {
+		return fmt.Errorf("adopt raw: %w", err)
+	}
+	err = os.Rename(path, db.rawPath(key))
 	if err == nil {
 		return nil
 	}
@@ -114,10 +122,5 @@ func (db *DB) AdoptRaw(key, path string) error {
 	if !errors.As(err, &le) {
 		return fmt.Errorf("adopt raw: %w", err)
 	}
-	f, oerr := os.Open(path)
-	if oerr != nil {
-		return fmt.Errorf("adopt raw: %w", err)
-	}
-	defer f.Close()
 	return db.SaveRaw(key, f)
 }

@@ -121,6 +121,13 @@ func Open(path string, opts *Options) (*DB, error) {
 	if maxRaw <= 0 {
 		maxRaw = DefaultMaxRawBytes
 	}
+	if !o.ReadOnly {
+		// Another user able to write the directory could swap the store's
+		// files for links; refuse to write there at all.
+		if err := CheckDir(filepath.Dir(path)); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+	}
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:      timeout,
 		ReadOnly:     o.ReadOnly,

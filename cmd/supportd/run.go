@@ -103,7 +103,7 @@ func serveMetrics(addr string, m *daemon.Metrics, p *poller.Poller, sm *mailer.M
 	if admin != nil && config.IsLoopbackHost(host) {
 		admin.register(mux)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	srv := &http.Server{Handler: hostGuard(addr, ln.Addr().String(), mux), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics server stopped", "err", err)

@@ -154,8 +154,8 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 	if spool == "" {
 		spool = filepath.Join(filepath.Dir(c.Store.Path), ".supportd-spool")
 	}
-	if err := os.MkdirAll(spool, 0o700); err != nil {
-		return nil, fmt.Errorf("spool directory %s: %w", spool, err)
+	if err := store.PrivateDir(spool); err != nil {
+		return nil, fmt.Errorf("spool directory: %w", err)
 	}
 	pc.SpoolDir, pc.Logger = spool, log.With("component", "imap")
 	if o.Poller != nil {
