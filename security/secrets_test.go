@@ -159,7 +159,7 @@ log: {level: debug, format: %s}
 	// 2. JSON, wrong IMAP password: failing logins are logged, the password is not.
 	cfg = writeConfig(t, dir, base("json", ""))
 	d = startDaemon(t, cleanEnv("SUPPORTD_IMAP_PASSWORD="+wrongPass, "SUPPORTD_SMTP_PASSWORD="+smtpPass), "--config", cfg, "run")
-	waitFor(t, 20*time.Second, "two failed logins", func() bool { return strings.Count(d.output(), "imap session failed") >= 2 })
+	waitFor(t, 20*time.Second, "two failed logins", func() bool { return strings.Count(d.output(), "imap authentication failed") >= 2 })
 	d.stop(t)
 	record("run (json, wrong password)", d.output())
 	if !strings.Contains(d.output(), "authenticate") {
@@ -173,7 +173,7 @@ log: {level: debug, format: %s}
 		d = startDaemon(t, cleanEnv("SUPPORTD_SMTP_PASSWORD="+smtpPass), "--config", cfg, "run")
 		waitFor(t, 20*time.Second, "a refused XOAUTH2 login", func() bool {
 			n, _ := ts.stats()
-			return n >= 1 && strings.Contains(d.output(), "imap session failed")
+			return n >= 1 && loginFailed(d.output())
 		})
 		d.stop(t)
 		record("run ("+format+", oauth2)", d.output())
@@ -189,7 +189,7 @@ log: {level: debug, format: %s}
 	d = startDaemon(t, cleanEnv(), "--config", cfg, "run")
 	waitFor(t, 20*time.Second, "a refused token refresh", func() bool {
 		n, _ := ts.stats()
-		return n > before && strings.Contains(d.output(), "imap session failed")
+		return n > before && loginFailed(d.output())
 	})
 	d.stop(t)
 	record("run (json, refused refresh token)", d.output())
@@ -230,4 +230,10 @@ log: {level: debug, format: %s}
 			}
 		}
 	}
+}
+
+// loginFailed reports whether the daemon logged a failed IMAP session: a
+// refused login ("imap authentication failed") or any other failure.
+func loginFailed(out string) bool {
+	return strings.Contains(out, "imap authentication failed") || strings.Contains(out, "imap session failed")
 }
