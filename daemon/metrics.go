@@ -26,6 +26,10 @@ type Metrics struct {
 	SendLatency  prometheus.Histogram // receipt → SMTP accepted
 	BatchSeconds prometheus.Histogram
 	TokenExpiry  prometheus.Gauge // seconds until the IMAP OAuth2 token expires
+	// SMTPConfigFaults counts rounds the SMTP server refused for our sender
+	// (a configuration fault); SMTPConfigFault is 1 while it lasts.
+	SMTPConfigFaults prometheus.Counter
+	SMTPConfigFault  prometheus.Gauge
 }
 
 // WatchAuthFailures registers supportd_auth_failures_total{service} (imap,
@@ -70,7 +74,12 @@ func NewMetrics(reconnects func() float64) *Metrics {
 			Help: "Time to parse, decide and commit one fetched batch.", Buckets: buckets}),
 		TokenExpiry: prometheus.NewGauge(prometheus.GaugeOpts{Name: "supportd_oauth2_token_expiry_seconds",
 			Help: "Seconds until the current OAuth2 access token expires (negative: expired)."}),
+		SMTPConfigFaults: prometheus.NewCounter(prometheus.CounterOpts{Name: "supportd_smtp_config_faults_total",
+			Help: "Rounds of outgoing mail the SMTP server refused for our sender or login (smtp.from, smtp.username): kept queued."}),
+		SMTPConfigFault: prometheus.NewGauge(prometheus.GaugeOpts{Name: "supportd_smtp_config_fault",
+			Help: "1 while the SMTP server refuses our sender or login by policy (outgoing mail stays queued), else 0."}),
 	}
+	m.Registry.MustRegister(m.SMTPConfigFaults, m.SMTPConfigFault)
 	m.Registry.MustRegister(m.Messages, m.Quarantined, m.RepliesSent, m.RepliesFail, m.OutboxDepth, m.OutboxOldest,
 		m.Unprocessed, m.Reconnects, m.StoreErrors, m.Latency, m.SendLatency, m.BatchSeconds, m.TokenExpiry,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

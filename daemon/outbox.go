@@ -69,38 +69,34 @@ func (d *Daemon) sendDue(ctx context.Context) int {
 	for i, e := range due {
 		envs[i] = mailer.Envelope{From: e.From, To: e.To, Data: e.Data, MessageID: e.MessageID}
 	}
-	// Group commit: outcomes are recorded while the round goes on, in groups
-	// that close when the round ends or outcomeGroupWait after their first
-	// outcome. A crash can then resend only the replies accepted since the
-	// last commit (the RFC 1047 window, at most outcomeGroupWait plus one
-	// commit), not the whole round of a slow server; on a fast one a round
-	// costs one fsync'd commit instead of one per few envelopes, which kept
-	// the disk busy under the batch commits and the spooling of the next
-	// batch.
-	results := make(chan sendResult, len(due))
-	recorded := make(chan int, 1)
-	go func() {
-		sent := 0
-		for r := range results {
-			sent += d.recordOutcomes(ctx, due, collectGroup(r, results, outcomeGroupWait))
-		}
-		recorded <- sent
-	}()
+	// Each acceptance (250 to the final ".") is committed before the next
+	// message goes out on that SMTP connection: the mailer calls back from the
+	// connection's goroutine and waits. Acceptances from the other connections
+	// that arrive during a commit share the next one (a group commit without a
+	// wait). A crash can then resend at most one reply per connection (the RFC
+	// 1047 window). Failures are recorded when the round ends, so a fault of the
+	// whole round (a server policy refusing our sender) is seen as such.
+	accepts := make(chan acceptance, len(due))
+	committed := make(chan int, 1)
+	go func() { committed <- d.commitAcceptances(ctx, due, accepts) }()
 	reported := make([]bool, len(due))
 	errs := d.mail.SendBatchNotify(ctx, envs, func(i int, err error) {
 		reported[i] = true // each i by one sender; read after SendBatchNotify returns
-		results <- sendResult{i, err}
+		if err == nil {
+			a := acceptance{i: i, done: make(chan struct{})}
+			accepts <- a
+			<-a.done
+		}
 	})
-	close(results)
-	sent := <-recorded
-	// Envelopes the mailer never attempted (server unreachable, shutdown).
-	var rest []sendResult
-	for i := range due {
-		if !reported[i] {
-			rest = append(rest, sendResult{i, errs[i]})
+	close(accepts)
+	sent := <-committed
+	var failed []sendResult
+	for i, err := range errs {
+		if err != nil {
+			failed = append(failed, sendResult{i, err})
 		}
 	}
-	sent += d.recordOutcomes(ctx, due, rest)
+	d.recordFailures(ctx, due, failed)
 	d.refreshOutboxMetrics()
 	return sent
 }
@@ -110,32 +106,52 @@ type sendResult struct {
 	err error
 }
 
-// outcomeGroupWait bounds how long an SMTP outcome waits for others to share
-// its commit.
-const outcomeGroupWait = 20 * time.Millisecond
+// acceptance is one envelope of a round the server accepted; done is closed
+// once it is recorded (or the record failed).
+type acceptance struct {
+	i    int
+	done chan struct{}
+}
 
-// collectGroup returns first and the results that follow it on rs until rs is
-// closed or wait has passed since first arrived.
-func collectGroup(first sendResult, rs <-chan sendResult, wait time.Duration) []sendResult {
-	group := []sendResult{first}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	for {
-		select {
-		case r, ok := <-rs:
-			if !ok {
-				return group
+// commitAcceptances records the acceptances of a round as they come: one
+// transaction for whatever is waiting when the previous one ends. It returns
+// how many were recorded.
+func (d *Daemon) commitAcceptances(ctx context.Context, due []store.OutboxEntry, accepts <-chan acceptance) int {
+	sent := 0
+	for a := range accepts {
+		group := []acceptance{a}
+	more:
+		for {
+			select {
+			case b, ok := <-accepts:
+				if !ok {
+					break more
+				}
+				group = append(group, b)
+			default:
+				break more
 			}
-			group = append(group, r)
-		case <-t.C:
-			return group
+		}
+		rs := make([]sendResult, len(group))
+		for j, g := range group {
+			rs[j] = sendResult{i: g.i}
+		}
+		if n := d.recordOutcomes(ctx, due, rs, nil); n > 0 {
+			sent += n
+			d.clearSMTPFault()
+		}
+		for _, g := range group {
+			close(g.done)
 		}
 	}
+	return sent
 }
 
 // recordOutcomes commits the outcome of some envelopes of a round in one
 // transaction, then logs and counts them. It returns how many were accepted.
-func (d *Daemon) recordOutcomes(ctx context.Context, due []store.OutboxEntry, rs []sendResult) int {
+// With fault set (the server refuses our sender: smtpfault.go) the failed
+// entries stay queued, whatever their error and age.
+func (d *Daemon) recordOutcomes(ctx context.Context, due []store.OutboxEntry, rs []sendResult, fault error) int {
 	if len(rs) == 0 {
 		return 0
 	}
@@ -147,6 +163,10 @@ func (d *Daemon) recordOutcomes(ctx context.Context, due []store.OutboxEntry, rs
 			switch {
 			case err == nil:
 				if err := tx.MarkSent(e.ID, done); err != nil {
+					return err
+				}
+			case fault != nil:
+				if err := tx.MarkRetry(e.ID, done.Add(d.cfg.RetryBackoff(e.Attempts+1)), err.Error()); err != nil {
 					return err
 				}
 			case mailer.IsPermanent(err) || done.Sub(e.Created) > mailer.DefaultMaxAge:
@@ -184,6 +204,10 @@ func (d *Daemon) recordOutcomes(ctx context.Context, due []store.OutboxEntry, rs
 			d.metrics.RepliesSent.WithLabelValues(e.Kind).Inc()
 			d.metrics.SendLatency.Observe(done.Sub(e.Created).Seconds())
 			d.log.Info("sent", "ticket", e.Ticket, "kind", e.Kind, "message_id", e.MessageID, "rcpts", len(e.To), "attempt", e.Attempts+1)
+		case fault != nil:
+			d.metrics.RepliesFail.WithLabelValues(e.Kind, "temporary").Inc()
+			d.log.Warn("delivery refused by the server's policy: kept queued until the configuration is fixed", "ticket", e.Ticket, "kind", e.Kind,
+				"message_id", e.MessageID, "attempt", e.Attempts+1, "err", err)
 		case mailer.IsPermanent(err):
 			d.metrics.RepliesFail.WithLabelValues(e.Kind, "permanent").Inc()
 			d.log.Error("delivery failed permanently: not retried, staff notified", "ticket", e.Ticket, "kind", e.Kind, "message_id", e.MessageID, "err", err)

@@ -24,6 +24,12 @@ type Error struct {
 	// "." and before the reply (RFC 1047): a retry may duplicate the
 	// message, which its deterministic Message-ID makes recognisable.
 	MaybeDelivered bool
+	// Policy is set when the server refused us rather than the message: a
+	// 5xx to MAIL FROM, or a 5.7.x (security or policy) refusal of the
+	// transaction (Postfix reject_sender_login_mismatch: "553 5.7.1 Sender
+	// address rejected: not owned by user"). It is a configuration fault
+	// (smtp.from, smtp.username): Temporary, so the envelope stays queued.
+	Policy bool
 	// Err is the cause; an *smtp.SMTPError when the server replied.
 	Err error
 
@@ -83,6 +89,25 @@ func IsPermanent(err error) bool {
 // quarantined.
 func IsTemporary(err error) bool {
 	return err != nil && !IsPermanent(err)
+}
+
+// IsPolicy reports whether err is a server policy refusal of our sender
+// (see Error.Policy): a configuration fault, not the message's.
+func IsPolicy(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Policy
+}
+
+// SameRefusal reports whether a and b are the same permanent server reply to
+// the same step (code, enhanced code and step; the text may name different
+// recipients).
+func SameRefusal(a, b error) bool {
+	var ea, eb *Error
+	var sa, sb *smtp.SMTPError
+	if !errors.As(a, &ea) || !errors.As(b, &eb) || !errors.As(a, &sa) || !errors.As(b, &sb) {
+		return false
+	}
+	return ea.Op == eb.Op && sa.Code == sb.Code && sa.Code/100 == 5 && sa.EnhancedCode == sb.EnhancedCode
 }
 
 // IsTLSVerification reports whether err comes from a server certificate

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,7 @@ const (
 	DefaultCommandTimeout = 30 * time.Second
 	DefaultDataTimeout    = 2 * time.Minute
 	DefaultMaxConns       = 2
+	DefaultIdleTimeout    = 15 * time.Second
 )
 
 // ErrClosed is returned for envelopes handed to a Mailer after Close.
@@ -88,6 +90,11 @@ type Config struct {
 	// MaxConns is the number of SMTP sessions a batch uses in parallel
 	// (default 2).
 	MaxConns int
+	// IdleTimeout is how long a session stays open after a batch for the
+	// next one (default 15s; negative: QUIT after every batch). Servers drop
+	// idle sessions after minutes (Postfix smtpd_timeout 300s); a session
+	// they dropped meanwhile is replaced without losing the envelope.
+	IdleTimeout time.Duration
 	// Logger receives session-level events (never bodies or credentials).
 	Logger *slog.Logger
 	// Dial replaces the TCP dialer (tests route through a proxy with it).
@@ -104,8 +111,9 @@ type Envelope struct {
 }
 
 // Mailer delivers envelopes to one submission server. It is safe for
-// concurrent use. Each Send/SendBatch opens its own sessions and closes them
-// (QUIT) before returning; nothing stays open between calls.
+// concurrent use. A Send/SendBatch reuses the sessions an earlier call left
+// open (at most MaxConns, for IdleTimeout) and opens what it lacks; Close
+// ends them all (QUIT).
 type Mailer struct {
 	cfg        Config
 	host       string
@@ -120,6 +128,32 @@ type Mailer struct {
 
 	authFailures atomic.Int64
 	authErr      atomic.Pointer[error] // the last refused AUTH; nil once one succeeds
+	configFault  atomic.Pointer[error] // see SetConfigFault
+
+	idleMu sync.Mutex
+	idle   []*session // open sessions kept between batches (IdleTimeout)
+}
+
+// Username is the SMTP login (smtp.username), for messages that name it.
+func (m *Mailer) Username() string { return m.cfg.Username }
+
+// SetConfigFault records (nil: clears) that the server refuses our mail for a
+// configuration reason (its caller decides: see daemon's smtpfault.go);
+// ConfigFault returns it, for /healthz.
+func (m *Mailer) SetConfigFault(err error) {
+	if err == nil {
+		m.configFault.Store(nil)
+		return
+	}
+	m.configFault.Store(&err)
+}
+
+// ConfigFault is the refusal recorded by SetConfigFault, nil when none.
+func (m *Mailer) ConfigFault() error {
+	if p := m.configFault.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // AuthFailures is the number of AUTH commands the server refused (535, 5.7.8),
@@ -190,6 +224,9 @@ func New(cfg Config) (*Mailer, error) {
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = DefaultMaxConns
 	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
 	if cfg.HeloName == "" {
 		cfg.HeloName = HostFQDN()
 	}
@@ -233,7 +270,59 @@ func (m *Mailer) Close() error {
 	m.inflightMu.Unlock()
 	m.closeAll()
 	m.inflight.Wait()
+	m.idleMu.Lock()
+	idle := m.idle
+	m.idle = nil
+	m.idleMu.Unlock()
+	for _, s := range idle {
+		s.idleTimer.Stop()
+		s.quit()
+	}
 	return nil
+}
+
+// takeIdle returns a session kept from an earlier batch, now bound to ctx, or
+// nil.
+func (m *Mailer) takeIdle(ctx context.Context) *session {
+	m.idleMu.Lock()
+	defer m.idleMu.Unlock()
+	for len(m.idle) > 0 {
+		s := m.idle[len(m.idle)-1]
+		m.idle = m.idle[:len(m.idle)-1]
+		s.idleTimer.Stop()
+		raw := s.raw
+		s.stop = context.AfterFunc(ctx, func() { raw.Close() })
+		return s
+	}
+	return nil
+}
+
+// putIdle keeps s open for the next batch (at most MaxConns sessions, for
+// IdleTimeout), or ends it.
+func (m *Mailer) putIdle(s *session) {
+	if s.broken || m.cfg.IdleTimeout < 0 || m.closed.Load() || !s.stop() {
+		s.quit() // !s.stop(): the batch's context already closed the connection
+		return
+	}
+	m.idleMu.Lock()
+	if len(m.idle) >= m.cfg.MaxConns || m.closed.Load() {
+		m.idleMu.Unlock()
+		s.quit()
+		return
+	}
+	m.idle = append(m.idle, s)
+	s.idleTimer = time.AfterFunc(m.cfg.IdleTimeout, func() {
+		m.idleMu.Lock()
+		i := slices.Index(m.idle, s)
+		if i >= 0 {
+			m.idle = slices.Delete(m.idle, i, i+1)
+		}
+		m.idleMu.Unlock()
+		if i >= 0 {
+			s.quit()
+		}
+	})
+	m.idleMu.Unlock()
 }
 
 // Send delivers one envelope on a fresh session. A nil error means the
@@ -297,10 +386,10 @@ func (m *Mailer) SendBatchNotify(ctx context.Context, es []Envelope, done func(i
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var s *session
+			s := m.takeIdle(ctx)
 			defer func() {
 				if s != nil {
-					s.quit()
+					m.putIdle(s)
 				}
 			}()
 			for i := range next {
@@ -441,13 +530,14 @@ func validPath(a string, allowEmpty bool) bool {
 
 // session is one authenticated SMTP connection.
 type session struct {
-	m      *Mailer
-	c      *smtp.Client
-	raw    net.Conn
-	stop   func() bool
-	used   int  // transactions begun
-	dirty  bool // a transaction was aborted: RSET before the next
-	broken bool // connection state unknown or closed: discard
+	m         *Mailer
+	c         *smtp.Client
+	raw       net.Conn
+	stop      func() bool
+	idleTimer *time.Timer // while kept between batches
+	used      int         // transactions begun
+	dirty     bool        // a transaction was aborted: RSET before the next
+	broken    bool        // connection state unknown or closed: discard
 }
 
 // deadlineConn pins every deadline go-smtp sets to now+d while d is
@@ -677,6 +767,17 @@ func (m *Mailer) wrap(ctx context.Context, op string, base *Error, err error) er
 		e.Err = fmt.Errorf("%w (%w)", cerr, err)
 	}
 	e.Temporary = classifyTemporary(op, err)
+	if se := (*smtp.SMTPError)(nil); errors.As(err, &se) && se.Code/100 == 5 {
+		switch op {
+		case "mail":
+			e.Policy = true
+		case "rcpt", "data":
+			e.Policy = se.EnhancedCode[0] == 5 && se.EnhancedCode[1] == 7
+		}
+		if e.Policy {
+			e.Temporary = true
+		}
+	}
 	if IsTLSVerification(err) {
 		m.log.Error("smtp TLS certificate verification failed: check smtp.address and smtp.ca_file; mail stays queued",
 			"address", m.cfg.Address, "err", err)

@@ -148,7 +148,7 @@ func TestErrorClassification(t *testing.T) {
 		}}, "rcpt", false, "451 4.3.0 try later"},
 		{"553 on mail", &backend{onMail: func(_, _ int, _ string) error {
 			return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "sender not allowed"}
-		}}, "mail", true, "553 5.7.1 sender not allowed"},
+		}}, "mail", false, "553 5.7.1 sender not allowed"}, // a policy refusal of our sender: kept queued (TestPolicyRefusals)
 		{"554 on data", &backend{onData: func(int, []byte) error {
 			return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "content rejected"}
 		}}, "data", true, "554 5.6.0 content rejected"},
@@ -340,7 +340,7 @@ func TestXOAuth2RefreshesExpiredToken(t *testing.T) {
 		return user == "support@vendor.test" && token == "good-token"
 	}}
 	addr := startServer(t, be, serverOpts{insecure: true})
-	m := newMailer(t, Config{Address: addr, Username: "support@vendor.test", TokenSource: ts})
+	m := newMailer(t, Config{Address: addr, Username: "support@vendor.test", TokenSource: ts, IdleTimeout: -1})
 	for i := range 2 {
 		if err := m.Send(context.Background(), testEnvelope(fmt.Sprintf("oauth-%d@vendor.test", i))); err != nil {
 			t.Fatalf("Send %d: %v", i, err)
@@ -675,5 +675,78 @@ func TestHeloName(t *testing.T) {
 	be.mu.Unlock()
 	if last != HostFQDN() || last == "" {
 		t.Errorf("default EHLO name %q, want HostFQDN() %q", last, HostFQDN())
+	}
+}
+
+// A refusal of our sender (5xx to MAIL FROM, 5.7.x: Postfix
+// reject_sender_login_mismatch answers "553 5.7.1" at RCPT) is a
+// configuration fault: temporary, marked Policy. A per-recipient refusal
+// (550 5.1.1 unknown user) stays permanent.
+func TestPolicyRefusals(t *testing.T) {
+	cases := []struct {
+		name              string
+		be                *backend
+		policy, permanent bool
+	}{
+		{"553 5.7.1 at rcpt", &backend{onRcpt: func(int, string) error {
+			return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "<support@vendor.test>: Sender address rejected: not owned by user mailer@vendor.test"}
+		}}, true, false},
+		{"550 at mail", &backend{onMail: func(int, int, string) error {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 8}, Message: "bad sender domain"}
+		}}, true, false},
+		{"550 5.1.1 at rcpt", &backend{onRcpt: func(int, string) error {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "user unknown"}
+		}}, false, true},
+		{"451 at mail", &backend{onMail: func(int, int, string) error {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "later"}
+		}}, false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := newMailer(t, Config{Address: startServer(t, c.be, serverOpts{})})
+			err := m.Send(context.Background(), testEnvelope("policy@vendor.test"))
+			if IsPolicy(err) != c.policy || IsPermanent(err) != c.permanent {
+				t.Errorf("%v: IsPolicy=%v IsPermanent=%v, want %v %v", err, IsPolicy(err), IsPermanent(err), c.policy, c.permanent)
+			}
+		})
+	}
+}
+
+// Sessions outlive a batch: the next batch within IdleTimeout reuses them
+// (no new connection, EHLO, TLS, AUTH); after it they are closed; a session
+// the server dropped meanwhile is replaced without losing the envelope.
+func TestSessionsReusedAcrossBatches(t *testing.T) {
+	be := &backend{}
+	addr := startServer(t, be, serverOpts{})
+	m := newMailer(t, Config{Address: addr, MaxConns: 1, IdleTimeout: 300 * time.Millisecond})
+	for i := range 3 {
+		if err := m.Send(context.Background(), testEnvelope(fmt.Sprintf("reuse-%d@vendor.test", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := be.Sessions(); n != 1 {
+		t.Fatalf("3 sends within IdleTimeout used %d sessions, want 1", n)
+	}
+	time.Sleep(600 * time.Millisecond) // past IdleTimeout: QUIT
+	if err := m.Send(context.Background(), testEnvelope("reuse-late@vendor.test")); err != nil {
+		t.Fatal(err)
+	}
+	if n := be.Sessions(); n != 2 {
+		t.Fatalf("a send after IdleTimeout: %d sessions, want 2", n)
+	}
+	// The server drops the idle session: the next send reconnects and delivers.
+	var drop atomic.Bool
+	be.onMail = func(session, tx int, from string) error {
+		if session == 2 && drop.Load() {
+			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "idle too long"}
+		}
+		return nil
+	}
+	drop.Store(true)
+	if err := m.Send(context.Background(), testEnvelope("reuse-dropped@vendor.test")); err != nil {
+		t.Fatalf("send on a dropped idle session: %v", err)
+	}
+	if n := len(be.Messages()); n != 5 {
+		t.Fatalf("server holds %d messages, want 5", n)
 	}
 }

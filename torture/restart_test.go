@@ -104,4 +104,7 @@ func (s summary) assertClean(t *testing.T) {
 	if s.unmarked != 0 {
 		t.Errorf("%d message(s) lack the $SupportdProcessed keyword in Dovecot", s.unmarked)
 	}
+	if s.resentMaxConn > 1 {
+		t.Errorf("one SMTP connection had %d replies resent after a kill, want at most 1 (the RFC 1047 window)", s.resentMaxConn)
+	}
 }

@@ -58,6 +58,9 @@ type world struct {
 	mu       sync.Mutex
 	procList []*daemonProc    // copy of procs for the proxies' goroutines
 	accepted map[string][]int // Message-ID → index of each run whose connection delivered it
+	conns    int              // SMTP connections opened through the proxy
+	// deliveries: Message-ID → the SMTP connection of each copy, in order.
+	deliveries map[string][]int
 }
 
 // currentRun is the index of the newest daemon run (-1 before the first).
@@ -67,13 +70,22 @@ func (w *world) currentRun() int {
 	return len(w.procList) - 1
 }
 
-func (w *world) recordDelivered(id string, run int) {
+func (w *world) recordDelivered(id string, run, conn int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.accepted == nil {
-		w.accepted = map[string][]int{}
+		w.accepted, w.deliveries = map[string][]int{}, map[string][]int{}
 	}
 	w.accepted[id] = append(w.accepted[id], run)
+	w.deliveries[id] = append(w.deliveries[id], conn)
+}
+
+// newConn numbers an SMTP connection through the proxy.
+func (w *world) newConn() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.conns++
+	return w.conns
 }
 
 type worldOpts struct {
@@ -92,8 +104,8 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	w := &world{t: t, dovecot: testenv.Dovecot(t), mailpit: testenv.Mailpit(t), trig: &trigger{}, dir: t.TempDir()}
 	w.imapPx = startProxy(t, w.dovecot.Addr(), func() tap { return &imapTap{tr: w.trig, slow: &w.slowIMAP} })
 	w.smtpPx = startProxy(t, w.mailpit.SMTPAddr(), func() tap {
-		run := w.currentRun()
-		return &smtpTap{tr: w.trig, slow: &w.slow, delivered: func(id string) { w.recordDelivered(id, run) }}
+		run, conn := w.currentRun(), w.newConn()
+		return &smtpTap{tr: w.trig, slow: &w.slow, delivered: func(id string) { w.recordDelivered(id, run, conn) }}
 	})
 	w.dbPath = filepath.Join(w.dir, "supportd.db")
 	w.cfgPath = filepath.Join(w.dir, "supportd.yaml")
@@ -448,17 +460,21 @@ func (w *world) waitReplies(n int, timeout time.Duration) bool {
 
 // summary is the outcome of a run, checked against the delivered messages.
 type summary struct {
-	messages     int
-	kills        int
-	replies      int // messages answered exactly once (RFC 1047 copies aside)
-	recorded     int // messages recorded without a reply (suppressed, follow-up)
-	lost         int // messages without their reply or without a ledger entry
-	duplicates   int // extra replies with a different Message-ID, or to a message that must get none
-	rfc1047      int // extra copies of a reply with the same Message-ID
-	unmarked     int // messages without the $SupportdProcessed keyword in Dovecot
-	outboxLeft   int // outbox entries still pending
-	problems     []string
-	killsByPoint map[string]int
+	messages   int
+	kills      int
+	replies    int // messages answered exactly once (RFC 1047 copies aside)
+	recorded   int // messages recorded without a reply (suppressed, follow-up)
+	lost       int // messages without their reply or without a ledger entry
+	duplicates int // extra replies with a different Message-ID, or to a message that must get none
+	rfc1047    int // extra copies of a reply with the same Message-ID
+	// resentMaxConn is the most copies resent after one kill that one SMTP
+	// connection had delivered (the RFC 1047 window: at most 1);
+	// resentMaxKill the most resent after one kill.
+	resentMaxConn, resentMaxKill int
+	unmarked                     int // messages without the $SupportdProcessed keyword in Dovecot
+	outboxLeft                   int // outbox entries still pending
+	problems                     []string
+	killsByPoint                 map[string]int
 }
 
 func (s summary) String() string {
@@ -467,8 +483,12 @@ func (s summary) String() string {
 		pts = append(pts, fmt.Sprintf("%s=%d", p, n))
 	}
 	sort.Strings(pts)
-	return fmt.Sprintf("messages=%d kills=%d replies=%d suppressions=%d lost=%d duplicates=%d rfc1047_dups=%d unmarked=%d outbox_pending=%d kill_points=[%s]",
-		s.messages, s.kills, s.replies, s.recorded, s.lost, s.duplicates, s.rfc1047, s.unmarked, s.outboxLeft, strings.Join(pts, " "))
+	perKill := 0.0
+	if s.kills > 0 {
+		perKill = float64(s.rfc1047) / float64(s.kills)
+	}
+	return fmt.Sprintf("messages=%d kills=%d replies=%d suppressions=%d lost=%d duplicates=%d rfc1047_dups=%d resends_per_kill=%.2f max_resends_one_kill=%d max_resends_one_conn=%d unmarked=%d outbox_pending=%d kill_points=[%s]",
+		s.messages, s.kills, s.replies, s.recorded, s.lost, s.duplicates, s.rfc1047, perKill, s.resentMaxKill, s.resentMaxConn, s.unmarked, s.outboxLeft, strings.Join(pts, " "))
 }
 
 func (s *summary) problem(format string, args ...any) {
@@ -495,8 +515,24 @@ func (w *world) check(perDay int) summary {
 	// tells runs apart: the run alive when the connection was opened.)
 	w.mu.Lock()
 	accepted := maps.Clone(w.accepted)
+	deliveries := maps.Clone(w.deliveries)
 	procs := slices.Clone(w.procList)
 	w.mu.Unlock()
+	// Every copy but the last was resent: count them by the connection (and
+	// the run) that delivered them.
+	byConn, byRun := map[int]int{}, map[int]int{}
+	for id, conns := range deliveries {
+		for i := 0; i+1 < len(conns); i++ {
+			byConn[conns[i]]++
+			byRun[accepted[id][i]]++
+		}
+	}
+	for _, n := range byConn {
+		s.resentMaxConn = max(s.resentMaxConn, n)
+	}
+	for _, n := range byRun {
+		s.resentMaxKill = max(s.resentMaxKill, n)
+	}
 	unexplained := map[string]bool{}
 	for id, n := range copies {
 		runs := accepted[id]

@@ -127,6 +127,9 @@ func health(p *poller.Poller, sm *mailer.Mailer) error {
 		if _, err := sm.AuthFailures(); err != nil {
 			errs = append(errs, fmt.Errorf("smtp: authentication failed: %v", err))
 		}
+		if err := sm.ConfigFault(); err != nil {
+			errs = append(errs, fmt.Errorf("smtp: %v", err))
+		}
 	}
 	return errors.Join(errs...)
 }

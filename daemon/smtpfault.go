@@ -1,0 +1,64 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+
+	"supportd/mailer"
+	"supportd/store"
+)
+
+// SMTPFault is the server's refusal of our sender while it lasts (a
+// configuration fault: smtp.from, smtp.username), nil otherwise; it is kept
+// on the mailer (Mailer.ConfigFault), where /healthz reads it.
+func (d *Daemon) SMTPFault() error { return d.mail.ConfigFault() }
+
+func (d *Daemon) clearSMTPFault() {
+	if d.mail.ConfigFault() != nil {
+		d.mail.SetConfigFault(nil)
+		d.metrics.SMTPConfigFault.Set(0)
+		d.log.Info("the SMTP server accepts our mail again: configuration fault over")
+	}
+}
+
+// configFault tells whether the failures of a round are the server refusing
+// us rather than the messages: a policy refusal of our sender (a 5xx to MAIL
+// FROM, a 5.7.x), or the same permanent reply to every message of a round of
+// several. Per-recipient refusals (550 5.1.1 unknown user) are not.
+func configFault(due []store.OutboxEntry, failed []sendResult) error {
+	for _, f := range failed {
+		if mailer.IsPolicy(f.err) {
+			return f.err
+		}
+	}
+	if len(due) < 2 || len(failed) != len(due) {
+		return nil
+	}
+	for _, f := range failed[1:] {
+		if !mailer.SameRefusal(failed[0].err, f.err) {
+			return nil
+		}
+	}
+	return failed[0].err
+}
+
+// recordFailures records the failed envelopes of a round; a configuration
+// fault keeps them queued, is logged at error level naming the keys to check,
+// counted, and shown by /healthz until a message is accepted again.
+func (d *Daemon) recordFailures(ctx context.Context, due []store.OutboxEntry, failed []sendResult) {
+	if len(failed) == 0 {
+		return
+	}
+	fault := configFault(due, failed)
+	if fault != nil {
+		from, user := d.engine.FromAddr, d.mail.Username()
+		msg := fmt.Errorf("the SMTP server refuses our mail (%w): check smtp.from (%s) and smtp.username (%s) — the submission server must let that login send as that address; %d message(s) kept queued",
+			fault, from, user, len(failed))
+		d.mail.SetConfigFault(msg)
+		d.metrics.SMTPConfigFaults.Inc()
+		d.metrics.SMTPConfigFault.Set(1)
+		d.log.Error("smtp configuration fault: outgoing mail kept queued", "smtp.from", from, "smtp.username", user,
+			"queued", len(failed), "err", fault)
+	}
+	d.recordOutcomes(ctx, due, failed, fault)
+}
