@@ -20,6 +20,14 @@
 //     are created 0600 even under umask 000;
 //   - hostile CSV rows: formulas are neutralised on export, over-long fields are
 //     rejected naming the line.
+//   - hostile senders (issue 13; README "Hostile senders" lists each attack and
+//     its test): DMARC aligned with the From domain, replies counted by the
+//     normalised reply target with hourly caps for unknown senders, no link
+//     echoed to an unknown sender, sales copied once per customer per day, a
+//     rate-limited question still a routed ticket with the reason for staff, a
+//     replayed Message-ID a new flagged message, staff subjects without the
+//     sender's tags, a store directory others can write refused, and the
+//     metrics listener deaf to a foreign Host (DNS rebinding).
 //
 // The binary is built once per test run (TestMain) with the go tool of the
 // running toolchain; the mail servers come from internal/testenv.

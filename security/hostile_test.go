@@ -5,6 +5,7 @@ package security_test
 // checks what actually left for Mailpit.
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -302,5 +303,88 @@ metrics: {listen: ""}
 				t.Errorf("customers import: exit %d, output %q", code, out+errOut)
 			}
 		})
+	}
+}
+
+// The hostile-sender decisions at explain level (issue 13 items 2, 3, 4):
+// `supportd explain` on the attack messages, with
+// security.require_verified_sender on.
+func TestExplainHostileSenders(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "customers.csv")
+	if err := os.WriteFile(csv, []byte(testCustomers), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, fmt.Sprintf(`
+store: {path: %q}
+security: {require_verified_sender: true, trusted_authserv_ids: [mx.vendor.test]}
+support: {addresses: [support@vendor.test], sales_address: sales@vendor.test}
+`, filepath.Join(dir, "supportd.db")))
+	env := cleanEnv()
+	if out, errOut, code := cli(t, env, "--config", cfg, "customers", "import", csv); code != 0 {
+		t.Fatalf("customers import: %s%s", out, errOut)
+	}
+	explain := func(name string, headers ...string) map[string]any {
+		t.Helper()
+		h := append([]string{"To: support@vendor.test", "Date: Wed, 25 Nov 2026 10:00:00 +1030", "Message-ID: <" + name + "@attack.test>"}, headers...)
+		if !slicesContainsFunc(headers, func(s string) bool { return strings.HasPrefix(s, "Subject:") }) {
+			h = append(h, "Subject: Question")
+		}
+		path := filepath.Join(dir, name+".eml")
+		if err := os.WriteFile(path, rawMsg(h, "The report page fails. Build Number: 9653\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := cli(t, env, "--config", cfg, "explain", "--received", "2026-11-25T10:00:00+10:30", path)
+		if code != 0 {
+			t.Fatalf("explain %s: %s%s", name, out, errOut)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatalf("explain %s: %v\n%s", name, err, out)
+		}
+		return doc
+	}
+	get := func(doc map[string]any, path ...string) any {
+		var cur any = doc
+		for _, p := range path {
+			m, _ := cur.(map[string]any)
+			cur = m[p]
+		}
+		return cur
+	}
+
+	// Item 2: a trusted dmarc=pass without header.from, beside a dkim=pass for
+	// another domain, verifies nothing; with the From domain it does.
+	d := explain("unaligned", "From: Alice <alice@acme.test>", "Authentication-Results: mx.vendor.test; dkim=pass header.d=evil.test; dmarc=pass")
+	if get(d, "entitlement", "verified_sender") != false || get(d, "entitlement", "status") != "unknown" || get(d, "entitlement", "customer_id") != nil {
+		t.Errorf("dmarc=pass without header.from: entitlement %v", d["entitlement"])
+	}
+	d = explain("aligned", "From: Alice <alice@acme.test>", "Authentication-Results: mx.vendor.test; dmarc=pass header.from=acme.test")
+	if get(d, "entitlement", "verified_sender") != true || get(d, "entitlement", "status") != "active" {
+		t.Errorf("dmarc=pass header.from=acme.test: entitlement %v", d["entitlement"])
+	}
+
+	// Item 4: automatic mail in its other spellings is never answered.
+	for _, c := range []struct {
+		name, reason string
+		headers      []string
+	}{
+		{"precedence-auto-reply", "precedence", []string{"From: Pat <pat@partner.test>", "Precedence: auto_reply"}},
+		{"own-tagged", "own_address", []string{"From: Support <support+CS-000001@vendor.test>"}},
+		{"mailer-daemon-underscore", "system_sender", []string{"From: Mail System <mailer_daemon@mx.partner.test>"}},
+		{"no-dot-reply", "system_sender", []string{"From: Notifications <no.reply@partner.test>"}},
+		{"return-path-mailer-daemon", "system_sender", []string{"From: Pat <pat@partner.test>", "Return-Path: <MAILER-DAEMON>"}},
+	} {
+		d := explain(c.name, c.headers...)
+		if d["action"] != "suppress" || d["suppress_reason"] != c.reason || d["reply"] != nil {
+			t.Errorf("%s: action %v reason %v reply %v, want suppress %s", c.name, d["action"], d["suppress_reason"], d["reply"], c.reason)
+		}
+	}
+
+	// Item 3: an unknown sender's link is not echoed in the reply subject.
+	d = explain("spam-subject", "From: Someone <someone@victim.test>", "Subject: Cheap watches http://spam.example/buy and cheap-pills.xyz")
+	if s, _ := get(d, "reply", "subject").(string); s == "" || strings.Contains(s, "spam.example") || strings.Contains(s, "pills.xyz") || !strings.Contains(s, "[link removed]") {
+		t.Errorf("reply subject to an unknown sender: %q", s)
 	}
 }
