@@ -254,6 +254,8 @@ func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.F
 
 	marked := d.takeMarked()
 	var outs []outcome
+	// A backup's snapshot sees a batch with its raw copies or not at all.
+	releaseRaw := d.db.HoldRawCommit()
 	err := d.db.Update(func(tx *store.Tx) error {
 		if err := recordMarked(tx, marked); err != nil {
 			return err
@@ -278,11 +280,13 @@ func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.F
 		return nil
 	})
 	if err != nil {
+		releaseRaw()
 		d.restoreMarked(marked)
 		d.metrics.StoreErrors.Inc()
 		return nil, fmt.Errorf("commit batch of %d (uids %d-%d): %w", len(batch), batch[0].UID, batch[len(batch)-1].UID, err)
 	}
 	d.keepRaw(mb, outs)
+	releaseRaw()
 	marks := make([]poller.Mark, 0, len(outs))
 	for _, o := range outs {
 		marks = append(marks, o.mark)

@@ -43,6 +43,17 @@ func customersIn(t testing.TB, path string) map[string]entitlement.Customer {
 	return out
 }
 
+// backupCustomers restores a backup archive into a new place and returns the
+// customers of the restored store.
+func backupCustomers(t testing.TB, path string) map[string]entitlement.Customer {
+	t.Helper()
+	restored := filepath.Join(t.TempDir(), "restored.db")
+	if _, err := store.RestoreFile(path, restored); err != nil {
+		t.Fatalf("%s is not a usable backup: %v", path, err)
+	}
+	return customersIn(t, restored)
+}
+
 // Under umask 000, the store created by `customers import`, a `backup` taken
 // directly, one taken through a running daemon's /backup (the store is locked), and
 // a backup replacing a world-readable file are all 0600.
@@ -82,7 +93,7 @@ metrics: {listen: %q}
 	if m := mode(t, direct); m != 0o600 {
 		t.Errorf("direct backup created %v, want 0600", m)
 	}
-	if n := len(customersIn(t, direct)); n != 2 {
+	if n := len(backupCustomers(t, direct)); n != 2 {
 		t.Errorf("direct backup holds %d customers, want 2", n)
 	}
 
@@ -176,7 +187,7 @@ metrics: {listen: %q}
 		t.Errorf("spool directory created %v, want 0700", m)
 	}
 	d.stop(t)
-	if n := len(customersIn(t, live)); n != 2 {
+	if n := len(backupCustomers(t, live)); n != 2 {
 		t.Errorf("backup through the daemon holds %d customers, want 2", n)
 	}
 	// Nothing else in the directories is readable by others.

@@ -202,15 +202,32 @@
 // (directory 0700, file 0600, temporary file + fsync + rename), at most
 // Options.MaxRawBytes (default 64 MiB). The key is any string, normally the
 // ledger key or MessageKey. PruneRaw(olderThan) deletes copies by file time;
-// retention is the caller's policy. These files are not in the bbolt file and
-// not in Backup.
+// retention is the caller's policy. These files are not in the bbolt file;
+// the backup archive holds them.
 //
-// # Backup
+// # Backup and restore
 //
-// Backup(w) and BackupFile(path) copy the whole bbolt file from one read
-// transaction (bbolt's Tx.WriteTo), so they work while the daemon runs and
-// give a consistent, openable file. BackupFile writes to a temporary file,
-// fsyncs and renames, mode 0600.
+// Backup(w) copies the bbolt file alone from one read transaction (bbolt's
+// Tx.WriteTo): a consistent, openable snapshot, which the CLI's reading
+// commands open while the daemon holds the store. WriteBackup(w) and
+// BackupFile(path) (temporary file, fsync, rename, mode 0600) write the
+// backup archive: a gzip'd tar of supportd-backup.json (format, version,
+// schema), store.db (that snapshot), raw/<name>.eml (every raw copy, file
+// time kept) and, last, MANIFEST.json with the size and SHA-256 of each
+// entry. The daemon holds HoldRawCommit (shared) from a batch's commit until
+// its raw copies are adopted; the backup takes it exclusively while it
+// starts its snapshot and lists the raw directory, so every message in the
+// snapshot has its raw copy in the archive.
+//
+// RestoreFile(backup, storePath) refuses a storePath that exists with data
+// or a non-empty raw directory (ErrNotEmpty). It unpacks into a work
+// directory beside storePath, checks everything (order, names — no paths
+// outside raw/ —, every manifest sum, the gzip CRC, a read-write Open that
+// migrates an older schema and refuses a newer one, bbolt's Check), and only
+// then moves the raw directory into place and links the store file (Link
+// never replaces a file that appeared meanwhile). Any failure wraps
+// ErrBadBackup ("not a complete supportd backup: …") and leaves storePath as
+// it was. VerifyBackupFile runs the same checks without writing.
 //
 // # Caveats and limits
 //

@@ -500,26 +500,32 @@ func TestBackup(t *testing.T) {
 	}
 	update(t, db, func(tx *Tx) error { return tx.PutTicket(&Ticket{ID: "CS-000001", State: StateOpen, Created: t0}) })
 
+	// Backup: the bare bbolt snapshot the reading commands open.
 	var buf bytes.Buffer
 	n, err := db.Backup(&buf)
 	if err != nil || n != int64(buf.Len()) || n == 0 {
 		t.Fatalf("Backup = %d %v (buffer %d)", n, err, buf.Len())
 	}
-	dst := filepath.Join(t.TempDir(), "backup.db")
-	// The daemon keeps the store open (and locked) while backing up.
-	if err := db.BackupFile(dst); err != nil {
+	// BackupFile: the archive, restored into a new place. The daemon keeps
+	// the store open (and locked) while backing up.
+	dst := filepath.Join(t.TempDir(), "backup.supportd-backup")
+	if _, err := db.BackupFile(dst); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.BackupFile(db.Path()); !errors.Is(err, ErrInvalid) {
+	if _, err := db.BackupFile(db.Path()); !errors.Is(err, ErrInvalid) {
 		t.Errorf("backup onto the store itself: %v", err)
 	}
 	fi, err := os.Stat(dst)
-	if err != nil || fi.Mode().Perm() != 0o600 || fi.Size() != n {
-		t.Fatalf("backup file: %v %v (size %d, want %d)", fi.Mode(), err, fi.Size(), n)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("backup file: %v %v", fi.Mode(), err)
 	}
-	bk, err := Open(dst, &Options{ReadOnly: true})
+	restored := filepath.Join(t.TempDir(), "restored.db")
+	if _, err := RestoreFile(dst, restored); err != nil {
+		t.Fatal(err)
+	}
+	bk, err := Open(restored, &Options{ReadOnly: true})
 	if err != nil {
-		t.Fatalf("open backup: %v", err)
+		t.Fatalf("open restored store: %v", err)
 	}
 	defer bk.Close()
 	view(t, bk, func(tx *Tx) error {

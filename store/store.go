@@ -96,6 +96,8 @@ type DB struct {
 	version int
 	log     *slog.Logger
 
+	rawGate sync.RWMutex // HoldRawCommit (shared) against a backup's snapshot (exclusive)
+
 	importMu        sync.Mutex         // one ImportCustomers at a time
 	importHook      func(string) error // tests: called at named points of an import
 	importRunBytes  int                // tests: sort run size (0: runBytes)

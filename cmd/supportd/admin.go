@@ -111,6 +111,7 @@ func readAdminToken(storePath string) (adminToken, error) {
 
 func (api *adminAPI) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /backup", api.auth(api.backup))
+	mux.HandleFunc("GET /backup/archive", api.auth(api.backupArchive))
 	mux.HandleFunc("POST /customers/import", api.auth(api.importCustomers))
 	mux.HandleFunc("POST /customers/set", api.auth(api.setCustomer))
 	mux.HandleFunc("POST /customers/delete", api.auth(api.deleteCustomer))
@@ -142,6 +143,30 @@ func (api *adminAPI) backup(w http.ResponseWriter, r *http.Request) {
 		// truncated copy that looks complete.
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// backupArchive streams the backup archive (store and raw copies, see
+// store.WriteBackup). Its size grows with the raw copies, so the write
+// deadline moves on with every write: a client that stops reading is cut off
+// after backupWriteTimeout (releasing the store's read transaction), a slow
+// one that keeps reading is not.
+func (api *adminAPI) backupArchive(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/gzip")
+	dw := deadlineWriter{w: w, rc: http.NewResponseController(w)}
+	if _, err := api.db.WriteBackup(dw); err != nil {
+		api.log.Error("backup archive over HTTP failed", "err", err)
+		panic(http.ErrAbortHandler) // the client sees a broken transfer
+	}
+}
+
+type deadlineWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (d deadlineWriter) Write(p []byte) (int, error) {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(backupWriteTimeout))
+	return d.w.Write(p)
 }
 
 func (api *adminAPI) importCustomers(w http.ResponseWriter, r *http.Request) {
@@ -302,11 +327,32 @@ func (a *app) deleteViaDaemon(ctx context.Context, id string) error {
 	return nil
 }
 
-// backupFromDaemon downloads the running daemon's consistent copy into path (0600,
-// written to a temporary file, synced, then renamed).
+// backupFromDaemon downloads the running daemon's consistent copy of the
+// store into path (0600, written to a temporary file, synced, then renamed).
+func (a *app) backupFromDaemon(ctx context.Context, path string) error {
+	return a.downloadFromDaemon(ctx, "/backup", path, nil)
+}
+
+// archiveFromDaemon downloads the running daemon's backup archive (store and
+// raw copies) into path, checked completely before it is renamed into place.
+func (a *app) archiveFromDaemon(ctx context.Context, path string) (store.BackupStats, error) {
+	var st store.BackupStats
+	err := a.downloadFromDaemon(ctx, "/backup/archive", path, func(tmp string) error {
+		var err error
+		st, err = store.VerifyBackupFile(tmp)
+		if err != nil {
+			return fmt.Errorf("backup to %s: what the running supportd sent: %w", path, err)
+		}
+		return nil
+	})
+	return st, err
+}
+
+// downloadFromDaemon GETs an admin endpoint into path through a synced 0600
+// temporary file that check (when set) approves before the rename.
 // Errors name their real cause: the output file ("backup to FILE: …") or the
 // daemon ("fetching the backup from the running supportd … failed: …").
-func (a *app) backupFromDaemon(ctx context.Context, path string) error {
+func (a *app) downloadFromDaemon(ctx context.Context, endpoint, path string, check func(tmp string) error) error {
 	local := func(err error) error { return fmt.Errorf("backup to %s: %w", path, err) }
 	// The output first: a bad path is the operator's to fix, not the daemon's.
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".supportd-backup-*")
@@ -318,7 +364,7 @@ func (a *app) backupFromDaemon(ctx context.Context, path string) error {
 	if err := tmp.Chmod(0o600); err != nil {
 		return local(err)
 	}
-	resp, err := a.adminRequest(ctx, http.MethodGet, "/backup", "", nil)
+	resp, err := a.adminRequest(ctx, http.MethodGet, endpoint, "", nil)
 	if err != nil {
 		return fmt.Errorf("store.path %s is held by a running supportd and fetching the backup from it (metrics.listen %s) failed: %w", a.cfg.Store.Path, a.cfg.Metrics.Listen, err)
 	}
@@ -331,6 +377,11 @@ func (a *app) backupFromDaemon(ctx context.Context, path string) error {
 	}
 	if err := tmp.Close(); err != nil {
 		return local(err)
+	}
+	if check != nil {
+		if err := check(tmp.Name()); err != nil {
+			return err
+		}
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return local(err)

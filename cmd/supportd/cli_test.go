@@ -150,7 +150,11 @@ func TestTicketsAndBackupCLI(t *testing.T) {
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("backup mode %v, err %v; want 0600", st.Mode().Perm(), err)
 	}
-	out, _, err = cli(t, []string{"SUPPORTD_STORE_PATH=" + bak}, "tickets", "show", "CS-004211")
+	restored := []string{"SUPPORTD_STORE_PATH=" + filepath.Join(dir, "restored.db")}
+	if _, _, err := cli(t, restored, "restore", bak); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = cli(t, restored, "tickets", "show", "CS-004211")
 	if err != nil || !strings.Contains(out, "Error adding list") {
 		t.Fatalf("backup does not hold the ticket: %v\n%s", err, out)
 	}

@@ -78,31 +78,49 @@ func (a *app) ticketsCmd() *cobra.Command {
 func (a *app) backupCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "backup FILE",
-		Short: "Write a consistent copy of the store (works while `run` holds it)",
+		Short: "Write everything run needs (store and raw message copies) to one file, 0600 (works while run holds the store)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if same, err := store.SamePath(args[0], a.cfg.Store.Path); err != nil || same {
+				return fmt.Errorf("backup to %s: refusing: it is the store itself (store.path)", args[0])
+			}
 			// Not openStore: that would read a snapshot into a temporary file
 			// first; a backup is better streamed straight to its place.
 			db, err := store.Open(a.cfg.Store.Path, &store.Options{Timeout: a.cfg.Store.LockTimeout, ReadOnly: true, Logger: a.logger()})
 			if errors.Is(err, store.ErrLocked) && a.cfg.Metrics.Listen != "" {
-				// `run` holds the file: ask it for a consistent copy.
-				if same, err := store.SamePath(args[0], a.cfg.Store.Path); err != nil || same {
-					return fmt.Errorf("backup to %s: refusing: it is the store itself (store.path)", args[0])
-				}
-				if err := a.backupFromDaemon(cmd.Context(), args[0]); err != nil {
+				// `run` holds the file: ask it for the archive.
+				st, err := a.archiveFromDaemon(cmd.Context(), args[0])
+				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "backup written to %s (from the running daemon)\n", args[0])
+				fmt.Fprintf(a.stdout, "backup written to %s (from the running daemon): %s\n", args[0], st)
 				return nil
 			}
 			if err != nil {
 				return fmt.Errorf("store.path %s: %w", a.cfg.Store.Path, err)
 			}
 			defer db.Close()
-			if err := db.BackupFile(args[0]); err != nil {
-				return fmt.Errorf("backup to %s: %w", args[0], err)
+			st, err := db.BackupFile(args[0])
+			if err != nil {
+				return err // names the path ("backup to FILE: …")
 			}
-			fmt.Fprintf(a.stdout, "backup written to %s\n", args[0])
+			fmt.Fprintf(a.stdout, "backup written to %s: %s\n", args[0], st)
+			return nil
+		},
+	}
+}
+
+func (a *app) restoreCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "restore FILE",
+		Short: "Rebuild the store and its raw message copies from a backup into an empty store.path (checks the whole backup first)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := store.RestoreFile(args[0], a.cfg.Store.Path)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "restored %s into %s: %s\n", args[0], a.cfg.Store.Path, st)
 			return nil
 		},
 	}
