@@ -188,6 +188,11 @@ func (e *Engine) RenderReply(a *Assessment) (string, error) {
 	if ent.Customer != nil {
 		data.CustomerName = ent.Customer.Company
 	}
+	if ent.Status == entitlement.Unknown {
+		// A template override may echo the subject: never an unknown
+		// sender's link (backscatter spam, issue 13 item 3).
+		data.OriginalSubject = triage.StripLinks(data.OriginalSubject)
+	}
 	if !a.SLA.Deadline.IsZero() {
 		data.Deadline = sla.FormatDeadline(a.SLA.Deadline)
 		data.TargetText = humanDuration(a.SLA.Target)

@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"supportd/daemon"
 	"supportd/mailparse"
 	"supportd/store"
+	"supportd/templates"
 	"supportd/triage"
 )
 
@@ -68,5 +70,43 @@ func TestEngineReadsReplyCounters(t *testing.T) {
 	// Another sender of the same company is not limited by Alice's count.
 	if a = assess(msg("Bob <bob@acme.test>", "A new question", "t3@acme.test", "Build Number: 9653\n")); a.Decision.Action != triage.Acknowledge {
 		t.Fatalf("another sender: %s %s", a.Decision.Action, a.Decision.SuppressReason)
+	}
+}
+
+// A template override that echoes the subject never carries an unknown
+// sender's link to the reply's recipient (issue 13 item 3).
+func TestUnknownSenderLinkNotRendered(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, templates.AckUnknown+".tmpl"), []byte("You wrote about: {{.OriginalSubject}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := templates.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(t.TempDir(), "s.db"), &store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	eng := newEngine(t)
+	eng.Renderer = r
+	m, err := mailparse.Parse(strings.NewReader(msg("Someone <someone@victim.test>", "Cheap watches at http://spam.example/buy", "l1@victim.test", "Hello\n")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body string
+	if err := db.View(func(tx *store.Tx) error {
+		a, err := eng.Assess(tx, m, received, "k", tx.PeekNextTicketID)
+		if err != nil {
+			return err
+		}
+		body, err = eng.RenderReply(a)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(body, "spam.example") || !strings.Contains(body, "Cheap watches at [link removed]") {
+		t.Fatalf("rendered reply: %q", body)
 	}
 }
