@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"supportd/internal/mailtext"
+
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 )
@@ -23,8 +25,7 @@ import (
 // reply header.
 const (
 	maxHeaderTextRunes = 400 // subject, names, X-Support-* values
-	maxMsgIDLen        = 250
-	maxReferences      = 20 // RFC 5322 §3.6.4 lets a long chain be trimmed
+	maxReferences      = 20  // RFC 5322 §3.6.4 lets a long chain be trimmed
 )
 
 // Reply is an automatic reply to a customer. Every string may come from
@@ -73,7 +74,7 @@ func ComposeReply(r Reply) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compose reply: Cc: %w", err)
 	}
-	id, ok := cleanMsgID(r.MessageID)
+	id, ok := mailtext.MsgID(r.MessageID)
 	if !ok {
 		return nil, fmt.Errorf("compose reply: invalid Message-ID %q", r.MessageID)
 	}
@@ -82,11 +83,11 @@ func ComposeReply(r Reply) ([]byte, error) {
 	}
 	var refs []string
 	for _, ref := range r.References {
-		if id, ok := cleanMsgID(ref); ok && !slices.Contains(refs, id) {
+		if id, ok := mailtext.MsgID(ref); ok && !slices.Contains(refs, id) {
 			refs = append(refs, id)
 		}
 	}
-	parent, hasParent := cleanMsgID(r.InReplyTo)
+	parent, hasParent := mailtext.MsgID(r.InReplyTo)
 	if hasParent {
 		refs = slices.DeleteFunc(refs, func(s string) bool { return s == parent })
 		refs = append(refs, parent)
@@ -206,7 +207,7 @@ func (c StaffCopy) Compose(original io.Reader) ([]byte, error) {
 	if id == "" {
 		id = c.derivedID(from.Address)
 	}
-	id, ok := cleanMsgID(id)
+	id, ok := mailtext.MsgID(id)
 	if !ok {
 		return nil, fmt.Errorf("compose staff copy: invalid Message-ID %q", c.MessageID)
 	}
@@ -359,51 +360,9 @@ func validExtraKey(k string) bool {
 	return true
 }
 
-// cleanText makes incoming text safe for a header: invalid UTF-8 repaired,
-// every control character (C0, DEL, C1) and Unicode line/paragraph
-// separator turned into a space, runs of spaces collapsed, trimmed, and
+// cleanText makes incoming text safe for a header (mailtext.Sanitize),
 // capped at maxHeaderTextRunes.
-func cleanText(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	var b strings.Builder
-	space := false
-	n := 0
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == '\u2028' || r == '\u2029' || r == ' ' {
-			space = true
-			continue
-		}
-		if n >= maxHeaderTextRunes {
-			b.WriteString("…")
-			break
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-			n++
-		}
-		space = false
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
-}
-
-// cleanMsgID strips angle brackets and accepts an id of printable ASCII
-// without spaces, brackets or quotes (RFC 5322 §3.6.4 msg-id, liberally).
-func cleanMsgID(id string) (string, bool) {
-	id = strings.TrimSpace(id)
-	id = strings.TrimSuffix(strings.TrimPrefix(id, "<"), ">")
-	if id == "" || len(id) > maxMsgIDLen {
-		return "", false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if c <= ' ' || c >= 0x7f || c == '<' || c == '>' || c == '"' || c == '\\' || c == '(' || c == ')' || c == ',' {
-			return "", false
-		}
-	}
-	return id, true
-}
+func cleanText(s string) string { return mailtext.Sanitize(s, maxHeaderTextRunes) }
 
 func validBoundary(b string) bool {
 	if len(b) == 0 || len(b) > 70 {

@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"supportd/internal/loopback"
+	"supportd/internal/xoauth2"
+
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"golang.org/x/oauth2"
@@ -176,7 +179,7 @@ func New(cfg Config) (*Mailer, error) {
 	switch cfg.TLS {
 	case TLSImplicit, TLSStartTLS:
 	case TLSNone:
-		if !isLoopback(host) {
+		if !loopback.Host(host) {
 			return nil, fmt.Errorf("smtp.tls: %q is allowed only for loopback addresses, not %q", TLSNone, host)
 		}
 	case "":
@@ -251,14 +254,6 @@ func New(cfg Config) (*Mailer, error) {
 	m := &Mailer{cfg: cfg, host: host, tlsConfig: tc, log: log, dial: dial}
 	m.closeCtx, m.closeAll = context.WithCancel(context.Background())
 	return m, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Close stops the Mailer: envelopes still being sent are aborted (their
@@ -663,7 +658,7 @@ func (s *session) auth(tok *oauth2.Token) error {
 	case AuthLogin:
 		a = sasl.NewLoginClient(cfg.Username, cfg.Password)
 	case AuthXOAUTH2:
-		a = NewXOAuth2Client(cfg.Username, tok.AccessToken)
+		a = xoauth2.NewClient(cfg.Username, tok.AccessToken)
 	case AuthOAuthBearer:
 		a = sasl.NewOAuthBearerClient(&sasl.OAuthBearerOptions{
 			Username: cfg.Username, Host: s.m.host, Token: tok.AccessToken,

@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"time"
+
+	"supportd/internal/loopback"
 
 	"golang.org/x/oauth2"
 )
@@ -181,7 +182,7 @@ func (cfg Config) Validate() error {
 	switch cfg.TLS {
 	case TLSImplicit, TLSStartTLS:
 	case TLSNone:
-		if err == nil && !IsLoopback(host) {
+		if err == nil && !loopback.Host(host) {
 			errs = append(errs, fmt.Errorf("imap.tls: %q is allowed only for a loopback address, not %q", TLSNone, host))
 		}
 	default:
@@ -239,18 +240,4 @@ func (cfg Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// IsLoopback reports whether host (a name or an IP literal, without port) is
-// a loopback address: 127.0.0.0/8, ::1 or "localhost". No DNS lookup is made.
-func IsLoopback(host string) bool {
-	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	if host == "localhost" {
-		return true
-	}
-	addr, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	if err != nil {
-		return false
-	}
-	return addr.Unmap().IsLoopback()
 }

@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"supportd/internal/loopback"
+	"supportd/internal/xoauth2"
+
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
@@ -105,7 +108,7 @@ func dial(ctx context.Context, cfg Config, tok *oauth2.Token, uh *imapclient.Uni
 			return nil, fmt.Errorf("starttls with %s: %w", cfg.Address, ctxErr(dctx, err))
 		}
 	case TLSNone:
-		if !IsLoopback(host) { // Validate checks it too; never weaken this
+		if !loopback.Host(host) { // Validate checks it too; never weaken this
 			raw.Close()
 			return nil, fmt.Errorf("imap.tls: none is allowed only for loopback, not %q", host)
 		}
@@ -195,12 +198,12 @@ func authenticate(c *imapclient.Client, cfg Config, tok *oauth2.Token) (string, 
 	}
 	switch {
 	case tok != nil:
-		cl := &xoauth2Client{username: cfg.Username, token: tok.AccessToken}
+		cl := xoauth2.NewClient(cfg.Username, tok.AccessToken)
 		err := c.Authenticate(cl)
-		if err != nil && cl.serverErr != "" {
-			err = fmt.Errorf("%w (server said %s)", err, cl.serverErr)
+		if err != nil && cl.ServerError() != "" {
+			err = fmt.Errorf("%w (server said %s)", err, cl.ServerError())
 		}
-		return xoauth2Mech, err
+		return xoauth2.Mechanism, err
 	case caps.Has(imap.Cap("AUTH=PLAIN")):
 		return sasl.Plain, c.Authenticate(sasl.NewPlainClient("", cfg.Username, password(cfg)))
 	case caps.Has(imap.CapLoginDisabled):

@@ -3,28 +3,23 @@ package security_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"supportd/internal/harness"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"supportd/internal/harness"
 
 	"github.com/emersion/go-smtp"
 
@@ -175,41 +170,12 @@ func freeAddr(t testing.TB) string {
 // writes its PEM to dir/name.pem; it returns the server certificate and the PEM path.
 func selfSigned(t testing.TB, dir, name string) (tls.Certificate, string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "supportd security test " + name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testenv.SelfSigned(t, "supportd security test "+name)
 	path := filepath.Join(dir, name+".pem")
-	if err := os.WriteFile(path, certPEM, 0o644); err != nil {
+	if err := os.WriteFile(path, c.CertPEM, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return cert, path
+	return c.TLS, path
 }
 
 func poolOf(t testing.TB, pemPath string) *x509.CertPool {

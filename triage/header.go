@@ -6,14 +6,13 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"supportd/internal/mailtext"
 )
 
 // MaxHeaderRunes bounds a header text built from the incoming message (a reply
 // or staff subject, a display name).
 const MaxHeaderRunes = 200
-
-// maxMsgIDLen bounds a message id copied into In-Reply-To/References.
-const maxMsgIDLen = 250
 
 // maxReferences is how many References a reply keeps (the most recent).
 const maxReferences = 20
@@ -25,32 +24,12 @@ const maxReferences = 20
 // one space, the result is trimmed and cut to MaxHeaderRunes runes (ending in
 // "…" when cut). Encoding for the wire (RFC 2047) is the writer's job.
 func SanitizeHeader(s string) string {
-	return sanitize(s, MaxHeaderRunes)
+	return mailtext.Sanitize(s, MaxHeaderRunes)
 }
 
-func sanitize(s string, limit int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		switch {
-		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == '\u0085':
-			return ' '
-		case unicode.Is(unicode.Cf, r):
-			return -1 // invisible format characters: bidi overrides, zero-width, BOM
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	return truncate(s, limit)
-}
+func sanitize(s string, limit int) string { return mailtext.Sanitize(s, limit) }
 
-// truncate cuts s to at most limit runes, the last being "…" when cut.
-func truncate(s string, limit int) string {
-	if limit <= 0 || utf8.RuneCountInString(s) <= limit {
-		return s
-	}
-	r := []rune(s)
-	return strings.TrimRightFunc(string(r[:limit-1]), unicode.IsSpace) + "…"
-}
+func truncate(s string, limit int) string { return mailtext.Truncate(s, limit) }
 
 // cleanAddr returns a bare address (local@domain) fit for an address header, or
 // "" when a fragment could break the header: white space, controls, or any of
@@ -75,29 +54,10 @@ func cleanAddr(a string) string {
 // cleanMsgID returns a message id in angle brackets fit for In-Reply-To and
 // References, or "" when it is empty or could break the header.
 func cleanMsgID(id string) string {
-	id = strings.TrimSpace(id)
-	if id == "" || len(id) > maxMsgIDLen {
-		return ""
+	if id, ok := mailtext.MsgID(id); ok {
+		return "<" + id + ">"
 	}
-	if !strings.HasPrefix(id, "<") {
-		id = "<" + id
-	}
-	if !strings.HasSuffix(id, ">") {
-		id += ">"
-	}
-	inner := id[1 : len(id)-1]
-	if inner == "" {
-		return ""
-	}
-	for i := 0; i < len(inner); i++ {
-		c := inner[i]
-		// Outside RFC 5322 §3.6.4's id-left/id-right: a comma or semicolon
-		// would read as a list separator to lenient parsers.
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`<>,;()"\`, c) >= 0 {
-			return ""
-		}
-	}
-	return id
+	return ""
 }
 
 // replyPrefix matches one leading reply marker: "Re:", "RE :", "AW:", "Sv:",

@@ -14,6 +14,7 @@ import (
 
 	"supportd/daemon"
 	"supportd/internal/config"
+	"supportd/internal/loopback"
 	"supportd/mailer"
 	"supportd/poller"
 )
@@ -66,7 +67,7 @@ func (a *app) run(ctx context.Context, defaults bool) error {
 			return err
 		}
 		defer srv.Close()
-		if host, _, _ := net.SplitHostPort(addr); config.IsLoopbackHost(host) {
+		if host, _, _ := net.SplitHostPort(addr); loopback.Host(host) {
 			remove, err := writeAdminToken(a.cfg.Store.Path, tok, addr)
 			if err != nil {
 				return err
@@ -100,7 +101,7 @@ func serveMetrics(addr string, m *daemon.Metrics, p *poller.Poller, sm *mailer.M
 		fmt.Fprintln(w, "ok")
 	})
 	host, _, _ := net.SplitHostPort(ln.Addr().String())
-	if admin != nil && config.IsLoopbackHost(host) {
+	if admin != nil && loopback.Host(host) {
 		admin.register(mux)
 	}
 	srv := &http.Server{Handler: hostGuard(addr, ln.Addr().String(), mux), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}

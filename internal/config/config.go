@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/viper"
 
 	"supportd/entitlement"
+	"supportd/internal/loopback"
 	"supportd/mailparse"
 	"supportd/poller"
 	"supportd/sla"
@@ -624,7 +625,7 @@ func (c Config) Validate() error {
 	if l := c.Metrics.Listen; l != "" {
 		if host, _, err := net.SplitHostPort(l); err != nil {
 			bad("metrics.listen", "%q must be host:port", l)
-		} else if !IsLoopbackHost(host) && !c.Metrics.AllowRemote {
+		} else if !loopback.Host(host) && !c.Metrics.AllowRemote {
 			bad("metrics.listen", "%q is not a loopback address: /metrics and /healthz would be open to the network; use 127.0.0.1:PORT or set metrics.allow_remote: true", l)
 		}
 	}
@@ -650,21 +651,13 @@ func validateEndpoint(section, addr, mode string) []error {
 	switch mode {
 	case "implicit", "starttls":
 	case "none":
-		if err == nil && !IsLoopbackHost(host) {
+		if err == nil && !loopback.Host(host) {
 			errs = append(errs, fmt.Errorf("%s.tls: none is accepted only for loopback addresses (127.0.0.1, ::1, localhost), not %q", section, host))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("%s.tls: must be implicit, starttls or none", section))
 	}
 	return errs
-}
-
-func IsLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func looksLikeAddr(s string) bool {

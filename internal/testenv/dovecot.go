@@ -2,16 +2,11 @@ package testenv
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -168,52 +163,19 @@ func (s *DovecotServer) prepareDirs() error {
 	return nil
 }
 
-// writeCert generates a self-signed ECDSA certificate for 127.0.0.1, ::1 and
-// localhost, valid for a day around now.
+// writeCert writes a fresh self-signed certificate (NewCert) for Dovecot.
 func (s *DovecotServer) writeCert() error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := NewCert("supportd testenv dovecot")
 	if err != nil {
-		return fmt.Errorf("generate key: %w", err)
+		return err
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		return fmt.Errorf("serial: %w", err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "supportd testenv dovecot", Organization: []string{"supportd tests"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return fmt.Errorf("create certificate: %w", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return fmt.Errorf("parse certificate: %w", err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return fmt.Errorf("marshal key: %w", err)
-	}
-	s.certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	if err := os.WriteFile(s.CertFile(), s.certPEM, 0o644); err != nil {
+	s.certPEM, s.caPool = c.CertPEM, c.Pool
+	if err := os.WriteFile(s.CertFile(), c.CertPEM, 0o644); err != nil {
 		return fmt.Errorf("write cert: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(s.dir, "key.pem"), keyPEM, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(s.dir, "key.pem"), c.KeyPEM, 0o600); err != nil {
 		return fmt.Errorf("write key: %w", err)
 	}
-	s.caPool = x509.NewCertPool()
-	s.caPool.AddCert(cert)
 	return nil
 }
 
