@@ -120,6 +120,9 @@ func New(cfg Config, e *Engine, db *store.DB, p *poller.Poller, m *mailer.Mailer
 	if metrics == nil {
 		metrics = NewMetrics(nil)
 	}
+	if p != nil {
+		metrics.WatchKeywordsDropped(func() float64 { return float64(p.Stats().KeywordsDropped) })
+	}
 	d := &Daemon{cfg: cfg, engine: e, db: db, poll: p, mail: m, log: log, metrics: metrics, kick: make(chan struct{}, 1)}
 	d.live.base = time.Now()
 	return d

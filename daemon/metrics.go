@@ -40,6 +40,13 @@ func (m *Metrics) WatchAuthFailures(service string, count func() float64) {
 		ConstLabels: prometheus.Labels{"service": service}}, count))
 }
 
+// WatchKeywordsDropped registers supportd_imap_keywords_dropped_total, read
+// from count: keywords the mailbox could not store (PERMANENTFLAGS without \*).
+func (m *Metrics) WatchKeywordsDropped(count func() float64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "supportd_imap_keywords_dropped_total",
+		Help: "IMAP keywords (tags) not stored because the mailbox cannot store keywords (PERMANENTFLAGS without \\*): staff rely on folders or the staff queue."}, count))
+}
+
 // NewMetrics registers the metrics; reconnects reads the poller's counter.
 func NewMetrics(reconnects func() float64) *Metrics {
 	if reconnects == nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"supportd/internal/loopback"
@@ -116,6 +117,9 @@ type Config struct {
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Now is the clock for Stats and token expiry checks; default time.Now.
 	Now func() time.Time
+
+	keywordsDropped *atomic.Int64 // set by New: the Poller's counter
+
 }
 
 // withDefaults returns a copy of cfg with zero fields set to their defaults.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"supportd/internal/loopback"
@@ -48,6 +49,12 @@ type Conn struct {
 	raw       *deadlineConn
 	folders   map[string]bool // folders known to exist
 	closeOnce sync.Once
+
+	// keywordsDropped counts keywords not stored because the mailbox cannot
+	// (the poller's, shared by its sessions); keywordWarned: this session
+	// warned of it.
+	keywordsDropped *atomic.Int64
+	keywordWarned   bool
 }
 
 // Dial connects to cfg.Address, authenticates and selects cfg.Mailbox.
@@ -117,7 +124,10 @@ func dial(ctx context.Context, cfg Config, tok *oauth2.Token, uh *imapclient.Uni
 		raw.Close()
 		return nil, fmt.Errorf("imap.tls: unknown mode %q", cfg.TLS)
 	}
-	conn := &Conn{Client: c, cfg: cfg, log: log, raw: raw, folders: map[string]bool{}}
+	conn := &Conn{Client: c, cfg: cfg, log: log, raw: raw, folders: map[string]bool{}, keywordsDropped: cfg.keywordsDropped}
+	if conn.keywordsDropped == nil {
+		conn.keywordsDropped = new(atomic.Int64)
+	}
 	fail := func(op string, err error) (*Conn, error) {
 		c.Close()
 		return nil, fmt.Errorf("%s: %w", op, ctxErr(dctx, err))

@@ -40,6 +40,12 @@ func (c *Conn) ApplyMarks(marks []Mark) error {
 			case !validKeyword(kw):
 				c.log.Warn("imap keyword skipped: not a valid atom", "uid", m.UID, "keyword", kw)
 			case !c.keywordAllowed(imap.Flag(kw)):
+				c.keywordsDropped.Add(1)
+				if !c.keywordWarned {
+					c.keywordWarned = true
+					c.log.Warn("imap mailbox cannot store keywords (PERMANENTFLAGS without \\*: Exchange Online, or no ACL right w): tags such as P1 or $SupportdProcessed are dropped; staff rely on folders (routing.rules) or support.staff_queue",
+						"mailbox", c.Mailbox.Name, "permanentflags", fmt.Sprint(c.Mailbox.PermanentFlags))
+				}
 				c.log.Debug("imap keyword skipped: not in PERMANENTFLAGS", "uid", m.UID, "keyword", kw)
 			default:
 				flags = append(flags, imap.Flag(kw))

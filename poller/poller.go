@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -53,6 +54,9 @@ type Stats struct {
 	// TokenWarning: the token could not be refreshed, or expires within 10
 	// minutes even after asking the TokenSource for a fresh one.
 	TokenWarning bool
+	// KeywordsDropped counts keywords not stored because the mailbox cannot
+	// store keywords (PERMANENTFLAGS without \*); each session warns once.
+	KeywordsDropped int64
 }
 
 // Poller reads one mailbox and hands new messages to a Handler.
@@ -68,6 +72,8 @@ type Poller struct {
 	pendingUV uint32
 	lastUV    uint32 // last UID accepted by the handler in this process, per UIDVALIDITY
 	lastUID   uint32
+
+	keywordsDropped atomic.Int64
 }
 
 // New validates cfg (errors name the config keys: imap.address, imap.tls …)
@@ -79,6 +85,7 @@ func New(cfg Config) (*Poller, error) {
 		return nil, err
 	}
 	p := &Poller{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1)}
+	p.cfg.keywordsDropped = &p.keywordsDropped
 	if cfg.SpoolDir == "" {
 		dir, err := os.MkdirTemp("", "supportd-spool-*")
 		if err != nil {
@@ -96,7 +103,9 @@ func (p *Poller) SpoolDir() string { return p.cfg.SpoolDir }
 func (p *Poller) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.stats
+	st := p.stats
+	st.KeywordsDropped = p.keywordsDropped.Load()
+	return st
 }
 
 func (p *Poller) update(f func(s *Stats)) {

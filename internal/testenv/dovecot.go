@@ -36,6 +36,11 @@ type DovecotOptions struct {
 	// TLS turns on ssl = yes with a self-signed certificate generated for
 	// 127.0.0.1/localhost: STARTTLS on Addr and implicit TLS on TLSAddr.
 	TLS bool
+	// NoKeywords takes the ACL right "w" from the user (Dovecot's acl plugin,
+	// a global ACL file): PERMANENTFLAGS is then (\Deleted \Seen), as on
+	// Exchange Online or a shared mailbox without that right, and keywords
+	// cannot be stored.
+	NoKeywords bool
 }
 
 // DovecotServer is a private Dovecot instance on loopback. Its methods are
@@ -54,6 +59,8 @@ type DovecotServer struct {
 	tlsPort int // 0 without TLS
 	certPEM []byte
 	caPool  *x509.CertPool
+
+	noKeywords bool
 
 	mu   sync.Mutex
 	proc *process
@@ -97,6 +104,8 @@ func StartDovecot(t testing.TB, opts *DovecotOptions) *DovecotServer {
 		errPath: filepath.Join(dir, "stderr.log"),
 		user:    opts.User,
 		pass:    opts.Password,
+
+		noKeywords: opts.NoKeywords,
 	}
 	if s.user == "" {
 		s.user = DefaultIMAPUser
@@ -228,6 +237,14 @@ func (s *DovecotServer) writeConf() error {
 	p("passdb {\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%%u %s\n}", filepath.Join(s.dir, "passwd"))
 	p("userdb {\n  driver = static\n  args = uid=%s gid=%s home=%s/%%u\n}", uid, gid, filepath.Join(s.dir, "home"))
 	p("namespace inbox {\n  inbox = yes\n  separator = /\n}")
+	if s.noKeywords {
+		acl := filepath.Join(s.dir, "global-acl")
+		if err := os.WriteFile(acl, []byte("* owner lrstipekxa\n"), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", acl, err)
+		}
+		p("mail_plugins = $mail_plugins acl")
+		p("plugin {\n  acl = vfile:%s\n}", acl)
+	}
 	p("service imap-login {")
 	p("  inet_listener imap {\n    address = 127.0.0.1\n    port = %d\n  }", s.port)
 	p("  inet_listener imaps {\n    address = 127.0.0.1\n    port = %d\n  }", s.tlsPort)
