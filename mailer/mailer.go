@@ -599,8 +599,14 @@ func (m *Mailer) open(ctx context.Context) (*session, error) {
 	// handshake (and certificate verification) happens here.
 	if err := s.c.Hello(m.cfg.HeloName); err != nil {
 		op := "ehlo"
-		if m.cfg.TLS == TLSStartTLS && !isSMTPError(err) {
+		switch {
+		case m.cfg.TLS == TLSStartTLS && isTLSError(err):
 			op = "tls"
+		case m.cfg.TLS == TLSStartTLS && !isSMTPError(err):
+			// The handshake went through and the server hung up on the EHLO
+			// that follows: a server-side failure (Postfix smtpd dies there
+			// when its SASL backend is missing), not a TLS problem.
+			err = fmt.Errorf("the server closed the connection after STARTTLS (in the handshake or before answering EHLO): a server-side failure, not a TLS one — check the server's log (Postfix: its SASL backend): %w", err)
 		}
 		return fail(op, err)
 	}
@@ -616,6 +622,18 @@ func (m *Mailer) open(ctx context.Context) (*session, error) {
 	m.authErr.Store(nil)
 	m.log.Debug("smtp session open", "address", m.cfg.Address, "tls", m.cfg.TLS)
 	return s, nil
+}
+
+// isTLSError: err comes from the TLS layer (handshake, alert, record,
+// certificate), not from the connection being closed.
+func isTLSError(err error) bool {
+	var (
+		alert tls.AlertError
+		rec   tls.RecordHeaderError
+		ech   *tls.ECHRejectionError
+	)
+	return IsTLSVerification(err) || errors.As(err, &alert) || errors.As(err, &rec) || errors.As(err, &ech) ||
+		strings.Contains(err.Error(), "tls: ")
 }
 
 func isSMTPError(err error) bool {

@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -748,5 +749,43 @@ func TestSessionsReusedAcrossBatches(t *testing.T) {
 	}
 	if n := len(be.Messages()); n != 5 {
 		t.Fatalf("server holds %d messages, want 5", n)
+	}
+}
+
+// A submission server that dies right after STARTTLS (Postfix smtpd without its
+// SASL backend) is not reported as a TLS problem.
+func TestServerDyingAfterStartTLSIsNotATLSError(t *testing.T) {
+	srvTLS, pool := selfSigned(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				fmt.Fprintf(c, "220 mx ESMTP\r\n")
+				r.ReadString('\n') // EHLO
+				fmt.Fprintf(c, "250-mx\r\n250 STARTTLS\r\n")
+				r.ReadString('\n') // STARTTLS
+				fmt.Fprintf(c, "220 go ahead\r\n")
+				tc := tls.Server(c, srvTLS)
+				if tc.Handshake() == nil {
+					bufio.NewReader(tc).ReadString('\n') // EHLO, then "fatal: no SASL authentication mechanisms"
+				}
+			}()
+		}
+	}()
+	m := newMailer(t, Config{Address: l.Addr().String(), TLS: TLSStartTLS, TLSConfig: &tls.Config{RootCAs: pool}, HeloName: "mail.vendor.test"})
+	err = m.Send(context.Background(), testEnvelope("sasl@vendor.test"))
+	var e *Error
+	if !errors.As(err, &e) || e.Op != "ehlo" || IsTLSVerification(err) || !strings.Contains(err.Error(), "server-side failure") || !IsTemporary(err) {
+		t.Fatalf("server gone after STARTTLS: %v (op %v), want a temporary ehlo error saying it is the server's", err, e)
 	}
 }

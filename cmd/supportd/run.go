@@ -17,6 +17,7 @@ import (
 	"supportd/internal/loopback"
 	"supportd/mailer"
 	"supportd/poller"
+	"supportd/store"
 )
 
 func (a *app) runCmd() *cobra.Command {
@@ -42,7 +43,7 @@ func (a *app) run(ctx context.Context, defaults bool) error {
 	for _, w := range a.cfg.Warnings() {
 		log.Warn("configuration: " + w)
 	}
-	db, err := a.openStore(false)
+	db, err := a.openStoreForRun(log)
 	if err != nil {
 		return err
 	}
@@ -133,4 +134,24 @@ func health(p *poller.Poller, sm *mailer.Mailer) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// runLockWait bounds how long run waits for the store's lock: a run stopped
+// by SIGTERM may still be flushing its outbox (up to 10 s) when systemd starts
+// the next one (RestartSec=2).
+const runLockWait = 20 * time.Second
+
+// openStoreForRun opens the store for run, waiting up to runLockWait (at
+// least store.lock_timeout) for a previous run to let go of it.
+func (a *app) openStoreForRun(log *slog.Logger) (*store.DB, error) {
+	db, err := a.openStore(false)
+	if err == nil || !errors.Is(err, store.ErrLocked) || a.cfg.Store.LockTimeout >= runLockWait {
+		return db, err
+	}
+	wait := runLockWait - a.cfg.Store.LockTimeout
+	log.Warn("store is locked, probably by a supportd run still flushing its outbox: waiting for it", "store", a.cfg.Store.Path, "up_to", wait.String())
+	saved := a.cfg.Store.LockTimeout
+	a.cfg.Store.LockTimeout = wait
+	defer func() { a.cfg.Store.LockTimeout = saved }()
+	return a.openStore(false)
 }

@@ -87,3 +87,39 @@ func cliCtx(ctx context.Context, env []string, args ...string) (string, string, 
 	err := root.ExecuteContext(ctx)
 	return out.String(), errb.String(), err
 }
+
+// A run started while the previous one still holds the store (SIGTERM, outbox
+// flush of up to 10 s, systemd restarting 2 s later) waits for the lock
+// instead of failing with "store … is locked".
+func TestRunWaitsForTheStoreLock(t *testing.T) {
+	dv := testenv.Dovecot(t)
+	mp := testenv.Mailpit(t)
+	dbPath := filepath.Join(t.TempDir(), "supportd.db")
+	cfg := writeConfig(t, fmt.Sprintf(`
+store: {path: %q, lock_timeout: 1s}
+imap: {address: %q, tls: none, username: %q, poll_interval: 1s}
+smtp: {address: %q, tls: none}
+metrics: {listen: ""}
+`, dbPath, dv.Addr(), dv.User(), mp.SMTPAddr()))
+	held, err := store.Open(dbPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	logs := &harness.SyncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		root := newRootCmd(io.Discard, logs, []string{"SUPPORTD_IMAP_PASSWORD=" + dv.Password()})
+		root.SetArgs([]string{"--config", cfg, "run"})
+		done <- root.ExecuteContext(ctx)
+	}()
+	harness.WaitFor(t, 10*time.Second, "the wait announced", func() bool { return strings.Contains(logs.String(), "store is locked") })
+	time.Sleep(3 * time.Second) // longer than store.lock_timeout
+	held.Close()
+	harness.WaitFor(t, 20*time.Second, "run started", func() bool { return strings.Contains(logs.String(), "supportd running") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v\n%s", err, logs.String())
+	}
+}
