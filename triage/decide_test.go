@@ -99,6 +99,7 @@ func TestSuppressReasons(t *testing.T) {
 		{"precedence with a comment first", func(m *mailparse.Message, _ *Input) { m.Precedence = "(c) junk" }, ReasonPrecedence},
 		{"auto-submitted with a comment first", func(m *mailparse.Message, _ *Input) { m.AutoSubmitted = "(vacation) auto-replied" }, ReasonAutoSubmitted},
 		{"own address with a +tag", func(m *mailparse.Message, _ *Input) { m.From.Addr = "support+CS-000001@vendor.test" }, ReasonOwnAddress},
+		{"x-loop with a +tag", func(m *mailparse.Message, _ *Input) { m.XLoop = []string{"<Support+CS-000001@vendor.test>"} }, ReasonOwnAddress},
 		{"own address as return-path", func(m *mailparse.Message, _ *Input) {
 			m.HasReturnPath, m.ReturnPath = true, "support+bounce@vendor.test"
 		}, ReasonOwnAddress},

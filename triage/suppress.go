@@ -177,12 +177,18 @@ func untag(local string) string {
 	return local
 }
 
-// loops reports whether an X-Loop value names one of our addresses.
+// loops reports whether an X-Loop value names one of our addresses, also
+// with a "+tag".
 func loops(xloop, own []string) bool {
 	for _, v := range xloop {
-		v = strings.ToLower(v)
+		lv := strings.ToLower(v)
 		for _, o := range own {
-			if o = strings.ToLower(strings.TrimSpace(o)); o != "" && strings.Contains(v, o) {
+			if o = strings.ToLower(strings.TrimSpace(o)); o != "" && strings.Contains(lv, o) {
+				return true
+			}
+		}
+		for _, tok := range strings.FieldsFunc(v, func(r rune) bool { return strings.ContainsRune(" \t<>,;\"()", r) }) {
+			if isOwn(tok, own) {
 				return true
 			}
 		}
