@@ -115,6 +115,7 @@ func (api *adminAPI) register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /customers/import", api.auth(api.importCustomers))
 	mux.HandleFunc("POST /customers/set", api.auth(api.setCustomer))
 	mux.HandleFunc("POST /customers/delete", api.auth(api.deleteCustomer))
+	mux.HandleFunc("POST /outbox/retry", api.auth(api.outboxRetry))
 }
 
 func (api *adminAPI) auth(h http.HandlerFunc) http.HandlerFunc {

@@ -119,6 +119,7 @@ func newRootCmd(stdout, stderr io.Writer, env []string) *cobra.Command {
 		a.explainCmd(),
 		a.customersCmd(),
 		a.ticketsCmd(),
+		a.outboxCmd(),
 		a.backupCmd(),
 		a.restoreCmd(),
 		a.configCmd(),
