@@ -28,8 +28,9 @@ import (
 
 // Config of the daemon beyond the Engine.
 type Config struct {
-	Mailbox          string
-	ParseOptions     *mailparse.Options
+	Mailbox string
+	// Parser reads each message (nil: mailparse's defaults).
+	Parser           *mailparse.Parser
 	MaxAttempts      int    // a message failing this often is quarantined (default 3)
 	QuarantineFolder string // "" = tag only
 	StaffQueue       string
@@ -116,6 +117,9 @@ func New(cfg Config, e *Engine, db *store.DB, p *poller.Poller, m *mailer.Mailer
 	}
 	if cfg.StallAfter <= 0 {
 		cfg.StallAfter = DefaultStallAfter
+	}
+	if cfg.Parser == nil {
+		cfg.Parser = mailparse.Default()
 	}
 	if metrics == nil {
 		metrics = NewMetrics(nil)
@@ -440,7 +444,7 @@ func (d *Daemon) parseOne(f poller.Fetched) (p *parsedMsg) {
 	}
 	defer file.Close()
 	h := sha256.New()
-	msg, err := mailparse.Parse(io.TeeReader(file, h), d.cfg.ParseOptions)
+	msg, err := d.cfg.Parser.Parse(io.TeeReader(file, h))
 	if err == nil {
 		_, err = io.Copy(h, file)
 	}

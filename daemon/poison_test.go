@@ -150,7 +150,7 @@ func parseCost(t testing.TB, gen func(io.Writer)) (cpu time.Duration, alloc uint
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	c0 := threadCPU(t)
-	m, err := mailparse.Parse(pr, nil)
+	m, err := mailparse.Default().Parse(pr)
 	c1 := threadCPU(t)
 	runtime.ReadMemStats(&after)
 	io.Copy(io.Discard, pr) // let the generator finish if Parse stopped early

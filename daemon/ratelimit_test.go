@@ -28,7 +28,7 @@ func TestEngineReadsReplyCounters(t *testing.T) {
 	eng := newEngine(t)
 	assess := func(raw string) *daemon.Assessment {
 		t.Helper()
-		m, err := mailparse.Parse(strings.NewReader(raw), nil)
+		m, err := mailparse.Default().Parse(strings.NewReader(raw))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +91,7 @@ func TestUnknownSenderLinkNotRendered(t *testing.T) {
 	defer db.Close()
 	eng := newEngine(t)
 	eng.Renderer = r
-	m, err := mailparse.Parse(strings.NewReader(msg("Someone <someone@victim.test>", "Cheap watches at http://spam.example/buy", "l1@victim.test", "Hello\n")), nil)
+	m, err := mailparse.Default().Parse(strings.NewReader(msg("Someone <someone@victim.test>", "Cheap watches at http://spam.example/buy", "l1@victim.test", "Hello\n")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,12 +6,14 @@
 // subject and text (ticket id, build number, server OS, browser, whether a
 // description and steps to reproduce were given). SPEC §2.
 //
-// It is pure: no network, no store, no clock, no globals but compiled
-// regular expressions and a cache of compiled ticket patterns.
+// New compiles the Options (the ticket pattern: a bad one is New's error,
+// so a configuration error, never a per-message one) into a Parser, which
+// is safe for concurrent use. The package is pure: no network, no store, no
+// clock, no globals but compiled regular expressions.
 //
 // # Invariants
 //
-//   - Parse never panics (a recover turns an internal bug into the problem
+//   - Parser.Parse never panics (a recover turns an internal bug into the problem
 //     "internal_error") and always returns a non-nil *Message. Its error is
 //     only for a failure of the reader itself; a malformed message is not an
 //     error: its oddities are listed in Message.Problems as short stable
@@ -61,12 +63,12 @@
 //	bad_content_type, bad_content_disposition, missing_boundary,
 //	missing_final_boundary, bad_multipart, unknown_charset: <name>,
 //	unknown_encoding: <name>, undeclared_charset, bad_base64,
-//	bad_quoted_printable, bad_body, bad_entity, bad_ticket_pattern,
+//	bad_quoted_printable, bad_body, bad_entity,
 //	internal_error: <detail>
 //
 // # Extraction
 //
-// Extract (called by Parse) searches the subject and the first 64 KiB of the
+// Parser.Extract (called by Parse) searches the subject and the first 64 KiB of the
 // body text. It reads the ticket id (Options.TicketPattern,
 // case-insensitive, first in the subject, else the body — a quoted older id
 // counts: it marks a follow-up), the build number ("Build Number: 8973",

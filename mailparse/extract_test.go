@@ -1,13 +1,14 @@
 package mailparse
 
 import (
-	"slices"
+	"strings"
 	"testing"
 )
 
-func extractText(subject, text string, opts *Options) *Message {
+func extractText(t testing.TB, subject, text string, opts *Options) *Message {
+	t.Helper()
 	m := &Message{Subject: subject, Text: text}
-	Extract(m, opts)
+	testParser(t, opts).Extract(m)
 	return m
 }
 
@@ -30,7 +31,7 @@ func TestExtractTicket(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := extractText(tc.subject, tc.text, &Options{TicketPattern: tc.pattern})
+			m := extractText(t, tc.subject, tc.text, &Options{TicketPattern: tc.pattern})
 			if m.TicketID != tc.want {
 				t.Errorf("TicketID = %q, want %q", m.TicketID, tc.want)
 			}
@@ -38,14 +39,13 @@ func TestExtractTicket(t *testing.T) {
 	}
 }
 
-func TestExtractBadTicketPattern(t *testing.T) {
+// TestNewBadTicketPattern: a ticket pattern that does not compile, or
+// matches the empty string, is New's error, naming the pattern.
+func TestNewBadTicketPattern(t *testing.T) {
 	for _, pat := range []string{`CS-(\d{6}`, `\d*`} {
-		m := extractText("[CS-004211]", "", &Options{TicketPattern: pat})
-		if m.TicketID != "CS-004211" {
-			t.Errorf("pattern %q: TicketID = %q, want fallback to default pattern", pat, m.TicketID)
-		}
-		if !slices.Contains(m.Problems, "bad_ticket_pattern") {
-			t.Errorf("pattern %q: problems %v lack bad_ticket_pattern", pat, m.Problems)
+		p, err := New(Options{TicketPattern: pat})
+		if err == nil || p != nil || !strings.Contains(err.Error(), pat) {
+			t.Errorf("pattern %q: New = %v, %v; want an error naming it", pat, p, err)
 		}
 	}
 }
@@ -83,12 +83,12 @@ func TestExtractBuild(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.text, func(t *testing.T) {
-			if got := extractText("", tc.text, nil).Build; got != tc.want {
+			if got := extractText(t, "", tc.text, nil).Build; got != tc.want {
 				t.Errorf("Build(%q) = %d, want %d", tc.text, got, tc.want)
 			}
 		})
 	}
-	if got := extractText("Error after upgrade to build 9653", "no number here", nil).Build; got != 9653 {
+	if got := extractText(t, "Error after upgrade to build 9653", "no number here", nil).Build; got != 9653 {
 		t.Errorf("build in subject: got %d", got)
 	}
 }
@@ -120,7 +120,7 @@ func TestExtractServerOS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.text, func(t *testing.T) {
-			if got := extractText("", tc.text, nil).ServerOS; got != tc.want {
+			if got := extractText(t, "", tc.text, nil).ServerOS; got != tc.want {
 				t.Errorf("ServerOS(%q) = %q, want %q", tc.text, got, tc.want)
 			}
 		})
@@ -132,14 +132,14 @@ func TestExtractServerOSConfigured(t *testing.T) {
 	// A decorated configured name is not a plain Windows version: it is
 	// looked up verbatim, and a Windows version found in the text keeps its
 	// canonical name.
-	if got := extractText("", "Server OS: Win 2019", opts).ServerOS; got != "Windows Server 2019" {
+	if got := extractText(t, "", "Server OS: Win 2019", opts).ServerOS; got != "Windows Server 2019" {
 		t.Errorf("got %q, want canonical name", got)
 	}
 	opts = &Options{ServerOSes: []string{"windows server 2019", "Ubuntu 22.04"}}
-	if got := extractText("", "Server OS: Win 2019", opts).ServerOS; got != "windows server 2019" {
+	if got := extractText(t, "", "Server OS: Win 2019", opts).ServerOS; got != "windows server 2019" {
 		t.Errorf("configured spelling: got %q, want %q", got, "windows server 2019")
 	}
-	if got := extractText("", "The web server runs ubuntu 22.04", opts).ServerOS; got != "Ubuntu 22.04" {
+	if got := extractText(t, "", "The web server runs ubuntu 22.04", opts).ServerOS; got != "Ubuntu 22.04" {
 		t.Errorf("non-Windows configured name: got %q", got)
 	}
 }
@@ -180,7 +180,7 @@ func TestExtractBrowser(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.text, func(t *testing.T) {
-			b := extractText("", tc.text, nil).Browser
+			b := extractText(t, "", tc.text, nil).Browser
 			if tc.name == "" {
 				if b != nil {
 					t.Errorf("Browser(%q) = %+v, want none", tc.text, *b)
@@ -216,7 +216,7 @@ func TestExtractDescription(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := extractText("", tc.text, nil).HasDescription; got != tc.want {
+			if got := extractText(t, "", tc.text, nil).HasDescription; got != tc.want {
 				t.Errorf("HasDescription = %v, want %v", got, tc.want)
 			}
 		})
@@ -245,7 +245,7 @@ func TestExtractSteps(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := extractText("", tc.text, nil).HasSteps; got != tc.want {
+			if got := extractText(t, "", tc.text, nil).HasSteps; got != tc.want {
 				t.Errorf("HasSteps = %v, want %v", got, tc.want)
 			}
 		})
@@ -253,9 +253,10 @@ func TestExtractSteps(t *testing.T) {
 }
 
 func TestExtractNilAndReset(t *testing.T) {
-	Extract(nil, nil) // must not panic
+	p := testParser(t, nil)
+	p.Extract(nil) // must not panic
 	m := &Message{TicketID: "CS-999999", Build: 1234, HasSteps: true}
-	Extract(m, nil)
+	p.Extract(m)
 	if m.TicketID != "" || m.Build != 0 || m.HasSteps {
 		t.Errorf("Extract kept stale fields: %+v", m)
 	}
@@ -264,13 +265,10 @@ func TestExtractNilAndReset(t *testing.T) {
 	}
 }
 
-// TestOrigTextLower: lower is asciiLower of subject + "\n" + body, byte
-// offsets unchanged (non-ASCII bytes kept as they are).
-func TestOrigTextLower(t *testing.T) {
-	for _, o := range []origText{{"", ""}, {"Subject", "Body"}, {"ÄBC Déf", "XYZ\r\nÖl, Build 9653 WIN"}, {"lower", "already"}, {"Z", "A"}} {
-		want := asciiLower(o.subject + "\n" + o.body)
-		if got := o.lower(); got != want {
-			t.Errorf("%q: got %q, want %q", o, got, want)
-		}
+// TestDefault: Default's options compile (it panics otherwise).
+func TestDefault(t *testing.T) {
+	m := &Message{Subject: "Re: [cs-000042]"}
+	if Default().Extract(m); m.TicketID != "CS-000042" {
+		t.Errorf("TicketID = %q", m.TicketID)
 	}
 }

@@ -107,7 +107,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer fh.Close()
-			m, err := Parse(fh, nil)
+			m, err := testParser(t, nil).Parse(fh)
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -157,8 +157,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("Subject: =?utf-8?q?x=0D=0ABcc:_a@b?=\r\n\r\nhi"))
 	f.Add([]byte{})
 	opts := &Options{Limits: Limits{MaxMessageBytes: 1 << 20, MaxParts: 50, MaxDepth: 8, MaxTextBytes: 64 << 10, MaxHeaderBytes: 64 << 10}}
+	p := testParser(f, opts)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := Parse(bytes.NewReader(data), opts)
+		m, err := p.Parse(bytes.NewReader(data))
 		if err != nil {
 			t.Fatalf("Parse returned an error for in-memory input: %v", err)
 		}

@@ -1,13 +1,10 @@
 package mailparse
 
 import (
-	"io"
 	"mime"
 	"net/mail"
-	nettextproto "net/textproto"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -23,7 +20,7 @@ const maxHeaderValue = 4096
 const maxIDs = 100
 
 // headers fills the envelope-ish fields of m from the top-level header.
-func (p *parser) headers(h header) {
+func (p *parser) headers(h message.Header) {
 	m := p.m
 	if from := p.addressList(h, "From"); len(from) > 0 {
 		m.From = &from[0]
@@ -88,33 +85,9 @@ func token(v string) string {
 // like go-message's own header decoding. addressParser is
 // go-message/mail.ParseAddressList's parser with that decoder.
 var (
-	wordDecoder   = mime.WordDecoder{CharsetReader: wordCharsetReader}
+	wordDecoder   = mime.WordDecoder{CharsetReader: message.CharsetReader}
 	addressParser = mail.AddressParser{WordDecoder: &wordDecoder}
 )
-
-// wordCharsetReader is message.CharsetReader for the few bytes of one
-// encoded word: mime.WordDecoder copies the result with io.Copy, whose 32 KiB
-// buffer per word was a fifth of Parse's allocated bytes; a reader with
-// WriteTo copies through a small pooled buffer instead.
-func wordCharsetReader(charset string, input io.Reader) (io.Reader, error) {
-	r, err := message.CharsetReader(charset, input)
-	if err != nil || r == nil {
-		return r, err
-	}
-	return smallCopyReader{r}, nil
-}
-
-type smallCopyReader struct{ r io.Reader }
-
-func (s smallCopyReader) Read(p []byte) (int, error) { return s.r.Read(p) }
-
-var smallBufPool = sync.Pool{New: func() any { b := make([]byte, 512); return &b }}
-
-func (s smallCopyReader) WriteTo(w io.Writer) (int64, error) {
-	bp := smallBufPool.Get().(*[]byte)
-	defer smallBufPool.Put(bp)
-	return io.CopyBuffer(w, struct{ io.Reader }{s.r}, *bp)
-}
 
 // decodeWords decodes RFC 2047 encoded words; on failure (an unknown
 // charset) the raw value is kept and a problem recorded.
@@ -122,8 +95,7 @@ func (p *parser) decodeWords(v, field string) string {
 	if !strings.Contains(v, "=?") {
 		return fixUTF8(v)
 	}
-	dec := wordDecoder
-	s, err := dec.DecodeHeader(v)
+	s, err := wordDecoder.DecodeHeader(v)
 	if err != nil {
 		p.problem("bad_encoded_word: " + field)
 		return fixUTF8(v)
@@ -194,8 +166,7 @@ func cleanFilename(s string) string {
 		return ""
 	}
 	if strings.Contains(s, "=?") {
-		dec := wordDecoder
-		if d, err := dec.DecodeHeader(s); err == nil {
+		if d, err := wordDecoder.DecodeHeader(s); err == nil {
 			s = d
 		}
 	}
@@ -212,38 +183,28 @@ var lenientParamRe = regexp.MustCompile(`([A-Za-z0-9][A-Za-z0-9\-_.*]*)\s*=\s*("
 // falls back to a lenient parse (duplicate or malformed parameters, bad
 // quoting) reporting err.
 func parseParams(v string) (string, map[string]string, error) {
-	t, params, ok := parseMediaTypeSimple(v)
-	var err error
-	if !ok {
-		t, params, err = mime.ParseMediaType(v)
-	}
+	t, params, err := mime.ParseMediaType(v)
 	if err == nil {
 		for k, pv := range params {
 			if strings.Contains(pv, "=?") {
-				dec := wordDecoder
-				if d, derr := dec.DecodeHeader(pv); derr == nil {
+				if d, derr := wordDecoder.DecodeHeader(pv); derr == nil {
 					params[k] = d
 				}
 			}
 		}
 		return strings.ToLower(t), params, nil
 	}
+	params = map[string]string{}
 	if err == mime.ErrInvalidMediaParameter {
 		// The media type is fine, some parameter is not (an unquoted 8-bit
 		// file name, a stray character): mime drops every parameter then, so
 		// read them leniently, as enmime does, and keep the file name.
-		params = map[string]string{}
 		if i := strings.IndexByte(v, ';'); i >= 0 {
 			lenientParams(v[i+1:], params)
 		}
 		return strings.ToLower(t), params, nil
 	}
-	params = map[string]string{}
-	main := v
-	rest := ""
-	if i := strings.IndexByte(v, ';'); i >= 0 {
-		main, rest = v[:i], v[i+1:]
-	}
+	main, rest, _ := strings.Cut(v, ";")
 	if f := firstField(main); len(f) < len(strings.TrimSpace(main)) {
 		// "application/pdf name=x.pdf": a parameter without its ';'.
 		lead := strings.TrimSpace(main)
@@ -257,120 +218,6 @@ func parseParams(v string) (string, map[string]string, error) {
 	}, strings.ToLower(firstField(main)))
 	lenientParams(rest, params)
 	return t, params, err
-}
-
-// parseMediaTypeSimple is mime.ParseMediaType for the usual values: ASCII,
-// parameters without RFC 2231 stars, repeats or backslashes, values as
-// tokens or plain quoted strings. It returns the media type lower-cased and
-// the parameters, the values slices of v (mime builds each quoted value
-// byte by byte); ok is false for anything else, which mime.ParseMediaType
-// must parse. FuzzPrechecks compares the two. Without parameters the map
-// is nil (mime's is empty).
-func parseMediaTypeSimple(v string) (mt string, params map[string]string, ok bool) {
-	for i := 0; i < len(v); i++ {
-		if v[i] >= utf8.RuneSelf {
-			return "", nil, false // unicode.IsSpace and ToLower beyond ASCII
-		}
-	}
-	base, rest, _ := strings.Cut(v, ";")
-	mt = strings.TrimSpace(strings.ToLower(base))
-	typ, sub := consumeMIMEToken(mt)
-	if typ == "" {
-		return "", nil, false
-	}
-	if sub != "" {
-		if sub[0] != '/' {
-			return "", nil, false
-		}
-		if subtype, after := consumeMIMEToken(sub[1:]); subtype == "" || after != "" {
-			return "", nil, false
-		}
-	}
-	// The map is made for the first parameter: a nil map answers every
-	// lookup as an empty one, and only a present parameter is ever
-	// rewritten.
-	if len(base) == len(v) {
-		return mt, nil, true
-	}
-	rest = v[len(base):]
-	for {
-		rest = trimASCIISpace(rest)
-		if rest == "" {
-			return mt, params, true
-		}
-		if rest[0] != ';' {
-			return "", nil, false
-		}
-		if trimASCIISpace(rest[1:]) == "" {
-			return mt, params, true // trailing semicolons are ignored
-		}
-		key, after := consumeMIMEToken(trimASCIISpace(rest[1:]))
-		if key == "" || strings.IndexByte(key, '*') >= 0 {
-			return "", nil, false
-		}
-		after = trimASCIISpace(after)
-		if after == "" || after[0] != '=' {
-			return "", nil, false
-		}
-		after = trimASCIISpace(after[1:])
-		var value string
-		if after != "" && after[0] == '"' {
-			end := strings.IndexByte(after[1:], '"')
-			if end < 0 {
-				return "", nil, false
-			}
-			value, rest = after[1:1+end], after[2+end:]
-			if value == "" || strings.ContainsAny(value, "\\\r\n") {
-				return "", nil, false
-			}
-		} else {
-			value, rest = consumeMIMEToken(after)
-			if value == "" {
-				return "", nil, false
-			}
-		}
-		key = strings.ToLower(key)
-		if _, dup := params[key]; dup {
-			return "", nil, false
-		}
-		if params == nil {
-			params = make(map[string]string, 2)
-		}
-		params[key] = value
-	}
-}
-
-// consumeMIMEToken splits v after its leading RFC 2045 token.
-func consumeMIMEToken(v string) (token, rest string) {
-	for i := 0; i < len(v); i++ {
-		if !mimeTokenByte[v[i]] {
-			return v[:i], v[i:]
-		}
-	}
-	return v, ""
-}
-
-// mimeTokenByte: RFC 2045 token characters (printable ASCII but space and
-// tspecials), as mime's isTokenChar.
-var mimeTokenByte = func() (t [256]bool) {
-	for c := 0x21; c < 0x7f; c++ {
-		t[c] = strings.IndexByte(`()<>@,;:\"/[]?=`, byte(c)) < 0
-	}
-	return t
-}()
-
-// trimASCIISpace trims what unicode.IsSpace calls space from the start of
-// ASCII s.
-func trimASCIISpace(s string) string {
-	for len(s) > 0 {
-		switch s[0] {
-		case ' ', '\t', '\n', '\v', '\f', '\r':
-			s = s[1:]
-			continue
-		}
-		break
-	}
-	return s
 }
 
 // lenientParams adds the name=value pairs of a malformed parameter list to
@@ -408,23 +255,10 @@ var addrFallbackRe = regexp.MustCompile(`[A-Za-z0-9.!#$%&'*+/=?^_{|}~\-]+@[A-Za-
 
 // addressList parses every field named key as an address list, with a
 // tolerant fallback (anything shaped like local@domain) for malformed values.
-func (p *parser) addressList(h header, key string) []Address {
-	key = nettextproto.CanonicalMIMEHeaderKey(key)
+func (p *parser) addressList(h message.Header, key string) []Address {
 	var out []Address
-	for _, f := range h {
-		if f.k != key {
-			continue
-		}
-		v := f.v
+	for _, v := range h.Values(key) {
 		if strings.TrimSpace(v) == "" {
-			continue
-		}
-		n := len(out)
-		if simple, ok := appendSimpleAddresses(out, v); ok {
-			for i := n; i < len(simple); i++ {
-				simple[i] = Address{Name: clean(simple[i].Name, maxHeaderValue), Addr: normAddr(simple[i].Addr)}
-			}
-			out = simple
 			continue
 		}
 		list, err := addressParser.ParseList(v)
@@ -490,9 +324,7 @@ func msgIDs(v string, max int) []string {
 				}
 				break
 			}
-			if plainID(v[i+1 : i+j]) {
-				out = append(out, v[i:i+j+1]) // idToken's result, without building it
-			} else if id := idToken(v[i+1 : i+j]); id != "" {
+			if id := idToken(v[i+1 : i+j]); id != "" {
 				out = append(out, id)
 			}
 			v = v[i+j+1:]
@@ -508,20 +340,6 @@ func msgIDs(v string, max int) []string {
 		}
 	}
 	return out
-}
-
-// plainID reports whether idToken(s) is "<" + s + ">": s is not empty, not
-// too long, and ASCII without controls, white space or angle brackets.
-func plainID(s string) bool {
-	if s == "" || len(s) > 995 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c >= 0x7f || c == '<' || c == '>' {
-			return false
-		}
-	}
-	return true
 }
 
 func idToken(s string) string {

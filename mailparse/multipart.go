@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/emersion/go-message"
 )
 
 // peekBufferSize must be at least 76: "\r\n--" + a 70-byte boundary + "-".
@@ -45,7 +47,7 @@ func newMultipartReader(p *parser, r io.Reader, boundary string) *multipartReade
 	return &multipartReader{
 		p:                p,
 		budget:           bud,
-		bufReader:        p.sc.reader(bud),
+		bufReader:        bufio.NewReaderSize(bud, peekBufferSize),
 		nl:               b[:2],
 		nlDashBoundary:   b[:len(b)-2],
 		dashBoundaryDash: b[2:],
@@ -69,7 +71,7 @@ func (r *stickyErrorReader) Read(p []byte) (n int, _ error) {
 
 // part is one part of a multipart body: its header and its raw body.
 type part struct {
-	Header   header
+	Header   message.Header
 	tooLarge bool // the header went past MaxHeaderBytes
 
 	mr      *multipartReader

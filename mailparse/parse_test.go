@@ -14,13 +14,25 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-message"
 )
+
+// testParser is New(opts) (defaults for nil), failing the test on an error.
+func testParser(t testing.TB, opts *Options) *Parser {
+	t.Helper()
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	p, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
 func parseString(t *testing.T, s string, opts *Options) *Message {
 	t.Helper()
-	m, err := Parse(strings.NewReader(s), opts)
+	m, err := testParser(t, opts).Parse(strings.NewReader(s))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -162,7 +174,7 @@ func TestHeaderProblems(t *testing.T) {
 }
 
 func TestEmptyAndNil(t *testing.T) {
-	m, err := Parse(nil, nil)
+	m, err := testParser(t, nil).Parse(nil)
 	if err != nil || m == nil || !hasProblem(m, "empty_message") {
 		t.Fatalf("Parse(nil) = %+v, %v", m, err)
 	}
@@ -188,7 +200,7 @@ func (r *failingReader) Read(p []byte) (int, error) {
 
 func TestReaderError(t *testing.T) {
 	boom := errors.New("boom")
-	m, err := Parse(&failingReader{data: []byte("From: a@b.test\r\nSubject: partial\r\n\r\nsome text"), err: boom}, nil)
+	m, err := testParser(t, nil).Parse(&failingReader{data: []byte("From: a@b.test\r\nSubject: partial\r\n\r\nsome text"), err: boom})
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want boom", err)
 	}
@@ -538,7 +550,7 @@ func TestLargeAttachmentStreamed(t *testing.T) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	m, err := Parse(pr, nil)
+	m, err := testParser(t, nil).Parse(pr)
 	runtime.ReadMemStats(&after)
 	if err != nil {
 		t.Fatal(err)
@@ -659,87 +671,6 @@ func TestLenientFilenameParams(t *testing.T) {
 		m := parseString(t, raw, nil)
 		if len(m.Attachments) != 1 || m.Attachments[0].Filename != tc.want {
 			t.Errorf("%q: attachments %+v, want file name %q", tc.disp, m.Attachments, tc.want)
-		}
-	}
-}
-
-// TestBase64TextLikeGoMessage: a base64 text part is decoded by b64Reader
-// when no charset conversion applies, by go-message otherwise; either way
-// the text is that of go-message's decoding, and bad_base64 is reported
-// exactly when go-message's decoder fails.
-func TestBase64TextLikeGoMessage(t *testing.T) {
-	text := []byte("Hello support,\r\nBuild Number: 9653\r\nGrüße, caf\xe9 \x93x\x94\r\n")
-	enc := base64.StdEncoding.EncodeToString(text)
-	bodies := []string{
-		string(wrap(text, 76, "\r\n", "")),
-		string(wrap(text, 8, "\n", " \t")),
-		enc[:len(enc)-1],               // truncated quantum
-		enc[:20] + "*" + enc[20:],      // corrupt character
-		enc[:20] + "=" + enc[21:],      // padding inside
-		"QQ==QUJD",                     // data after padding
-		"",                             // empty
-		strings.Repeat(enc+"\r\n", 50), // padding then more, many times
-	}
-	for _, ct := range []string{"text/plain", "text/plain; charset=us-ascii", "text/plain; charset=UTF-8", `text/plain; charset="charset=utf-8"`, "text/plain; charset=iso-8859-1", "text/html; charset=utf-8"} {
-		for i, body := range bodies {
-			raw := func(cte, body string) string {
-				return "From: a@b.test\r\nDate: Thu, 26 Nov 2026 09:12:41 +1030\r\nMessage-ID: <c@b.test>\r\nContent-Type: " + ct +
-					"\r\nContent-Transfer-Encoding: " + cte + "\r\n\r\n" + body
-			}
-			got := parseString(t, raw("base64", body), nil)
-			decoded, err := goMessageB64(t, []byte(body))
-			want := parseString(t, raw("8bit", string(decoded)), nil)
-			if err != nil {
-				want.Problems = normaliseProblems(append(want.Problems, "bad_base64"))
-			}
-			if got.Text != want.Text || !slices.Equal(got.Problems, want.Problems) {
-				t.Errorf("%s, body %d: text %q problems %v; go-message's decoding gives %q %v", ct, i, got.Text, got.Problems, want.Text, want.Problems)
-			}
-		}
-	}
-}
-
-// TestQuotedPrintableLikeGoMessage: a quoted-printable part that needs no
-// charset conversion is decoded without message.New; its text and problems
-// are those of go-message's decoding.
-func TestQuotedPrintableLikeGoMessage(t *testing.T) {
-	bodies := []string{
-		"Hello =\r\nsupport,\r\nBuild Number: 9653=0D=0AGr=C3=BC=C3=9Fe\r\n",
-		"soft =\nbreak, tab\t=\n\n",
-		"bad =ZZ escape",
-		"ok =\x01 rest",
-		"trailing =",
-		"caf=E9 \x93x\x94",
-		strings.Repeat("long line of text =\r\n", 400) + "end",
-		"",
-	}
-	qpGoMessage := func(body string) ([]byte, error) {
-		var h message.Header
-		h.Set("Content-Type", "application/octet-stream")
-		h.Set("Content-Transfer-Encoding", "quoted-printable")
-		ent, err := message.New(h, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return readAll32k(ent.Body)
-	}
-	for _, ct := range []string{"text/plain", "text/plain; charset=utf-8", "text/html; charset=us-ascii", "text/plain; charset=iso-8859-1"} {
-		for _, cte := range []string{"quoted-printable", "Quoted-Printable"} {
-			for i, body := range bodies {
-				raw := func(cte, body string) string {
-					return "From: a@b.test\r\nDate: Thu, 26 Nov 2026 09:12:41 +1030\r\nMessage-ID: <c@b.test>\r\nContent-Type: " + ct +
-						"\r\nContent-Transfer-Encoding: " + cte + "\r\n\r\n" + body
-				}
-				got := parseString(t, raw(cte, body), nil)
-				decoded, err := qpGoMessage(body)
-				want := parseString(t, raw("8bit", string(decoded)), nil)
-				if err != nil {
-					want.Problems = normaliseProblems(append(want.Problems, "bad_quoted_printable"))
-				}
-				if got.Text != want.Text || !slices.Equal(got.Problems, want.Problems) {
-					t.Errorf("%s, %s, body %d: text %q problems %v; go-message's decoding gives %q %v", ct, cte, i, got.Text, got.Problems, want.Text, want.Problems)
-				}
-			}
 		}
 	}
 }

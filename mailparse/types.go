@@ -23,7 +23,7 @@ func DefaultLimits() Limits {
 	}
 }
 
-// Options configure Parse. A nil *Options means defaults.
+// Options configure a Parser (New). Zero fields mean defaults.
 type Options struct {
 	Limits Limits
 	// TicketPattern is the regular expression of a ticket id; "" means DefaultTicketPattern.

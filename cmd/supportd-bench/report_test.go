@@ -97,7 +97,7 @@ func TestSupportMessageParses(t *testing.T) {
 	seen := map[string]bool{}
 	for i := 1; i <= 30; i++ {
 		raw, id := supportMessage("t", i)
-		m, err := mailparse.Parse(bytes.NewReader(raw), nil)
+		m, err := mailparse.Default().Parse(bytes.NewReader(raw))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +110,7 @@ func TestSupportMessageParses(t *testing.T) {
 		seen[m.From.Addr] = true
 	}
 	raw, _ := bigMessage("t", 1, 100<<10)
-	m, err := mailparse.Parse(bytes.NewReader(raw), nil)
+	m, err := mailparse.Default().Parse(bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
 	}

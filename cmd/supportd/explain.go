@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"supportd/daemon"
-	"supportd/mailparse"
 	"supportd/sla"
 	"supportd/store"
 )
@@ -134,8 +133,12 @@ func (a *app) explain(eng *daemon.Engine, path string, stdin io.Reader, at time.
 	} else {
 		path = "standard input"
 	}
+	parser, err := a.cfg.Parser()
+	if err != nil {
+		return nil, err
+	}
 	h := sha256.New()
-	msg, err := mailparse.Parse(io.TeeReader(f, h), a.cfg.ParseOptions())
+	msg, err := parser.Parse(io.TeeReader(f, h))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}

@@ -16,7 +16,6 @@ import (
 
 	"supportd/daemon"
 	"supportd/internal/config"
-	"supportd/mailparse"
 	"supportd/poller"
 	"supportd/sla"
 	"supportd/store"
@@ -295,8 +294,12 @@ func FuzzExplain(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { db.Close() })
+	parser, err := a.cfg.Parser()
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		msg, err := mailparse.Parse(bytes.NewReader(raw), a.cfg.ParseOptions())
+		msg, err := parser.Parse(bytes.NewReader(raw))
 		if err != nil {
 			t.Fatalf("Parse of an in-memory reader failed: %v", err)
 		}

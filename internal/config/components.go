@@ -186,8 +186,12 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 		}
 		k.ownStore = true
 	}
+	parser, err := c.Parser()
+	if err != nil {
+		return nil, err
+	}
 	dc := daemon.Config{
-		Mailbox: c.IMAP.Mailbox, ParseOptions: c.ParseOptions(), MaxAttempts: c.Limits.MaxAttempts,
+		Mailbox: c.IMAP.Mailbox, Parser: parser, MaxAttempts: c.Limits.MaxAttempts,
 		QuarantineFolder: c.Limits.QuarantineFolder, StaffQueue: c.Support.StaffQueue,
 		RawRetention: c.Store.RawRetention, StaffCopyMaxBytes: int64(c.Limits.StaffCopyMaxBytes),
 	}

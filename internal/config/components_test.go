@@ -86,7 +86,7 @@ metrics:
 	if mc.DialTimeout != 10*time.Second || mc.CommandTimeout != 10*time.Second || mc.DataTimeout != 40*time.Second || mc.MaxConns != 3 {
 		t.Errorf("mailer timeouts/conns not from smtp.timeout/max_conns: dial %v command %v data %v conns %d", mc.DialTimeout, mc.CommandTimeout, mc.DataTimeout, mc.MaxConns)
 	}
-	if dc.MaxAttempts != 5 || dc.RawRetention != 48*time.Hour || dc.StaffCopyMaxBytes != 1<<20 || dc.StaffQueue != "staff@vendor.test" || dc.ParseOptions == nil {
+	if dc.MaxAttempts != 5 || dc.RawRetention != 48*time.Hour || dc.StaffCopyMaxBytes != 1<<20 || dc.StaffQueue != "staff@vendor.test" || dc.Parser == nil {
 		t.Errorf("daemon settings not from the file: %+v", dc)
 	}
 	if k.Engine.FromName != "Helpdesk" || k.Engine.Triage.StaffQueue != "staff@vendor.test" {

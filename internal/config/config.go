@@ -529,9 +529,15 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if c.Parse.TicketPattern != "" {
-		if re, err := regexp.Compile(c.Parse.TicketPattern); err != nil {
+		re, err := regexp.Compile(c.Parse.TicketPattern)
+		if err == nil {
+			_, err = mailparse.New(c.parseOptions())
+		}
+		first, last := store.TicketIDPrefix+"000001", store.TicketIDPrefix+"999999"
+		switch {
+		case err != nil:
 			bad("parse.ticket_pattern", "%v", err)
-		} else if first, last := store.TicketIDPrefix+"000001", store.TicketIDPrefix+"999999"; re.FindString(first) != first || re.FindString(last) != last {
+		case re.FindString(first) != first || re.FindString(last) != last:
 			bad("parse.ticket_pattern", "%q must match the ticket ids supportd issues (%s … %s), or a reply to an acknowledgement would open a new ticket", c.Parse.TicketPattern, first, last)
 		}
 	}
@@ -734,8 +740,17 @@ func (c Config) Policy() entitlement.Policy {
 	}
 }
 
-func (c Config) ParseOptions() *mailparse.Options {
-	return &mailparse.Options{
+// Parser compiles the parse section into the message parser.
+func (c Config) Parser() (*mailparse.Parser, error) {
+	p, err := mailparse.New(c.parseOptions())
+	if err != nil {
+		return nil, fmt.Errorf("parse.ticket_pattern: %w", err)
+	}
+	return p, nil
+}
+
+func (c Config) parseOptions() mailparse.Options {
+	return mailparse.Options{
 		Limits: mailparse.Limits{
 			MaxMessageBytes: int64(c.Limits.MaxMessageBytes),
 			MaxHeaderBytes:  int(c.Limits.MaxHeaderBytes),

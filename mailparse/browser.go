@@ -1,0 +1,213 @@
+package mailparse
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Browser names, normalised.
+const (
+	BrowserEdge    = "Edge"
+	BrowserChrome  = "Chrome"
+	BrowserFirefox = "Firefox"
+	BrowserSafari  = "Safari"
+	BrowserOpera   = "Opera"
+	BrowserIE      = "Internet Explorer"
+)
+
+var (
+	uaTokens = []string{"edg/", "edge/", "edga/", "edgios/", "opr/", "firefox/", "fxios/", "chrome/", "crios/", "trident/", "msie ", "safari/"}
+	uaEdgeRe = regexp.MustCompile(`\bedg(?:e|a|ios)?/(\d+(?:\.\d+)*)`)
+	uaOprRe  = regexp.MustCompile(`\bopr/(\d+(?:\.\d+)*)`)
+	uaFfRe   = regexp.MustCompile(`\b(?:firefox|fxios)/(\d+(?:\.\d+)*)`)
+	uaTriRe  = regexp.MustCompile(`\btrident/(\d+)`)
+	uaMsieRe = regexp.MustCompile(`\bmsie (\d+)`)
+	uaChrRe  = regexp.MustCompile(`\b(?:chrome|crios)/(\d+(?:\.\d+)*)`)
+	uaSafRe  = regexp.MustCompile(`\bversion/(\d+(?:\.\d+)*).*\bsafari/`)
+	// versionAfterRe reads the version after a browser name: " 118.0.5993.88",
+	// " Version 85.0.564.51", " (version 17.1)", ": 119", " v104".
+	versionAfterRe = regexp.MustCompile(`^\s*(?:browser\s*)?(?:\(?\s*(?:version|ver\.?|v\.?)\s*)?[:\-]?\s*(\d{1,3}(?:\.\d+){0,3})`)
+	ieRe           = regexp.MustCompile(`^ie\s?(\d{1,2})(?:\.0)?`)
+)
+
+func findBrowser(orig, lower string) *Browser {
+	if b := findUA(lower); b != nil {
+		return b
+	}
+	return findNamedBrowser(orig, lower)
+}
+
+// findUA reads the first pasted User-Agent string.
+func findUA(lower string) *Browser {
+	first := strings.Index(lower, "msie ")
+	limit := len(lower)
+	if first >= 0 {
+		limit = first
+	}
+	for i := 0; i < limit; {
+		j := strings.IndexByte(lower[i:limit], '/')
+		if j < 0 {
+			break
+		}
+		at := i + j
+		i = at + 1
+		for _, t := range uaTokens {
+			if tok := t[:len(t)-1]; t[len(t)-1] == '/' && strings.HasSuffix(lower[:at], tok) {
+				first = at - len(tok)
+				break
+			}
+		}
+		if first >= 0 && first < at {
+			break
+		}
+	}
+	if first < 0 {
+		return nil
+	}
+	line := lineAt(lower, first)
+	if m := uaEdgeRe.FindStringSubmatch(line); m != nil {
+		return &Browser{BrowserEdge, m[1]}
+	}
+	if m := uaOprRe.FindStringSubmatch(line); m != nil {
+		return &Browser{BrowserOpera, m[1]}
+	}
+	if m := uaFfRe.FindStringSubmatch(line); m != nil {
+		return &Browser{BrowserFirefox, m[1]}
+	}
+	if m := uaMsieRe.FindStringSubmatch(line); m != nil {
+		return &Browser{BrowserIE, m[1]}
+	}
+	if m := uaTriRe.FindStringSubmatch(line); m != nil {
+		v := ""
+		if n, err := strconv.Atoi(m[1]); err == nil && n >= 4 && n <= 7 {
+			v = strconv.Itoa(n + 4) // Trident/7.0 is IE 11
+		}
+		return &Browser{BrowserIE, v}
+	}
+	if m := uaChrRe.FindStringSubmatch(line); m != nil {
+		return &Browser{BrowserChrome, m[1]}
+	}
+	if m := uaSafRe.FindStringSubmatch(line); m != nil {
+		return &Browser{BrowserSafari, m[1]}
+	}
+	if strings.Contains(line, "safari/") {
+		return &Browser{BrowserSafari, ""}
+	}
+	return nil
+}
+
+type browserName struct {
+	anchor string
+	name   string
+	// weak names ("edge", "opera") without a version count only as
+	// weakNameCounts says.
+	weak bool
+}
+
+var browserNames = []browserName{
+	{"edge", BrowserEdge, true},
+	{"chrome", BrowserChrome, false},
+	{"firefox", BrowserFirefox, false},
+	{"safari", BrowserSafari, false},
+	{"opera", BrowserOpera, true},
+	{"internet explorer", BrowserIE, false},
+}
+
+// findNamedBrowser finds the earliest browser name given with a version,
+// else the earliest name without one. orig is the text lower was made from.
+func findNamedBrowser(orig, lower string) *Browser {
+	var withV, withoutV *Browser
+	atV, atNoV := -1, -1
+	for _, bn := range browserNames {
+		for i := 0; ; {
+			j := strings.Index(lower[i:], bn.anchor)
+			if j < 0 || (atV >= 0 && i+j > atV) {
+				break
+			}
+			at := i + j
+			i = at + len(bn.anchor)
+			if at > 0 && isAlnum(lower[at-1]) {
+				continue
+			}
+			end := at + len(bn.anchor)
+			if end < len(lower) && isLetter(lower[end]) {
+				continue
+			}
+			version := ""
+			if m := versionAfterRe.FindStringSubmatch(window(lower, end, 40)); m != nil {
+				version = m[1]
+			}
+			if version != "" {
+				if atV < 0 || at < atV {
+					withV, atV = &Browser{bn.name, version}, at
+				}
+				break
+			}
+			if atNoV >= 0 && at > atNoV {
+				continue
+			}
+			if bn.weak && !weakNameCounts(orig, lower, at, end) {
+				continue
+			}
+			withoutV, atNoV = &Browser{bn.name, ""}, at
+		}
+	}
+	// "IE11", "IE 11".
+	if v, at := findIE(lower, atV); at >= 0 {
+		withV = &Browser{BrowserIE, v}
+	}
+	if withV != nil {
+		return withV
+	}
+	return withoutV
+}
+
+// findIE finds "IE11" or "IE 11" (versions 5 to 11) before limit (any
+// position if limit < 0): the version and its position, or -1.
+func findIE(lower string, limit int) (string, int) {
+	for i := 0; ; {
+		j := strings.Index(lower[i:], "ie")
+		if j < 0 || (limit >= 0 && i+j > limit) {
+			return "", -1
+		}
+		at := i + j
+		i = at + 2
+		if at > 0 && isAlnum(lower[at-1]) {
+			continue
+		}
+		m := ieRe.FindStringSubmatch(window(lower, at, 8))
+		if m == nil {
+			continue
+		}
+		if e := at + len(m[0]); e < len(lower) && isAlnum(lower[e]) {
+			continue
+		}
+		if n, _ := strconv.Atoi(m[1]); n < 5 || n > 11 {
+			continue
+		}
+		return m[1], at
+	}
+}
+
+// weakNameCounts decides whether "edge" or "opera" without a version names
+// the browser: "Microsoft Edge", a "browser" on the line, or the capitalised
+// name ending a phrase ("… on Windows Server 2019, Edge.").
+func weakNameCounts(orig, lower string, at, end int) bool {
+	pre := strings.TrimRight(linePrefix(lower, at, 20), " \t")
+	if strings.HasSuffix(pre, "microsoft") || strings.Contains(lineAt(lower, at), "browser") {
+		return true
+	}
+	if len(orig) != len(lower) || orig[at] < 'A' || orig[at] > 'Z' {
+		return false
+	}
+	if end >= len(lower) {
+		return true
+	}
+	switch lower[end] {
+	case '.', ',', ';', ':', ')', '!', '\n', '/':
+		return true
+	}
+	rest := strings.TrimLeft(window(lower, end, 12), " \t")
+	return strings.HasPrefix(rest, "on ") || strings.HasPrefix(rest, "and ") || strings.HasPrefix(rest, "with ")
+}

@@ -1,0 +1,81 @@
+package mailparse
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+)
+
+// ticketMatcher finds ticket ids: the configured pattern, case-insensitive,
+// tried where its literal prefix occurs when it has one.
+type ticketMatcher struct {
+	re       *regexp.Regexp // (?i)pattern
+	anchored *regexp.Regexp // ^(?i:pattern), used at candidate positions
+	prefix   string         // lower-cased ASCII literal prefix, "" if none
+}
+
+func compileTicket(pattern string) (*ticketMatcher, error) {
+	re, err := regexp.Compile("(?i)" + pattern)
+	if err != nil {
+		return nil, err
+	}
+	if re.MatchString("") {
+		return nil, errors.New("it matches the empty string")
+	}
+	anchored, err := regexp.Compile("^(?i:" + pattern + ")")
+	if err != nil {
+		return nil, err
+	}
+	tm := &ticketMatcher{re: re, anchored: anchored}
+	if cs, err := regexp.Compile(pattern); err == nil {
+		if p, _ := cs.LiteralPrefix(); p != "" && isASCII(p) {
+			tm.prefix = asciiLower(p)
+		}
+	}
+	return tm, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// find returns the first match in s that is not glued to a neighbouring
+// letter or digit, upper-cased. lower is asciiLower(s).
+func (tm *ticketMatcher) find(s, lower string) string {
+	ok := func(a, b int) bool {
+		if a == b {
+			return false
+		}
+		if isAlnum(s[a]) && a > 0 && isAlnum(s[a-1]) {
+			return false
+		}
+		if isAlnum(s[b-1]) && b < len(s) && isAlnum(s[b]) {
+			return false
+		}
+		return true
+	}
+	if tm.prefix != "" {
+		for i := 0; ; {
+			j := strings.Index(lower[i:], tm.prefix)
+			if j < 0 {
+				return ""
+			}
+			at := i + j
+			i = at + 1
+			if loc := tm.anchored.FindStringIndex(window(s, at, 512)); loc != nil && ok(at, at+loc[1]) {
+				return strings.ToUpper(s[at : at+loc[1]])
+			}
+		}
+	}
+	for _, loc := range tm.re.FindAllStringIndex(s, 1000) {
+		if ok(loc[0], loc[1]) {
+			return strings.ToUpper(s[loc[0]:loc[1]])
+		}
+	}
+	return ""
+}
