@@ -1,6 +1,8 @@
 package mailparse
 
 import (
+	"bytes"
+	"io"
 	"mime"
 	"net/mail"
 	"regexp"
@@ -85,9 +87,21 @@ func token(v string) string {
 // like go-message's own header decoding. addressParser is
 // go-message/mail.ParseAddressList's parser with that decoder.
 var (
-	wordDecoder   = mime.WordDecoder{CharsetReader: message.CharsetReader}
+	wordDecoder   = mime.WordDecoder{CharsetReader: wordCharsetReader}
 	addressParser = mail.AddressParser{WordDecoder: &wordDecoder}
 )
+
+// wordCharsetReader is message.CharsetReader for the few bytes of one
+// encoded word, returned as a bytes.Reader: mime.WordDecoder copies the
+// result with io.Copy, which uses its WriteTo instead of a 32 KiB buffer.
+func wordCharsetReader(charset string, input io.Reader) (io.Reader, error) {
+	r, err := message.CharsetReader(charset, input)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(r)
+	return bytes.NewReader(b), err
+}
 
 // decodeWords decodes RFC 2047 encoded words; on failure (an unknown
 // charset) the raw value is kept and a problem recorded.

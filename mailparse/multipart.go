@@ -114,7 +114,7 @@ func (pt *part) Read(d []byte) (int, error) {
 
 // close skips the rest of the part.
 func (pt *part) close() {
-	_, _ = io.CopyBuffer(io.Discard, pt, pt.mr.p.buf)
+	_, _ = io.Copy(io.Discard, pt)
 }
 
 // scanUntilBoundary scans buf to identify how much of it can be safely

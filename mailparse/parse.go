@@ -30,8 +30,8 @@ var errHeaderTooLarge = errors.New("mailparse: header too large")
 // MaxTextBytes (markup is much larger than the text it yields).
 const htmlInputFactor = 4
 
-// copyBufSize is the size of the buffer reused for hashing and draining.
-const copyBufSize = 32 << 10
+// copyBufSize is the size of the buffer attachments are hashed through.
+const copyBufSize = 8 << 10
 
 // Parser parses messages with one configuration, compiled once by New. It is
 // safe for concurrent use.
@@ -205,7 +205,8 @@ type parser struct {
 	plain   []byte   // text/plain body text, bounded by MaxTextBytes
 	htmlRaw [][]byte // decoded HTML parts, converted only when no plain text exists
 	htmlLen int
-	buf     []byte // for hashing and draining
+	buf     []byte       // for hashing attachments, made for the first
+	raw     bytes.Buffer // one text part's bytes at a time
 }
 
 func (p *parser) problem(token string) {
@@ -219,7 +220,7 @@ func (p *parser) problem(token string) {
 // read before it.
 func (ps *Parser) Parse(r io.Reader) (*Message, error) {
 	m := &Message{Problems: []string{}}
-	p := &parser{ps: ps, lim: ps.opts.Limits, m: m, buf: make([]byte, copyBufSize)}
+	p := &parser{ps: ps, lim: ps.opts.Limits, m: m}
 	if r == nil {
 		p.problem("empty_message")
 		p.finish()
@@ -252,7 +253,7 @@ func (ps *Parser) Parse(r io.Reader) (*Message, error) {
 
 // walk reads the header and the MIME tree.
 func (p *parser) walk() {
-	br := bufio.NewReaderSize(p.src, 16<<10)
+	br := bufio.NewReader(p.src)
 	p.src.hdrOn = true
 	p.src.hdrLeft = int64(p.lim.MaxHeaderBytes)
 	h, ok := p.readHeader(br, func() { p.src.hdrOn = false })
@@ -265,7 +266,7 @@ func (p *parser) walk() {
 	// Drain what is left so that Size and message_too_large are exact. The
 	// source is bounded by MaxMessageBytes.
 	if p.src.err == nil {
-		_, _ = io.CopyBuffer(io.Discard, br, p.buf)
+		_, _ = io.Copy(io.Discard, br)
 	}
 }
 
@@ -467,8 +468,16 @@ func (p *parser) entity(h message.Header, body io.Reader, depth int, encapsulate
 			h.SetContentType(mt, map[string]string{"charset": fixed})
 		}
 	}
-	// Leaf: go-message decodes the transfer encoding and the charset.
-	ent, err := message.New(h, body)
+	// Leaf: go-message decodes the transfer encoding and the charset. A
+	// base64 attachment (no charset applies) is decoded as message.New
+	// would, with spaceToNewline's bulk check instead of its byte loop.
+	var ent *message.Entity
+	var err error
+	if strings.ToLower(h.Get("Content-Transfer-Encoding")) == "base64" && !strings.HasPrefix(mt, "text/") {
+		ent = &message.Entity{Header: h, Body: base64.NewDecoder(base64.StdEncoding, spaceToNewline{body})}
+	} else {
+		ent, err = message.New(h, body)
+	}
 	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
 	charset := strings.ToLower(strings.TrimSpace(params["charset"]))
 	unknownCharset := false
@@ -605,6 +614,23 @@ func (p *parser) encapsulated(body io.Reader, mt, filename, disp, cte string, de
 	})
 }
 
+// spaceToNewline turns spaces and tabs into line feeds, which the base64
+// decoder skips: go-message's reading of indented base64, with the bytes
+// looked at one by one only in a buffer that holds such a byte.
+type spaceToNewline struct{ r io.Reader }
+
+func (s spaceToNewline) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if b := p[:n]; bytes.IndexByte(b, ' ') >= 0 || bytes.IndexByte(b, '\t') >= 0 {
+		for i, c := range b {
+			if c == ' ' || c == '\t' {
+				b[i] = '\n'
+			}
+		}
+	}
+	return n, err
+}
+
 type hashCounter struct {
 	h hash.Hash
 	n int64
@@ -617,7 +643,7 @@ func (w *hashCounter) Write(b []byte) (int, error) {
 
 // drain reads r to its end, reporting decoding errors.
 func (p *parser) drain(r io.Reader, cte string) {
-	_, err := io.CopyBuffer(io.Discard, r, p.buf)
+	_, err := io.Copy(io.Discard, r)
 	p.readErr(err, cte)
 }
 
@@ -642,6 +668,9 @@ func (p *parser) readErr(err error, cte string) {
 // attachment hashes one attachment while streaming it.
 func (p *parser) attachment(body io.Reader, h message.Header, mt, filename, disp, cte string) {
 	hw := &hashCounter{h: sha256.New()}
+	if p.buf == nil {
+		p.buf = make([]byte, copyBufSize)
+	}
 	_, err := io.CopyBuffer(hw, body, p.buf)
 	// A part cut short by a bad encoding keeps what decoded.
 	p.readErr(err, cte)
@@ -683,10 +712,10 @@ func (p *parser) text(body io.Reader, isHTML bool, charset, cte string, unknownC
 	if limit <= 0 {
 		return // the parent skips the rest of the part
 	}
-	var raw bytes.Buffer
-	n, err := io.CopyBuffer(&raw, io.LimitReader(body, int64(limit)), p.buf)
+	p.raw.Reset()
+	n, err := p.raw.ReadFrom(io.LimitReader(body, int64(limit)))
 	p.readErr(err, cte)
-	data := raw.Bytes()
+	data := p.raw.Bytes()
 	if n == int64(limit) {
 		data = trimPartialRune(data) // cut by the limit
 	}
@@ -714,6 +743,9 @@ func (p *parser) textBytes(data []byte, isHTML bool, charset string, unknownChar
 		return
 	}
 	room := p.lim.MaxTextBytes - len(p.plain)
+	if p.plain == nil {
+		p.plain = make([]byte, 0, min(len(data), room))
+	}
 	if len(p.plain) > 0 && room > 0 {
 		p.plain = append(p.plain, '\n')
 		room--
@@ -726,25 +758,54 @@ func (p *parser) textBytes(data []byte, isHTML bool, charset string, unknownChar
 // max bytes added (cut on a rune boundary).
 func appendText(dst, data []byte, max int) []byte {
 	start := len(dst)
-	for len(data) > 0 {
-		r, size := utf8.DecodeRune(data)
-		c := data[0]
-		data = data[size:]
-		switch {
-		case c == '\r':
-			r = '\n'
-			if len(data) > 0 && data[0] == '\n' {
-				data = data[1:]
-			}
-		case r == utf8.RuneError && size == 1:
-			r = utf8.RuneError
-		case r < 0x20 && r != '\n' && r != '\t' || r == 0x7f || r >= 0x80 && r < 0xa0:
-			continue
-		}
-		if len(dst)-start+utf8.RuneLen(r) > max {
+	span := 0 // data[:span] is clean and not yet appended
+	flush := func() {
+		dst = append(dst, data[:span]...)
+		data = data[span:]
+		span = 0
+	}
+	for span < len(data) {
+		if len(dst)-start+span >= max {
 			break
 		}
-		dst = utf8.AppendRune(dst, r)
+		c := data[span]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != 0x7f || c == '\n' || c == '\t' {
+				span++
+				continue
+			}
+			flush()
+			if c == '\r' {
+				dst = append(dst, '\n')
+				if len(data) > 1 && data[1] == '\n' {
+					data = data[1:]
+				}
+			}
+			data = data[1:]
+			continue
+		}
+		r, size := utf8.DecodeRune(data[span:])
+		if r == utf8.RuneError && size == 1 || r >= 0x80 && r < 0xa0 {
+			flush()
+			if r == utf8.RuneError {
+				if len(dst)-start+3 > max {
+					break
+				}
+				dst = append(dst, "\uFFFD"...)
+			}
+			data = data[size:]
+			continue
+		}
+		if len(dst)-start+span+size > max {
+			break
+		}
+		span += size
+	}
+	if span > 0 {
+		if room := max - (len(dst) - start); span > room {
+			span = room
+		}
+		flush()
 	}
 	return dst
 }

@@ -210,7 +210,9 @@ func hasSteps(lines []line) bool {
 		if lt == "" {
 			continue
 		}
-		if stepsPhraseRe.MatchString(lt) {
+		// Every alternative holds "step", "repro" or "replicat": only such
+		// lines are worth the expression.
+		if (strings.Contains(lt, "step") || strings.Contains(lt, "repro") || strings.Contains(lt, "replicat")) && stepsPhraseRe.MatchString(lt) {
 			return true
 		}
 		c := lt[0]
