@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -14,14 +13,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"supportd/internal/harness"
-
-	"github.com/emersion/go-smtp"
+	"supportd/internal/memserver"
 
 	"supportd/daemon"
 	"supportd/entitlement"
@@ -191,74 +188,16 @@ func poolOf(t testing.TB, pemPath string) *x509.CertPool {
 	return p
 }
 
-// tlsSMTP is a go-smtp server with a self-signed certificate (implicit TLS or
-// STARTTLS) recording what it accepts.
-type tlsSMTP struct {
-	srv  *smtp.Server
-	ln   net.Listener
-	mu   sync.Mutex
-	msgs []sunk
-}
-
-type sunk struct {
-	from string
-	to   []string
-	data []byte
-}
-
-func startTLSSMTP(t testing.TB, cert tls.Certificate, implicit bool) *tlsSMTP {
+// startTLSSMTP starts the recording SMTP server with cert (implicit TLS or
+// STARTTLS).
+func startTLSSMTP(t testing.TB, cert tls.Certificate, implicit bool) *memserver.SMTP {
 	t.Helper()
-	s := &tlsSMTP{}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }))
-	s.srv.Domain = "localhost"
-	s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	s.srv.ReadTimeout, s.srv.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := memserver.StartSMTPWith(memserver.SMTPOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, Implicit: implicit})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if implicit {
-		ln = tls.NewListener(ln, s.srv.TLSConfig)
-	}
-	s.ln = ln
-	go s.srv.Serve(ln)
-	t.Cleanup(func() { s.srv.Close() })
+	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-func (s *tlsSMTP) Addr() string { return s.ln.Addr().String() }
-
-func (s *tlsSMTP) received() []sunk {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]sunk(nil), s.msgs...)
-}
-
-type sinkSession struct {
-	s    *tlsSMTP
-	from string
-	to   []string
-}
-
-func (x *sinkSession) Reset()        { x.from, x.to = "", nil }
-func (x *sinkSession) Logout() error { return nil }
-func (x *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
-	x.from = from
-	return nil
-}
-func (x *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	x.to = append(x.to, to)
-	return nil
-}
-func (x *sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(io.LimitReader(r, 1<<20))
-	if err != nil {
-		return err
-	}
-	x.s.mu.Lock()
-	x.s.msgs = append(x.s.msgs, sunk{from: x.from, to: append([]string(nil), x.to...), data: b})
-	x.s.mu.Unlock()
-	return nil
 }
 
 // syncBuffer is the shared harness's concurrency-safe log sink.

@@ -92,7 +92,7 @@ func TestTLSMailerVerifiesCertificate(t *testing.T) {
 			if !mailer.IsTLSVerification(err) {
 				t.Errorf("refused, but not for the certificate: %v", err)
 			}
-			if n := len(sink.received()); n != 0 {
+			if n := len(sink.Messages()); n != 0 {
 				t.Fatalf("the untrusted server received %d messages", n)
 			}
 
@@ -105,7 +105,7 @@ func TestTLSMailerVerifiesCertificate(t *testing.T) {
 				t.Fatalf("with the CA (smtp.ca_file): %v", err)
 			}
 			m.Close()
-			if n := len(sink.received()); n != 1 {
+			if n := len(sink.Messages()); n != 1 {
 				t.Fatalf("server received %d messages, want 1", n)
 			}
 
@@ -181,7 +181,7 @@ log: {level: debug}
 		return strings.Contains(out, "delivery failed") && strings.Contains(out, "certificate")
 	})
 	d.stop(t)
-	if n := len(sink.received()); n != 0 {
+	if n := len(sink.Messages()); n != 0 {
 		t.Fatalf("the untrusted SMTP server received %d messages", n)
 	}
 	t.Logf("without smtp.ca_file: %s", lineWith(d.output(), "delivery failed"))
@@ -191,10 +191,10 @@ log: {level: debug}
 	dv.AppendAt(t, "INBOX", rawMsg([]string{"From: Alice <alice@acme.test>", "To: support@vendor.test",
 		"Subject: TLS again", "Date: Wed, 25 Nov 2026 10:05:00 +1030", "Message-ID: <tls2@acme.test>"}, "Build Number: 9653\n"), received)
 	d, _ = run("both", imapCA, smtpCA)
-	waitFor(t, 30*time.Second, "the reply delivered with smtp.ca_file", func() bool { return len(sink.received()) == 1 })
+	waitFor(t, 30*time.Second, "the reply delivered with smtp.ca_file", func() bool { return len(sink.Messages()) == 1 })
 	d.stop(t)
-	if got := sink.received()[0]; !slices.Equal(got.to, []string{"alice@acme.test"}) {
-		t.Errorf("delivered to %v, want alice@acme.test", got.to)
+	if got := sink.Messages()[0]; !slices.Equal(got.To, []string{"alice@acme.test"}) {
+		t.Errorf("delivered to %v, want alice@acme.test", got.To)
 	}
 }
 

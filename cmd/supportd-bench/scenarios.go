@@ -49,7 +49,7 @@ func (b *bench) config(user, dbPath string, idle bool) config.Config {
 	c.Store.Path = dbPath
 	c.Store.RawRetention = 0 // no audit copies: the recorded figures measure the pipeline
 	c.IMAP.Address, c.IMAP.TLS, c.IMAP.Username, c.IMAP.Password = b.dc.addr(), "none", user, b.dc.pass
-	c.IMAP.Idle, c.IMAP.BatchSize = idle, b.batch
+	c.IMAP.Idle, c.IMAP.BatchSize, c.IMAP.StartAt = idle, b.batch, "all" // the backlog is the work
 	c.SMTP.Address, c.SMTP.TLS, c.SMTP.MaxConns = b.sink.addr(), "none", b.smtpConns
 	c.Metrics.Listen = ""
 	return c
@@ -548,6 +548,7 @@ imap:
   username: %s
   password: %s
   idle: true
+  start_at: all
 smtp:
   address: "%s"
   tls: none

@@ -6,21 +6,21 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"runtime/pprof"
 	"sync"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	"supportd/internal/memserver"
 )
 
-// sink is an SMTP server that accepts every message and discards it, keeping
-// only the In-Reply-To header and the time the 250 was about to be sent. Its
-// goroutines carry the pprof label role=sink, so a CPU profile of the whole
-// process can leave it out.
+// sink is the recording SMTP server of the test suites (internal/memserver)
+// set to accept every message and discard it, keeping only the In-Reply-To
+// header and the time the 250 was about to be sent. Its goroutines carry the
+// pprof label role=sink, so a CPU profile of the whole process can leave it
+// out.
 type sink struct {
-	srv *smtp.Server
-	ln  net.Listener
+	srv     *memserver.SMTP
+	readers sync.Pool // *bufio.Reader
 
 	mu       sync.Mutex
 	accepted int
@@ -33,22 +33,21 @@ type sink struct {
 
 func startSink() (*sink, error) {
 	s := &sink{byReply: map[string]time.Time{}, notifyCh: make(chan struct{}, 1)}
-	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }))
-	s.srv.Domain = "localhost"
-	s.srv.MaxMessageBytes = 64 << 20
-	s.srv.MaxRecipients = 100
-	s.srv.ReadTimeout = time.Minute
-	s.srv.WriteTimeout = time.Minute
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := memserver.StartSMTPWith(memserver.SMTPOptions{
+		Data:          s.data,
+		MaxRecipients: 100,
+		Go: func(serve func()) {
+			go pprof.Do(context.Background(), pprof.Labels("role", "sink"), func(context.Context) { serve() })
+		},
+	})
 	if err != nil {
-		return nil, fmt.Errorf("sink listen: %w", err)
+		return nil, fmt.Errorf("sink: %w", err)
 	}
-	s.ln = ln
-	go pprof.Do(context.Background(), pprof.Labels("role", "sink"), func(context.Context) { _ = s.srv.Serve(ln) })
+	s.srv = srv
 	return s, nil
 }
 
-func (s *sink) addr() string { return s.ln.Addr().String() }
+func (s *sink) addr() string { return s.srv.Addr() }
 func (s *sink) close()       { _ = s.srv.Close() }
 
 // reset forgets everything received so far.
@@ -131,27 +130,18 @@ func (s *sink) wait(n int, timeout time.Duration) (time.Time, error) {
 	}
 }
 
-type sinkSession struct {
-	s   *sink
-	br  *bufio.Reader
-	irt []byte
-}
-
-func (x *sinkSession) Reset()                               {}
-func (x *sinkSession) Logout() error                        { return nil }
-func (x *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (x *sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-
-// Data reads the header for In-Reply-To, discards the rest at full speed.
-func (x *sinkSession) Data(r io.Reader) error {
-	if x.br == nil {
-		x.br = bufio.NewReaderSize(r, 32<<10)
+// data reads the header for In-Reply-To, discards the rest at full speed.
+func (s *sink) data(_ string, _ []string, r io.Reader) error {
+	br, _ := s.readers.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(r, 32<<10)
 	} else {
-		x.br.Reset(r)
+		br.Reset(r)
 	}
-	x.irt = x.irt[:0]
+	defer s.readers.Put(br)
+	var irt []byte
 	for {
-		line, err := x.br.ReadSlice('\n')
+		line, err := br.ReadSlice('\n')
 		if err != nil && err != bufio.ErrBufferFull {
 			if err == io.EOF {
 				break
@@ -163,21 +153,20 @@ func (x *sinkSession) Data(r io.Reader) error {
 			break
 		}
 		if len(t) > 12 && bytes.EqualFold(t[:12], []byte("In-Reply-To:")) {
-			x.irt = append(x.irt[:0], bytes.TrimSpace(t[12:])...)
+			irt = append(irt[:0], bytes.TrimSpace(t[12:])...)
 		}
 	}
-	rest, err := io.Copy(io.Discard, x.br)
+	rest, err := io.Copy(io.Discard, br)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
-	s := x.s
 	s.mu.Lock()
 	s.accepted++
 	s.last = now
 	s.maxBytes = max(s.maxBytes, rest)
-	if len(x.irt) > 0 {
-		k := string(x.irt)
+	if len(irt) > 0 {
+		k := string(irt)
 		if _, dup := s.byReply[k]; dup {
 			s.dups++
 		} else {

@@ -5,6 +5,7 @@ package memserver
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -125,25 +126,56 @@ type SMTP struct {
 	// make AUTH PLAIN available and refuse other credentials (535 5.7.8).
 	Username, Password string
 	srv                *smtp.Server
+	data               func(from string, to []string, r io.Reader) error
 	ln                 net.Listener
 	got                chan struct{}
 }
 
-// StartSMTP listens on 127.0.0.1:0.
-func StartSMTP() (*SMTP, error) {
-	s := &SMTP{got: make(chan struct{}, 1)}
+// SMTPOptions adjust StartSMTPWith; the zero value is StartSMTP's plain
+// recording server.
+type SMTPOptions struct {
+	// TLS, when set, is offered with STARTTLS, or from the first byte with
+	// Implicit.
+	TLS      *tls.Config
+	Implicit bool
+	// Data, when set, consumes each message instead of recording it (a
+	// discarding sink that keeps only what it measures); its error answers DATA.
+	Data func(from string, to []string, r io.Reader) error
+	// Go starts the server loop (default: a plain goroutine); the bench tool
+	// labels it for its profiles.
+	Go func(serve func())
+	// MaxRecipients per message (0: no limit).
+	MaxRecipients int
+}
+
+// StartSMTP listens on 127.0.0.1:0 without TLS and records every message.
+func StartSMTP() (*SMTP, error) { return StartSMTPWith(SMTPOptions{}) }
+
+// StartSMTPWith listens on 127.0.0.1:0 with the options o.
+func StartSMTPWith(o SMTPOptions) (*SMTP, error) {
+	s := &SMTP{got: make(chan struct{}, 1), data: o.Data}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &session{s: s}, nil }))
 	s.srv.Domain = "localhost"
 	s.srv.AllowInsecureAuth = true
 	s.srv.MaxMessageBytes = 64 << 20
+	s.srv.MaxRecipients = o.MaxRecipients
 	s.srv.ReadTimeout = time.Minute
 	s.srv.WriteTimeout = time.Minute
+	s.srv.TLSConfig = o.TLS
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
+	if o.TLS != nil && o.Implicit {
+		ln = tls.NewListener(ln, o.TLS)
+	}
 	s.ln = ln
-	go s.srv.Serve(ln)
+	serve := func() { _ = s.srv.Serve(ln) }
+	if o.Go != nil {
+		o.Go(serve)
+	} else {
+		go serve()
+	}
 	return s, nil
 }
 
@@ -209,6 +241,9 @@ func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 func (x *session) Data(r io.Reader) error {
+	if x.s.data != nil {
+		return x.s.data(x.from, x.to, r)
+	}
 	var buf bytes.Buffer
 	if _, err := io.Copy(&buf, r); err != nil {
 		return err
