@@ -43,8 +43,10 @@ fuzz-long:
 bench:
 	scripts/bench
 
+## demo: the whole flow on in-process servers, then the staff dashboard's URL;
+## make demo ARGS=--serve keeps the dashboard open until Ctrl-C.
 demo:
-	$(GO) run ./cmd/supportd demo
+	$(GO) run ./cmd/supportd demo $(ARGS)
 
 clean:
 	rm -rf bin dist

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"supportd/dashboard"
 	"supportd/store"
 )
 
@@ -40,7 +41,8 @@ type adminAPI struct {
 	db    *store.DB
 	token string
 	log   *slog.Logger
-	mu    sync.Mutex // one customer change at a time
+	loc   *time.Location // support.timezone, for the dashboard (nil: UTC)
+	mu    sync.Mutex     // one customer change at a time
 }
 
 // adminTokenPath is where run writes the admin token of the store at storePath.
@@ -116,6 +118,8 @@ func (api *adminAPI) register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /customers/set", api.auth(api.setCustomer))
 	mux.HandleFunc("POST /customers/delete", api.auth(api.deleteCustomer))
 	mux.HandleFunc("POST /outbox/retry", api.auth(api.outboxRetry))
+	// The staff dashboard (read-only, behind the same token: see dashboard/).
+	mux.Handle("/", dashboard.New(dashboard.Options{DB: api.db, Token: api.token, Location: api.loc, Logger: api.log}))
 }
 
 func (api *adminAPI) auth(h http.HandlerFunc) http.HandlerFunc {

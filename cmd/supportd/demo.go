@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"supportd/dashboard"
 	"supportd/internal/config"
 	"supportd/internal/memserver"
 	"supportd/poller"
@@ -43,10 +46,10 @@ var demoReceived = map[string]string{
 }
 
 func (a *app) demoCmd() *cobra.Command {
-	var verbose bool
+	var verbose, serve bool
 	var keep string
 	c := &cobra.Command{
-		Use:   "demo [-v] [--keep DIR | --store FILE]",
+		Use:   "demo [-v] [--serve] [--keep DIR | --store FILE]",
 		Short: "Run the whole flow on embedded IMAP and SMTP servers with sample customers and mail",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -65,9 +68,10 @@ func (a *app) demoCmd() *cobra.Command {
 					return fmt.Errorf("demo: %s exists; the demo writes a new store (remove it or choose another)", kept)
 				}
 			}
-			return a.demo(cmd.Context(), verbose, kept)
+			return a.demo(cmd.Context(), verbose, kept, serve)
 		},
 	}
+	c.Flags().BoolVar(&serve, "serve", false, "keep serving the staff dashboard of the demo's tickets until Ctrl-C")
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the daemon's log and every reply in full")
 	c.Flags().StringVar(&keep, "keep", "", "keep the demo's store as DIR/demo.db for inspection (--store FILE names the file itself)")
 	return c
@@ -76,7 +80,7 @@ func (a *app) demoCmd() *cobra.Command {
 // demo points the configuration at in-process servers and a throw-away store
 // (kept at keep when set); the rest (hours, SLA, versions, templates) is the
 // loaded configuration.
-func (a *app) demo(ctx context.Context, verbose bool, keep string) error {
+func (a *app) demo(ctx context.Context, verbose bool, keep string, serve bool) error {
 	dir, err := os.MkdirTemp("", "supportd-demo-")
 	if err != nil {
 		return err
@@ -185,6 +189,36 @@ func (a *app) demo(ctx context.Context, verbose bool, keep string) error {
 	if keep != "" {
 		fmt.Fprintf(a.stdout, "\nThe demo's store is kept at %s: try `supportd --store %s tickets list`.\n", keep, keep)
 	}
+	return a.demoDashboard(ctx, db, serve)
+}
+
+// demoDashboard serves the staff dashboard of the demo's store on a loopback
+// port with a fresh token and prints where; with serve it keeps serving until
+// ctx ends (Ctrl-C), else it stops at once.
+func (a *app) demoDashboard(ctx context.Context, db *store.DB, serve bool) error {
+	tok, err := newAdminToken()
+	if err != nil {
+		return err
+	}
+	loc, err := time.LoadLocation(a.cfg.Support.Timezone)
+	if err != nil {
+		return fmt.Errorf("support.timezone: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("demo dashboard: %w", err)
+	}
+	srv := &http.Server{Handler: dashboard.New(dashboard.Options{DB: db, Token: tok, Location: loc}), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	fmt.Fprintf(a.stdout, "\nStaff dashboard: http://%s/ (sign in with the token %s)\n", ln.Addr(), tok)
+	if !serve {
+		fmt.Fprintln(a.stdout, "It stopped with the demo; `supportd demo --serve` (make demo ARGS=--serve) keeps it open until Ctrl-C.")
+		return nil
+	}
+	fmt.Fprintln(a.stdout, "Serving until Ctrl-C.")
+	<-ctx.Done()
+	fmt.Fprintln(a.stdout, "Dashboard stopped.")
 	return nil
 }
 

@@ -62,7 +62,11 @@ func (a *app) run(ctx context.Context, defaults bool) error {
 		if err != nil {
 			return err
 		}
-		admin := &adminAPI{db: db, token: tok, log: log}
+		loc, err := time.LoadLocation(a.cfg.Support.Timezone)
+		if err != nil {
+			return fmt.Errorf("support.timezone: %w", err)
+		}
+		admin := &adminAPI{db: db, token: tok, log: log, loc: loc}
 		srv, addr, err := serveMetrics(a.cfg.Metrics.Listen, k.Metrics, k.Poller, k.Mailer, admin, log)
 		if err != nil {
 			return err
