@@ -19,12 +19,13 @@ import (
 	"supportd/mailparse"
 )
 
-// corpusDir is the shared enmime corpus; SUPPORTD_CORPUS overrides it.
+// corpusDir is the repository's copy of the enmime corpus; SUPPORTD_CORPUS
+// overrides it.
 func corpusDir() string {
 	if d := os.Getenv("SUPPORTD_CORPUS"); d != "" {
 		return d
 	}
-	return "../../shared/corpus/enmime"
+	return "../testdata/enmime"
 }
 
 const ownMailDir = "../testdata/mail"

@@ -1,12 +1,10 @@
-// Package daemon is the pipeline of `supportd run` (SPEC §1): it connects the IMAP
+// Package daemon is the pipeline of `supportd run` (docs/design.md §1): it connects the IMAP
 // poller, the pure decision core and the SMTP mailer through the store.
 //
-// STYLE.md's layout has no such package; the wiring would otherwise live in
-// cmd/supportd. It is a package of its own so that tests, `supportd demo`, the
-// fault and torture suites and the benchmark tool run the very same code as the
-// daemon (the wtf/litestream "Main with Run(ctx)" idea), while cmd/supportd keeps
-// only configuration and flags. It imports the edges (poller, mailer, store) and
-// the core; nothing imports it but cmd and tests.
+// It is a package of its own so that tests, `supportd demo`, the fault and
+// torture suites and the benchmark tool run the very same code as the daemon
+// (assembled by internal/config's Build). It imports the edges (poller, mailer,
+// store) and the core; nothing imports it but internal/config, cmd and tests.
 //
 // Invariants:
 //   - Parsing happens outside the IMAP loop and outside the store transaction

@@ -12,7 +12,7 @@ import (
 )
 
 // Each status gets exactly its reply at Mailpit; suppressed messages get none; all
-// are tagged in Dovecot (SPEC §6, issue acceptance).
+// are tagged in Dovecot (docs/design.md §6, issue acceptance).
 func TestEndToEndEachStatus(t *testing.T) {
 	e := newEnv(t)
 	type want struct {

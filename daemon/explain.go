@@ -6,7 +6,7 @@ import (
 	"supportd/triage"
 )
 
-// Explanation is the JSON of `supportd explain` (SPEC §7). Field names are a
+// Explanation is the JSON of `supportd explain` (docs/design.md §7). Field names are a
 // contract; every key is always present, null where unknown.
 type Explanation struct {
 	MessageID        *string            `json:"message_id"`
@@ -34,7 +34,7 @@ type ExplainFields struct {
 }
 
 // ExplainBrowser is mailparse.Browser with null for a version the message did not
-// give (SPEC §7: omit nothing, use null).
+// give (docs/design.md §7: omit nothing, use null).
 type ExplainBrowser struct {
 	Name    string  `json:"name"`
 	Version *string `json:"version"`
@@ -73,7 +73,7 @@ func strPtr(s string) *string {
 	return &s
 }
 
-// Explain turns an assessment into the SPEC §7 JSON document.
+// Explain turns an assessment into the docs/design.md §7 JSON document.
 func (a *Assessment) Explain(targetText func(time.Duration) string) Explanation {
 	m, d, ent := a.Msg, a.Decision, a.Input.Entitlement
 	x := Explanation{

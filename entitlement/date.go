@@ -62,7 +62,7 @@ func (d *Date) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// MarshalJSON writes "YYYY-MM-DD", or null for the zero Date (SPEC §7 uses null).
+// MarshalJSON writes "YYYY-MM-DD", or null for the zero Date (docs/design.md §7 uses null).
 func (d Date) MarshalJSON() ([]byte, error) {
 	if d.IsZero() {
 		return []byte("null"), nil

@@ -1,4 +1,4 @@
-// Package entitlement decides what support a sender is entitled to (SPEC §3).
+// Package entitlement decides what support a sender is entitled to (docs/design.md §3).
 //
 // It is pure: no store, no network, no clock. The caller looks customers up
 // through a Finder (the store implements it), checks the sender with Verified

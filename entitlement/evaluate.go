@@ -50,7 +50,7 @@ func status(c *Customer, at time.Time, loc *time.Location) Status {
 	return Lapsed
 }
 
-// Keyword is the IMAP keyword of a status (SPEC §6): ASUP, Trial, Free, Lapsed,
+// Keyword is the IMAP keyword of a status (docs/design.md §6): ASUP, Trial, Free, Lapsed,
 // Unknown. Any other value gives Unknown.
 func (s Status) Keyword() string {
 	switch s {

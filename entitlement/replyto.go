@@ -6,7 +6,7 @@ import (
 	"supportd/mailparse"
 )
 
-// ReplyTarget chooses where an automatic reply goes (SPEC §3). It returns the
+// ReplyTarget chooses where an automatic reply goes (docs/design.md §3). It returns the
 // From address unless the message has a Reply-To that may be followed: any
 // Reply-To for a verified sender, and for an unverified one only a Reply-To in
 // the From address's own domain (otherwise anyone could forge From: a customer

@@ -2,7 +2,7 @@ package entitlement
 
 import "time"
 
-// Status is a customer's support status at a moment (SPEC §3).
+// Status is a customer's support status at a moment (docs/design.md §3).
 type Status string
 
 const (
@@ -34,7 +34,7 @@ type Date struct {
 	Day   int
 }
 
-// Customer is one licensing-system record (SPEC §3, CSV columns of §9).
+// Customer is one licensing-system record (docs/design.md §3, CSV columns of §9).
 type Customer struct {
 	ID              string
 	Company         string
@@ -46,7 +46,7 @@ type Customer struct {
 	Free5           bool
 	ExtendedSupport bool
 	HAModule        bool
-	// Subscriptions held beside the support contract (SPEC §3): they end when
+	// Subscriptions held beside the support contract (docs/design.md §3): they end when
 	// ASUP ends, so they count only while the customer is active.
 	ResetPortal bool
 	RemoteSites bool

@@ -14,7 +14,7 @@ const maxAuthResults = 50
 const maxAuthResultLen = 16 << 10
 
 // Verified reports whether a trusted server vouched for the From domain
-// (SPEC §3). authResults are the raw Authentication-Results values, top to
+// (docs/design.md §3). authResults are the raw Authentication-Results values, top to
 // bottom; trustedIDs the authserv-ids of our own servers (case-insensitive).
 //
 // The sender is verified when a counted header shows dmarc=pass whose
@@ -26,7 +26,7 @@ const maxAuthResultLen = 16 << 10
 // imports net/http); nil means the same domain, or one a subdomain of the other
 // whose shorter side contains a dot. A result
 // that names no domain never verifies: "dmarc=pass" alone says nothing about
-// which From was judged (SPEC §13).
+// which From was judged (docs/design.md §13).
 //
 // Only the topmost header of each trusted authserv-id counts: our MTA prepends
 // its header above anything the sender wrote, so a forged header bearing our id

@@ -4,7 +4,7 @@
 // X-Auto-Response-Suppress, X-Loop, Authentication-Results, report types), the
 // body text, the attachments, and the support fields extracted from the
 // subject and text (ticket id, build number, server OS, browser, whether a
-// description and steps to reproduce were given). SPEC §2.
+// description and steps to reproduce were given). docs/design.md §2.
 //
 // New compiles the Options (the ticket pattern: a bad one is New's error,
 // so a configuration error, never a per-message one) into a Parser, which

@@ -1,5 +1,5 @@
 // Package sla computes the response deadline of a support message from its
-// receipt time and the support calendar (SPEC §5).
+// receipt time and the support calendar (docs/design.md §5).
 //
 // # Calendar
 //

@@ -207,7 +207,7 @@ func TestComputeElapsed(t *testing.T) {
 	}
 }
 
-// TestComputeDSTExactSeconds pins the 86,400 s of SPEC §5 literally.
+// TestComputeDSTExactSeconds pins the 86,400 s of docs/design.md §5 literally.
 func TestComputeDSTExactSeconds(t *testing.T) {
 	c := newCal(t, nil)
 	recv := at(t, "2026-10-03 20:00")

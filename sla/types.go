@@ -2,7 +2,7 @@ package sla
 
 import "time"
 
-// Clock kinds of SPEC §5.
+// Clock kinds of docs/design.md §5.
 const (
 	Elapsed  = "elapsed"
 	Business = "business"

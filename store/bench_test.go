@@ -17,7 +17,7 @@ import (
 	"supportd/entitlement"
 )
 
-// benchCustomers is the store size of the lookup benchmarks (SPEC target:
+// benchCustomers is the store size of the lookup benchmarks (target:
 // p99 ≤ 50 µs with 1,000,000 customers).
 const benchCustomers = 1_000_000
 

@@ -21,12 +21,12 @@ const (
 	MaxRecordBytes = 128 << 10
 )
 
-// CSVColumns is the header of the customer CSV (SPEC §9), in export order.
+// CSVColumns is the header of the customer CSV (docs/design.md §9), in export order.
 var CSVColumns = []string{"id", "company", "contacts", "domains", "license", "asup_expires", "trial_expires", "free5", "extended_support", "ha_module"}
 
 // SubscriptionColumns are optional columns after CSVColumns: the subscriptions
-// (SPEC §3) that end with the support contract. Export writes them only when a
-// customer holds one, so the usual file keeps the SPEC §9 header.
+// (docs/design.md §3) that end with the support contract. Export writes them only when a
+// customer holds one, so the usual file keeps the docs/design.md §9 header.
 var SubscriptionColumns = []string{"reset_portal", "remote_sites"}
 
 // knownColumns is every column an import accepts, in export order.
@@ -79,7 +79,7 @@ func (e *CSVError) Unwrap() []error {
 	return out
 }
 
-// ReadCustomersCSV streams a customer CSV (SPEC §9): a header row naming the
+// ReadCustomersCSV streams a customer CSV (docs/design.md §9): a header row naming the
 // columns in any order (unknown or repeated columns, or a missing required one,
 // are errors), then one customer per row. A UTF-8 BOM and CRLF line ends are
 // accepted. A cell that starts with ' followed by ' = + - @ TAB or CR loses

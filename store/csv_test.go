@@ -464,7 +464,7 @@ func TestSubscriptionColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 	if first, _, _ := strings.Cut(plain.String(), "\n"); first != strings.Join(CSVColumns, ",") {
-		t.Fatalf("without subscriptions the header must be SPEC's: %q", first)
+		t.Fatalf("without subscriptions the header must be the documented one: %q", first)
 	}
 	in := strings.Join(CSVColumns, ",") + ",remote_sites,reset_portal\n" +
 		"C300,Subs Ltd,,subs.test,enterprise,2027-06-30,,false,false,false,true,false\n" +

@@ -134,7 +134,7 @@ func buildReply(m *mailparse.Message, in Input, cfg Config, d Decision, status e
 	case LapsedNotice:
 		r.Template = KindLapsed
 		// Sales hear of a customer once a day, however many notices (and
-		// however many forged senders) there are (SPEC §13).
+		// however many forged senders) there are (docs/design.md §13).
 		if s := cleanAddr(cfg.SalesAddress); s != "" && !strings.EqualFold(s, to) && !in.Replies.Sales {
 			r.Cc = append(r.Cc, s)
 			if keys.Sales != "" {

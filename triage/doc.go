@@ -1,5 +1,5 @@
 // Package triage decides the one action supportd takes for a new message
-// (SPEC §6) and everything that follows from it: the ticket, the missing
+// (docs/design.md §6) and everything that follows from it: the ticket, the missing
 // information, the automatic reply's envelope and headers, and the routing for
 // staff.
 //

@@ -10,7 +10,7 @@ import (
 	"supportd/mailparse"
 )
 
-// Defaults of the rate limits (SPEC §11, §13), used when the Config field is 0.
+// Defaults of the rate limits (docs/design.md §11, §13), used when the Config field is 0.
 const (
 	DefaultRepliesPerDay                  = 10
 	DefaultUnknownRepliesPerDomainPerHour = 5
@@ -66,7 +66,7 @@ func CounterKeys(target, ticket, customerID string, unknown bool) Counters {
 // googlemail.com being gmail.com.
 var gmailDomains = map[string]bool{"gmail.com": true, "googlemail.com": true}
 
-// RateKey is the form of an address the rate limits count by (SPEC §13):
+// RateKey is the form of an address the rate limits count by (docs/design.md §13):
 // lower case, without a "+tag"; for Gmail dots in the local part removed and
 // googlemail.com folded into gmail.com — so target+1@gmail.com,
 // t.arget@gmail.com and target@googlemail.com share one quota. "" for

@@ -8,7 +8,7 @@ import (
 	"supportd/mailparse"
 )
 
-// Suppress reasons (stable tokens, SPEC §6, §11, §13 and RFC 3834 §2).
+// Suppress reasons (stable tokens, docs/design.md §6, §11, §13 and RFC 3834 §2).
 const (
 	ReasonAutoSubmitted        = "auto_submitted"
 	ReasonPrecedence           = "precedence"
@@ -33,7 +33,7 @@ const (
 var systemLocal = regexp.MustCompile(`(?i)^(mailer[-_.]?daemon|post[-_.]?master|no[-_.]?reply|do[-_.]?not[-_.]?reply|bounces?)([+\-_.=].*)?$`)
 
 // automaticReason returns why m is automatic mail that must never be answered
-// (RFC 3834 §2, SPEC §6), or "" when it reads as written by a person.
+// (RFC 3834 §2, docs/design.md §6), or "" when it reads as written by a person.
 func automaticReason(m *mailparse.Message, cfg Config) string {
 	if m == nil {
 		return ReasonNullSender

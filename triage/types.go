@@ -9,7 +9,7 @@ import (
 	"supportd/versions"
 )
 
-// Action is the one thing supportd does with a new message (SPEC §6), chosen in
+// Action is the one thing supportd does with a new message (docs/design.md §6), chosen in
 // this order: Suppress, FollowUp, LapsedNotice, UnsupportedVersion, Acknowledge.
 type Action string
 
@@ -21,7 +21,7 @@ const (
 	Acknowledge        Action = "acknowledge"
 )
 
-// Missing-information tokens, in the order SPEC §7 fixes.
+// Missing-information tokens, in the order docs/design.md §7 fixes.
 var MissingOrder = []string{"build", "server_os", "browser", "screenshots", "description", "steps_to_reproduce"}
 
 // Config is what triage needs from configuration.

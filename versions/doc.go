@@ -1,5 +1,5 @@
 // Package versions maps a build number to its major version and decides whether
-// that major is supported at a given moment (SPEC §4).
+// that major is supported at a given moment (docs/design.md §4).
 //
 // The support policy reads: "Only the current Major version and one previous
 // Major version … are supported. This will mean that 90 days after the release of
@@ -19,7 +19,7 @@
 // YYYY-MM-DD), the day of the check is taken in the location of the time passed,
 // so callers pass the receipt time in the support time zone.
 //
-// Build ranges come from configuration (`versions:` in SPEC §9); Validate checks
+// Build ranges come from configuration (`versions:` in docs/design.md §9); Validate checks
 // them (positive, first_build <= last_build, no overlap, unique majors, release
 // dates in the order of the majors) and names the offending key, such as
 // "versions[1].first_build". A build in no range, or no build (0), is not Known;

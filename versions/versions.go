@@ -8,7 +8,7 @@ import (
 )
 
 // GraceDays is how long after a new major release the major before the previous
-// one stays supported (SPEC §4: "for 90 days after a new major release").
+// one stays supported (docs/design.md §4: "for 90 days after a new major release").
 const GraceDays = 90
 
 // Check classifies build at the moment at.

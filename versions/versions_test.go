@@ -30,7 +30,7 @@ func noon(s string) time.Time {
 	return time.Date(d.Year(), d.Month(), d.Day(), 12, 0, 0, 0, adelaide)
 }
 
-// The SPEC §9 example configuration, newest first.
+// The docs/design.md §9 example configuration, newest first.
 var spec = []Major{
 	{Major: 9, FirstBuild: 9000, LastBuild: 9999, Released: date("2021-02-15")},
 	{Major: 8, FirstBuild: 8000, LastBuild: 8999, Released: date("2017-06-01")},

@@ -273,7 +273,7 @@ func writeConfig(t *testing.T, yaml string) string {
 	return p
 }
 
-// `config check` runs exactly the validation `run` runs (SPEC §11): each case
+// `config check` runs exactly the validation `run` runs (docs/design.md §11): each case
 // below is refused by both, with the same error naming the key, and a
 // configuration both accept really starts.
 func TestConfigCheckIsRunsValidation(t *testing.T) {

@@ -44,7 +44,7 @@ func storeWithCustomers(t testing.TB) []string {
 	return env
 }
 
-// The keys SPEC §7 promises, all present on every explanation.
+// The keys docs/design.md §7 promises, all present on every explanation.
 var explainKeys = []string{"message_id", "from", "ticket_id", "ticket_new", "fields", "missing", "entitlement",
 	"version_supported", "sla", "action", "suppress_reason", "reply", "route", "problems"}
 
@@ -65,7 +65,7 @@ func checkExplainJSON(t *testing.T, name string, out string) map[string]any {
 			t.Errorf("%s: fields.%s missing", name, k)
 		}
 	}
-	// SPEC §7: unknown is null, never an empty string.
+	// docs/design.md §7: unknown is null, never an empty string.
 	if b, ok := fields["browser"].(map[string]any); ok && b["version"] == "" {
 		t.Errorf("%s: fields.browser.version is \"\", want null", name)
 	}

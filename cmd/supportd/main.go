@@ -1,5 +1,5 @@
 // Command supportd runs a software vendor's support inbox: it reads the mailbox over
-// IMAP, decides one action per message (SPEC §6), replies over SMTP and routes every
+// IMAP, decides one action per message (docs/design.md §6), replies over SMTP and routes every
 // message for staff. See README.md and `supportd help`.
 package main
 

@@ -18,7 +18,7 @@ import (
 )
 
 // `supportd version` and `--version` print the module version or the VCS
-// revision with a dirty mark, and the Go version (SPEC §11).
+// revision with a dirty mark, and the Go version (docs/design.md §11).
 func TestVersion(t *testing.T) {
 	rev := "0123456789abcdef0123456789abcdef01234567"
 	cases := []struct {

@@ -27,7 +27,7 @@ import (
 	"supportd/versions"
 )
 
-// Config is the whole configuration of SPEC §9. Key names (the mapstructure tags) are
+// Config is the whole configuration of docs/design.md §9. Key names (the mapstructure tags) are
 // a contract: operators and tests rely on them. Zero values mean the default of
 // DefaultConfig.
 type Config struct {
