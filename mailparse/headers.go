@@ -62,6 +62,8 @@ func (p *parser) headers(h message.Header) {
 	}
 	m.AutoSubmitted = token(h.Get("Auto-Submitted"))
 	m.Precedence = token(h.Get("Precedence"))
+	m.AutoSubmittedAll, m.PrecedenceAll = cleanAll(h.Values("Auto-Submitted")), cleanAll(h.Values("Precedence"))
+	m.XAutoreply = cleanAll(append(h.Values("X-Autoreply"), h.Values("X-Autorespond")...))
 	m.ListID = clean(h.Get("List-Id"), maxHeaderValue)
 	m.ListUnsubscribe = clean(h.Get("List-Unsubscribe"), maxHeaderValue)
 	m.XAutoResponseSuppress = clean(h.Get("X-Auto-Response-Suppress"), maxHeaderValue)
@@ -71,6 +73,15 @@ func (p *parser) headers(h message.Header) {
 	for _, v := range h.Values("Authentication-Results") {
 		m.AuthenticationResults = append(m.AuthenticationResults, clean(v, maxHeaderValue))
 	}
+}
+
+// cleanAll is every copy of a header, each cleaned and bounded (at most 16).
+func cleanAll(vs []string) []string {
+	var out []string
+	for i := 0; i < len(vs) && i < 16; i++ {
+		out = append(out, clean(vs[i], maxHeaderValue))
+	}
+	return out
 }
 
 // token returns the first token of a structured value, lower-cased, without

@@ -79,6 +79,9 @@ type Message struct {
 
 	AutoSubmitted         string   `json:"auto_submitted"` // lower-cased value, "" if absent
 	Precedence            string   `json:"precedence"`     // lower-cased
+	AutoSubmittedAll      []string `json:"-"`              // every copy of Auto-Submitted, comments kept (at most 16)
+	PrecedenceAll         []string `json:"-"`              // every copy of Precedence, comments kept
+	XAutoreply            []string `json:"-"`              // every X-Autoreply and X-Autorespond value
 	ListID                string   `json:"list_id"`
 	ListUnsubscribe       string   `json:"list_unsubscribe"`
 	XAutoResponseSuppress string   `json:"x_auto_response_suppress"`

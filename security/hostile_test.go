@@ -371,6 +371,13 @@ support: {addresses: [support@vendor.test], sales_address: sales@vendor.test}
 		headers      []string
 	}{
 		{"precedence-auto-reply", "precedence", []string{"From: Pat <pat@partner.test>", "Precedence: auto_reply"}},
+		// Comments first are legal (RFC 5322 CFWS); any automatic copy wins.
+		{"auto-submitted-comment", "auto_submitted", []string{"From: Pat <pat@partner.test>", "Auto-Submitted: (vacation) auto-replied"}},
+		{"auto-submitted-second", "auto_submitted", []string{"From: Pat <pat@partner.test>", "Auto-Submitted: no", "Auto-Submitted: auto-replied"}},
+		{"precedence-comment", "precedence", []string{"From: Pat <pat@partner.test>", "Precedence: (c) junk"}},
+		{"precedence-second", "precedence", []string{"From: Pat <pat@partner.test>", "Precedence: first-class", "Precedence: bulk"}},
+		{"x-autoreply", "auto_submitted", []string{"From: Pat <pat@partner.test>", "X-Autoreply: yes"}},
+		{"x-autorespond", "auto_submitted", []string{"From: Pat <pat@partner.test>", "X-Autorespond: yes"}},
 		{"own-tagged", "own_address", []string{"From: Support <support+CS-000001@vendor.test>"}},
 		{"mailer-daemon-underscore", "system_sender", []string{"From: Mail System <mailer_daemon@mx.partner.test>"}},
 		{"no-dot-reply", "system_sender", []string{"From: Notifications <no.reply@partner.test>"}},

@@ -38,10 +38,13 @@ func automaticReason(m *mailparse.Message, cfg Config) string {
 	if m == nil {
 		return ReasonNullSender
 	}
-	if AutoSubmitted(m.AutoSubmitted) {
+	// Every copy counts, comments and all (mailparse keeps them); the
+	// single lower-cased token is a fallback for a Message built by hand.
+	// X-Autoreply and X-Autorespond are older vacation programs' marks.
+	if AutoSubmitted(append(append([]string{m.AutoSubmitted}, m.AutoSubmittedAll...), m.XAutoreply...)...) {
 		return ReasonAutoSubmitted
 	}
-	if BulkPrecedence(m.Precedence) {
+	if BulkPrecedence(append([]string{m.Precedence}, m.PrecedenceAll...)...) {
 		return ReasonPrecedence
 	}
 	if strings.TrimSpace(m.ListID) != "" || strings.TrimSpace(m.ListUnsubscribe) != "" {
