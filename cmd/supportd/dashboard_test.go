@@ -104,7 +104,6 @@ func TestDemoServesTheDashboard(t *testing.T) {
 	var m []string
 	harness.WaitFor(t, 60*time.Second, "the dashboard URL", func() bool { m = re.FindStringSubmatch(out.String()); return m != nil })
 	c := signIn(t, m[1], m[2])
-	time.Sleep(200 * time.Millisecond) // still serving after the demo's run
 	code, body, _ := get(t, c, m[1]+"/")
 	if code != http.StatusOK || !strings.Contains(body, "CS-004211") {
 		t.Fatalf("demo dashboard: %d\n%s", code, body)
@@ -120,5 +119,18 @@ func TestDemoServesTheDashboard(t *testing.T) {
 	}
 	if _, err := http.Get(m[1] + "/"); err == nil {
 		t.Error("the dashboard still answers after the demo stopped")
+	}
+}
+
+// Without --serve, `make demo` (supportd demo) prints the dashboard's URL and
+// how to keep it open, and returns.
+func TestDemoPrintsTheDashboardURL(t *testing.T) {
+	out, stderr, err := cli(t, nil, "demo")
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, stderr)
+	}
+	if !regexp.MustCompile(`Staff dashboard: http://127\.0\.0\.1:\d+/ \(sign in with the token [0-9a-f]{64}\)`).MatchString(out) ||
+		!strings.Contains(out, "demo --serve") {
+		t.Errorf("demo output lacks the dashboard URL:\n%s", out)
 	}
 }
