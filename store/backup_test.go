@@ -306,7 +306,7 @@ func TestBackupSeesEachBatchWithItsRawCopies(t *testing.T) {
 		}
 	}()
 	defer func() { close(stop); <-done }()
-	for round := 0; round < 15; round++ {
+	for round := 0; round < 6; round++ {
 		time.Sleep(7 * time.Millisecond)
 		path := filepath.Join(t.TempDir(), "b")
 		if _, err := db.BackupFile(path); err != nil {
