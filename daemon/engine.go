@@ -53,18 +53,20 @@ type TicketAllocator func() (string, error)
 // reading the store through tx. contentKey identifies the message when it has no
 // Message-ID (sha256 of its bytes).
 func (e *Engine) Assess(tx *store.Tx, msg *mailparse.Message, received time.Time, contentKey string, alloc TicketAllocator) (*Assessment, error) {
-	from := ""
-	if msg.From != nil {
-		from = strings.ToLower(msg.From.Addr)
+	// Entitlement only for a From that is one mailbox (the one DMARC
+	// judges); an ambiguous From is status unknown.
+	author := ""
+	if a := msg.Author(); a != nil {
+		author = strings.ToLower(a.Addr)
 	}
-	verified := entitlement.Verified(msg.AuthenticationResults, e.Policy.TrustedAuthservIDs, domainOf(from), publicsuffix.EffectiveTLDPlusOne)
+	verified := entitlement.Verified(msg.AuthenticationResults, e.Policy.TrustedAuthservIDs, domainOf(author), publicsuffix.EffectiveTLDPlusOne)
 	var cust *entitlement.Customer
 	matchedBy := ""
-	if from != "" {
+	if author != "" {
 		var err error
-		cust, matchedBy, err = entitlement.Match(tx, from, e.Policy.PublicDomains)
+		cust, matchedBy, err = entitlement.Match(tx, author, e.Policy.PublicDomains)
 		if err != nil {
-			return nil, fmt.Errorf("customer lookup %s: %w", from, err)
+			return nil, fmt.Errorf("customer lookup %s: %w", author, err)
 		}
 	}
 	ent := entitlement.Evaluate(cust, matchedBy, verified, received, e.Policy)

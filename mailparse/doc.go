@@ -23,6 +23,12 @@
 //     List-Id, …) is free of control characters: CR, LF and the rest are
 //     replaced by a space, so none of it can inject a header into a reply
 //     (=?utf-8?q?x=0D=0ABcc:_a@b?= decodes to "x Bcc: a@b").
+//   - One reading of From: Message.Author is the From field's one mailbox,
+//     the address a DMARC check judges. A From that is not exactly one
+//     mailbox (a list, a group, two fields, an address as display name
+//     before another angle-addr) has no author ("ambiguous_from"); From
+//     then holds only the single address MTAs read (the one angle-addr),
+//     for a reply, or is nil.
 //   - Addresses are lower-cased (local part too: supportd matches them
 //     case-insensitively). Message identifiers keep their angle brackets.
 //   - The message is streamed through go-message: attachments are hashed
@@ -58,7 +64,8 @@
 // # Problem tokens
 //
 //	empty_message, malformed_header, header_too_large, message_too_large,
-//	too_many_parts, too_deep, no_from, no_message_id, no_date, bad_date,
+//	too_many_parts, too_deep, no_from, ambiguous_from, no_message_id,
+//	no_date, bad_date,
 //	malformed_address: <Field>, bad_encoded_word: <Field>,
 //	bad_content_type, bad_content_disposition, missing_boundary,
 //	missing_final_boundary, bad_multipart, unknown_charset: <name>,

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -24,11 +25,7 @@ const maxIDs = 100
 // headers fills the envelope-ish fields of m from the top-level header.
 func (p *parser) headers(h message.Header) {
 	m := p.m
-	if from := p.addressList(h, "From"); len(from) > 0 {
-		m.From = &from[0]
-	} else {
-		p.problem("no_from")
-	}
+	p.from(h.Values("From"))
 	if s := p.addressList(h, "Sender"); len(s) > 0 {
 		m.Sender = &s[0]
 	}
@@ -300,6 +297,92 @@ func (p *parser) addressList(h message.Header, key string) []Address {
 		out = out[:1000]
 	}
 	return out
+}
+
+// from reads the From field: one reading, the one a DMARC check judges.
+// When the field is exactly one mailbox (one field, one address, no group),
+// that is From and the author. Otherwise the problem "ambiguous_from" is
+// recorded, FromAmbiguous is set (Author is nil: no entitlement follows
+// from it), and From is only what MTAs read for a reply from a malformed
+// value or a group of one: the address of the value's one angle-addr, or
+// its one local@domain when it has no angle-addr; nil when there is no such
+// single address, and for several mailboxes or From fields.
+func (p *parser) from(vals []string) {
+	vals = slices.DeleteFunc(vals, func(v string) bool { return strings.TrimSpace(v) == "" })
+	if len(vals) == 0 {
+		p.problem("no_from")
+		return
+	}
+	if len(vals) == 1 {
+		list, err := addressParser.ParseList(vals[0])
+		if err == nil && len(list) == 1 && !isGroup(vals[0]) {
+			p.m.From = &Address{Name: clean(fixUTF8(list[0].Name), maxHeaderValue), Addr: normAddr(list[0].Address)}
+			return
+		}
+		if err != nil {
+			p.problem("malformed_address: From")
+		}
+		if err != nil || len(list) == 1 { // several mailboxes: no single address
+			p.m.From = mtaAddress(p.decodeWords(vals[0], "From"))
+		}
+	}
+	p.problem("ambiguous_from")
+	p.m.FromAmbiguous = true
+}
+
+var angleAddrRe = regexp.MustCompile(`<([^<>]*)>`)
+
+// mtaAddress reads a From value that is not one mailbox as MTAs do: the
+// address in its one angle-addr, or, without any, its one local@domain.
+func mtaAddress(v string) *Address {
+	var addr string
+	var at int
+	if angles := angleAddrRe.FindAllStringSubmatchIndex(v, 2); len(angles) > 0 {
+		if len(angles) > 1 {
+			return nil
+		}
+		inner := strings.TrimSpace(v[angles[0][2]:angles[0][3]])
+		if loc := addrFallbackRe.FindStringIndex(inner); loc == nil || loc[0] != 0 || loc[1] != len(inner) {
+			return nil
+		}
+		addr, at = inner, angles[0][0]
+	} else {
+		locs := addrFallbackRe.FindAllStringIndex(v, 2)
+		if len(locs) != 1 {
+			return nil
+		}
+		addr, at = v[locs[0][0]:locs[0][1]], locs[0][0]
+	}
+	name := strings.Trim(strings.TrimRight(strings.TrimSpace(v[:at]), "<( \t"), `"' `)
+	return &Address{Name: clean(name, maxHeaderValue), Addr: normAddr(addr)}
+}
+
+// isGroup reports whether an address list that parsed is a group
+// ("Team: a@b;"): a colon outside quoted strings, comments and angle-addrs.
+func isGroup(v string) bool {
+	depth, quoted, angle := 0, false, false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\\' && (quoted || depth > 0):
+			i++
+		case quoted:
+			quoted = c != '"'
+		case c == '"' && depth == 0:
+			quoted = true
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0:
+		case c == '<':
+			angle = true
+		case c == '>':
+			angle = false
+		case c == ':' && !angle:
+			return true
+		}
+	}
+	return false
 }
 
 // fallbackAddresses extracts local@domain shapes from a malformed value,

@@ -64,7 +64,11 @@ type Attachment struct {
 // carry are zero. Parse never returns a nil Message for a non-nil reader.
 type Message struct {
 	// Envelope-ish headers (RFC 5322, RFC 2047 decoded, CR/LF removed).
+	// From is the From field's one mailbox, or, when FromAmbiguous, only
+	// what MTAs read from it for a reply (nil when no single address can
+	// be read). Author gives the address entitlement may be checked for.
 	From          *Address  `json:"from"`
+	FromAmbiguous bool      `json:"from_ambiguous,omitempty"` // From is not exactly one mailbox (problem "ambiguous_from")
 	Sender        *Address  `json:"sender"`
 	ReplyTo       []Address `json:"reply_to"`
 	To            []Address `json:"to"`
@@ -103,6 +107,15 @@ type Message struct {
 
 	Size     int64    `json:"size"`     // bytes read
 	Problems []string `json:"problems"` // everything odd, as short stable tokens with detail ("bad_charset: x-foo")
+}
+
+// Author is the sender a DMARC check judges and entitlement is checked
+// for: From when the From field is exactly one mailbox, nil otherwise.
+func (m *Message) Author() *Address {
+	if m.FromAmbiguous {
+		return nil
+	}
+	return m.From
 }
 
 // Screenshots reports how many attachments are images.
