@@ -119,6 +119,7 @@ var browserNames = []browserName{
 func findNamedBrowser(orig, lower string) *Browser {
 	var withV, withoutV *Browser
 	atV, atNoV := -1, -1
+	onBrowserLine := lineMemo{s: lower, word: "browser", start: -1, end: -1}
 	for _, bn := range browserNames {
 		for i := 0; ; {
 			j := strings.Index(lower[i:], bn.anchor)
@@ -147,7 +148,7 @@ func findNamedBrowser(orig, lower string) *Browser {
 			if atNoV >= 0 && at > atNoV {
 				continue
 			}
-			if bn.weak && !weakNameCounts(orig, lower, at, end) {
+			if bn.weak && !weakNameCounts(orig, lower, at, end, &onBrowserLine) {
 				continue
 			}
 			withoutV, atNoV = &Browser{bn.name, ""}, at
@@ -193,9 +194,9 @@ func findIE(lower string, limit int) (string, int) {
 // weakNameCounts decides whether "edge" or "opera" without a version names
 // the browser: "Microsoft Edge", a "browser" on the line, or the capitalised
 // name ending a phrase ("… on Windows Server 2019, Edge.").
-func weakNameCounts(orig, lower string, at, end int) bool {
+func weakNameCounts(orig, lower string, at, end int, onBrowserLine *lineMemo) bool {
 	pre := strings.TrimRight(linePrefix(lower, at, 20), " \t")
-	if strings.HasSuffix(pre, "microsoft") || strings.Contains(lineAt(lower, at), "browser") {
+	if strings.HasSuffix(pre, "microsoft") || onBrowserLine.has(at) {
 		return true
 	}
 	if len(orig) != len(lower) || orig[at] < 'A' || orig[at] > 'Z' {
@@ -210,4 +211,25 @@ func weakNameCounts(orig, lower string, at, end int) bool {
 	}
 	rest := strings.TrimLeft(window(lower, end, 12), " \t")
 	return strings.HasPrefix(rest, "on ") || strings.HasPrefix(rest, "and ") || strings.HasPrefix(rest, "with ")
+}
+
+// lineMemo answers whether the line of s at a position holds word, looking
+// at each line once for positions that increase (a keyword repeated along
+// one long line must not rescan it each time).
+type lineMemo struct {
+	s, word    string
+	start, end int // the line looked at last, s[start:end]; -1 before the first
+	found      bool
+}
+
+func (lm *lineMemo) has(i int) bool {
+	if i < lm.start || i > lm.end {
+		lm.start = strings.LastIndexByte(lm.s[:i], '\n') + 1
+		lm.end = len(lm.s)
+		if k := strings.IndexByte(lm.s[i:], '\n'); k >= 0 {
+			lm.end = i + k
+		}
+		lm.found = strings.Contains(lm.s[lm.start:lm.end], lm.word)
+	}
+	return lm.found
 }

@@ -83,11 +83,11 @@ func window(s string, i, n int) string {
 }
 
 // linePrefix returns the text of the line of s before position i (at most n
-// bytes).
+// bytes), looking back no further than n bytes.
 func linePrefix(s string, i, n int) string {
-	start := strings.LastIndexByte(s[:i], '\n') + 1
-	if i-start > n {
-		start = i - n
+	start := max(i-n, 0)
+	if k := strings.LastIndexByte(s[start:i], '\n'); k >= 0 {
+		start += k + 1
 	}
 	return s[start:i]
 }
