@@ -172,6 +172,11 @@ func TestDashboardInChromium(t *testing.T) {
 	if strings.Join(overdue, " ") != "CS-000003:OVERDUE" {
 		t.Errorf("overdue rows %v, want CS-000003 only", overdue)
 	}
+	// The stylesheet applies under the CSP (as the ticking countdown below
+	// shows for the script): overdue rows are red.
+	if bg := eval[string](p, `getComputedStyle(document.querySelector("#open-tickets tr.overdue td")).backgroundColor`); bg != "rgb(253, 236, 236)" {
+		t.Errorf("overdue row background %q: the stylesheet did not apply", bg)
+	}
 	// Counts by state and priority.
 	counts := eval[map[string]string](p, `Object.fromEntries(Array.from(document.querySelectorAll("#counts .card")).map(c => [(c.dataset.state||c.dataset.priority), c.querySelector("b").textContent]))`)
 	for k, v := range map[string]string{"open": "4", "answered": "1", "closed": "1", "P1": "1", "P2": "0", "P3": "1", "P4": "2"} {
