@@ -81,21 +81,6 @@ func (w *htmlText) write(s string) {
 	w.out = append(w.out, s...)
 }
 
-// writeBytes is write for a run of ASCII (every byte is a rune boundary).
-func (w *htmlText) writeBytes(b []byte) {
-	if w.full {
-		return
-	}
-	if room := w.max - (len(w.out) - w.start); len(b) > room {
-		if room > 0 {
-			w.out = append(w.out, b[:room]...)
-		}
-		w.full = true
-		return
-	}
-	w.out = append(w.out, b...)
-}
-
 // lineStart writes the blockquote prefix when a line begins.
 func (w *htmlText) lineStart() {
 	if w.lineLen == 0 && w.quote > 0 {
@@ -121,26 +106,6 @@ func (w *htmlText) text(b []byte) {
 		return
 	}
 	for len(b) > 0 {
-		if c := b[0]; c > ' ' && c < 0x7f {
-			// A run of printable ASCII is written at once: rune by rune
-			// it would be the same bytes.
-			j := 1
-			for j < len(b) && b[j] > ' ' && b[j] < 0x7f {
-				j++
-			}
-			w.lineStart()
-			if w.space {
-				if last := w.out[len(w.out)-1]; last != ' ' && last != '\t' && last != '\n' {
-					w.write(" ")
-				}
-				w.space = false
-			}
-			w.writeBytes(b[:j])
-			w.lineLen += j
-			w.blank = 0
-			b = b[j:]
-			continue
-		}
 		r, size := utf8.DecodeRune(b)
 		b = b[size:]
 		if unicode.IsSpace(r) || r == utf8.RuneError && size == 1 {

@@ -117,16 +117,9 @@ func (pt *part) close() {
 	_, _ = io.Copy(io.Discard, pt)
 }
 
-// scanUntilBoundary scans buf to identify how much of it can be safely
-// returned as part of the part body. dashBoundary is "--boundary".
-// nlDashBoundary is "\r\n--boundary" or "\n--boundary", depending on what
-// mode we are in. The comments below (and the name) assume "\n--boundary",
-// but either is accepted. total is the number of bytes read out so far. If
-// total == 0, then a leading "--boundary" is recognized. readErr is the read
-// error, if any, that followed reading the bytes in buf. scanUntilBoundary
-// returns the number of data bytes from buf that can be returned as part of
-// the part body and also the error to return (if any) once those data bytes
-// are done.
+// scanUntilBoundary returns how many bytes of buf belong to the part body
+// (before a "\n--boundary" that may start there) and the error to return
+// once they are read; at the start (total == 0) "--boundary" counts too.
 func scanUntilBoundary(buf, dashBoundary, nlDashBoundary []byte, total int64, readErr error) (int, error) {
 	if total == 0 {
 		// At beginning of body, allow dashBoundary.
@@ -160,10 +153,8 @@ func scanUntilBoundary(buf, dashBoundary, nlDashBoundary []byte, total int64, re
 		return 0, readErr
 	}
 
-	// Otherwise, anything up to the final \n is not part of the boundary and
-	// so must be part of the body. Also if the section from the final \n
-	// onward is not a prefix of the boundary, it too must be part of the
-	// body.
+	// Up to the last \n is body, and the rest too unless it may begin a
+	// boundary.
 	i := bytes.LastIndexByte(buf, nlDashBoundary[0])
 	if i >= 0 && bytes.HasPrefix(nlDashBoundary, buf[i:]) {
 		return i, nil
@@ -171,15 +162,9 @@ func scanUntilBoundary(buf, dashBoundary, nlDashBoundary []byte, total int64, re
 	return len(buf), readErr
 }
 
-// matchAfterPrefix checks whether buf should be considered to match the
-// boundary. The prefix is "--boundary" or "\r\n--boundary" or
-// "\n--boundary", and the caller has verified already that
-// bytes.HasPrefix(buf, prefix) is true. It returns +1 if the buffer does
-// match the boundary, meaning the prefix is followed by a dash, space, tab,
-// cr, nl, or end of input. It returns -1 if the buffer definitely does NOT
-// match the boundary, meaning the prefix is followed by some other
-// character. It returns 0 if more input needs to be read to make the
-// decision, meaning that len(buf) == len(prefix) and readErr == nil.
+// matchAfterPrefix: +1 if the boundary prefix at the start of buf is a
+// boundary (followed by a dash, white space or the end), -1 if not, 0 if
+// more input is needed.
 func matchAfterPrefix(buf, prefix []byte, readErr error) int {
 	if len(buf) == len(prefix) {
 		if readErr != nil {
@@ -221,10 +206,7 @@ func (r *multipartReader) nextPart() (*part, error) {
 			continue
 		}
 		if err == io.EOF && r.isFinalBoundary(line) {
-			// If the buffer ends in "--boundary--" without the trailing
-			// "\r\n", ReadSlice will return an error (since it's missing the
-			// '\n'), but this is a valid multipart EOF so we need to return
-			// io.EOF instead of a fmt-wrapped one.
+			// "--boundary--" without a line break ends the body too.
 			return nil, io.EOF
 		}
 		if err != nil {
@@ -256,9 +238,7 @@ func (r *multipartReader) nextPart() (*part, error) {
 			continue
 		}
 
-		// Consume the "\n" or "\r\n" separator between the body of the
-		// previous part and the boundary line we now expect will follow.
-		// (either a new part or the end boundary)
+		// The line break between a part's body and the next boundary.
 		if bytes.Equal(line, r.nl) {
 			expectNewPart = true
 			continue
@@ -280,20 +260,15 @@ func (r *multipartReader) isFinalBoundary(line []byte) bool {
 }
 
 func (r *multipartReader) isBoundaryDelimiterLine(line []byte) (ret bool) {
-	// https://tools.ietf.org/html/rfc2046#section-5.1
-	//   The boundary delimiter MUST occur at the beginning of a line, i.e.,
-	//   following a CRLF, and the initial CRLF is considered to be attached
-	//   to the boundary delimiter line rather than part of the preceding
-	//   part.
+	// RFC 2046 §5.1: a delimiter starts a line; its CRLF belongs to it.
 	if !bytes.HasPrefix(line, r.dashBoundary) {
 		return false
 	}
 	rest := line[len(r.dashBoundary):]
 	rest = skipLWSPChar(rest)
 
-	// On the first part, see our lines are ending in \n instead of \r\n
-	// and switch into that mode if so. This is a violation of the spec,
-	// but occurs in practice.
+	// Bare \n line ends (against the spec, but common) are seen at the
+	// first boundary.
 	if r.partsRead == 0 && len(rest) == 1 && rest[0] == '\n' {
 		r.nl = r.nl[1:]
 		r.nlDashBoundary = r.nlDashBoundary[1:]

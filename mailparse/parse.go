@@ -3,6 +3,7 @@ package mailparse
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -44,26 +45,13 @@ type Parser struct {
 // New checks and compiles opts: a ticket pattern that does not compile, or
 // matches the empty string, is an error naming it.
 func New(opts Options) (*Parser, error) {
-	d := DefaultLimits()
-	l := &opts.Limits
-	if l.MaxMessageBytes <= 0 {
-		l.MaxMessageBytes = d.MaxMessageBytes
-	}
-	if l.MaxHeaderBytes <= 0 {
-		l.MaxHeaderBytes = d.MaxHeaderBytes
-	}
-	if l.MaxParts <= 0 {
-		l.MaxParts = d.MaxParts
-	}
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = d.MaxDepth
-	}
-	if l.MaxTextBytes <= 0 {
-		l.MaxTextBytes = d.MaxTextBytes
-	}
-	if opts.TicketPattern == "" {
-		opts.TicketPattern = DefaultTicketPattern
-	}
+	d, l := DefaultLimits(), &opts.Limits
+	l.MaxMessageBytes = orDefault(l.MaxMessageBytes, d.MaxMessageBytes)
+	l.MaxHeaderBytes = orDefault(l.MaxHeaderBytes, d.MaxHeaderBytes)
+	l.MaxParts = orDefault(l.MaxParts, d.MaxParts)
+	l.MaxDepth = orDefault(l.MaxDepth, d.MaxDepth)
+	l.MaxTextBytes = orDefault(l.MaxTextBytes, d.MaxTextBytes)
+	opts.TicketPattern = cmp.Or(opts.TicketPattern, DefaultTicketPattern)
 	if opts.ServerOSes == nil {
 		opts.ServerOSes = DefaultServerOSes
 	}
@@ -75,15 +63,20 @@ func New(opts Options) (*Parser, error) {
 	return &Parser{opts: opts, ticket: tm, oses: newOSList(opts.ServerOSes)}, nil
 }
 
+// orDefault is v, or d when v is not positive.
+func orDefault[T int | int64](v, d T) T {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
 // source wraps the caller's reader: it counts bytes, stops at
-// MaxMessageBytes, bounds the top-level header block and remembers the first
-// real I/O error (the only error Parse returns).
+// MaxMessageBytes and remembers the first real I/O error (the only error
+// Parse returns).
 type source struct {
 	r         io.Reader
-	n         int64
-	max       int64
-	hdrOn     bool
-	hdrLeft   int64
+	n, max    int64
 	truncated bool
 	eof       bool
 	err       error
@@ -96,14 +89,6 @@ func (s *source) Read(p []byte) (int, error) {
 	if s.eof {
 		return 0, io.EOF
 	}
-	if s.hdrOn {
-		if s.hdrLeft <= 0 {
-			return 0, errHeaderTooLarge
-		}
-		if int64(len(p)) > s.hdrLeft {
-			p = p[:s.hdrLeft]
-		}
-	}
 	if s.n >= s.max {
 		s.probe()
 		return 0, io.EOF
@@ -113,9 +98,6 @@ func (s *source) Read(p []byte) (int, error) {
 	}
 	k, err := s.r.Read(p)
 	s.n += int64(k)
-	if s.hdrOn {
-		s.hdrLeft -= int64(k)
-	}
 	if err == io.EOF {
 		s.eof = true
 	} else if err != nil {
@@ -147,7 +129,7 @@ func (s *source) probe() {
 	}
 }
 
-// budgetReader bounds the header block of an encapsulated message.
+// budgetReader bounds a header block (while on).
 type budgetReader struct {
 	r    io.Reader
 	on   bool
@@ -180,14 +162,8 @@ type prefixCapture struct {
 
 func (c *prefixCapture) Read(p []byte) (int, error) {
 	k, err := c.r.Read(p)
-	if !c.off && k > 0 {
-		room := c.max - len(c.buf)
-		if room > 0 {
-			if room > k {
-				room = k
-			}
-			c.buf = append(c.buf, p[:room]...)
-		}
+	if room := min(c.max-len(c.buf), k); !c.off && room > 0 {
+		c.buf = append(c.buf, p[:room]...)
 	}
 	return k, err
 }
@@ -253,11 +229,10 @@ func (ps *Parser) Parse(r io.Reader) (*Message, error) {
 
 // walk reads the header and the MIME tree.
 func (p *parser) walk() {
-	br := bufio.NewReader(p.src)
-	p.src.hdrOn = true
-	p.src.hdrLeft = int64(p.lim.MaxHeaderBytes)
-	h, ok := p.readHeader(br, func() { p.src.hdrOn = false })
-	p.src.hdrOn = false
+	bud := &budgetReader{r: p.src, on: true, left: int64(p.lim.MaxHeaderBytes)}
+	br := bufio.NewReader(bud)
+	h, ok := p.readHeader(br, func() { bud.on = false })
+	bud.on = false
 	if !ok && p.src.n == 0 {
 		p.problem("empty_message")
 	}
