@@ -26,11 +26,12 @@ type Explanation struct {
 }
 
 type ExplainFields struct {
-	Build        *int                `json:"build"`
-	MajorVersion *int                `json:"major_version"`
-	ServerOS     *string             `json:"server_os"`
-	Browser      *ExplainBrowser     `json:"browser"`
-	Attachments  []ExplainAttachment `json:"attachments"`
+	Build           *int                `json:"build"`
+	BuildsMentioned []int               `json:"builds_mentioned"` // every build of the customer's own text, in order; [] for none
+	MajorVersion    *int                `json:"major_version"`
+	ServerOS        *string             `json:"server_os"`
+	Browser         *ExplainBrowser     `json:"browser"`
+	Attachments     []ExplainAttachment `json:"attachments"`
 }
 
 // ExplainBrowser is mailparse.Browser with null for a version the message did not
@@ -93,6 +94,7 @@ func (a *Assessment) Explain(targetText func(time.Duration) string) Explanation 
 		b := m.Build
 		x.Fields.Build = &b
 	}
+	x.Fields.BuildsMentioned = append([]int{}, m.BuildsMentioned...)
 	if a.Input.Version.Known {
 		mv, sup := a.Input.Version.Major, a.Input.Version.Supported
 		x.Fields.MajorVersion, x.VersionSupported = &mv, &sup

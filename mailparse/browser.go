@@ -66,6 +66,14 @@ func findUA(lower string) *Browser {
 		return nil
 	}
 	line := lineAt(lower, first)
+	// A User-Agent starts at its "Mozilla/": an example if that follows "e.g.".
+	ua := first
+	if start := strings.LastIndexByte(lower[:first], '\n') + 1; strings.Contains(lower[start:first], "mozilla/") {
+		ua = start + strings.Index(lower[start:first], "mozilla/")
+	}
+	if isExample(lower, ua) {
+		return nil
+	}
 	if m := uaEdgeRe.FindStringSubmatch(line); m != nil {
 		return &Browser{BrowserEdge, m[1]}
 	}
@@ -128,7 +136,7 @@ func findNamedBrowser(orig, lower string) *Browser {
 			}
 			at := i + j
 			i = at + len(bn.anchor)
-			if at > 0 && isAlnum(lower[at-1]) {
+			if at > 0 && isAlnum(lower[at-1]) || isExample(lower, at) {
 				continue
 			}
 			end := at + len(bn.anchor)
@@ -184,7 +192,7 @@ func findIE(lower string, limit int) (string, int) {
 		if e := at + len(m[0]); e < len(lower) && isAlnum(lower[e]) {
 			continue
 		}
-		if n, _ := strconv.Atoi(m[1]); n < 5 || n > 11 {
+		if n, _ := strconv.Atoi(m[1]); n < 5 || n > 11 || isExample(lower, at) {
 			continue
 		}
 		return m[1], at

@@ -2,6 +2,7 @@ package mailparse
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -15,32 +16,101 @@ var buildRe = regexp.MustCompile(`^build(?:\s*(?:number|num|no|nr|version|ver|id
 // build 17763", "OS build 19045"), which is not the product's.
 var osBeforeBuildRe = regexp.MustCompile(`(?:\bos|\bwindows|\bwin|\bserver(?:\s*20\d\d(?:\s*r2)?)?|\bwindows\s*(?:10|11|server\s*20\d\d(?:\s*r2)?))\s*$`)
 
-func findBuild(lower string) int {
+// labelLeadRe is what may stand before a build label on its line: a bullet
+// and the product's name ("- Passwordstate Build Number: 8973").
+var labelLeadRe = regexp.MustCompile(`^\s*(?:[-*•]\s*)?(?:(?:passwordstate|product|current)\s+)?$`)
+
+// Builds the customer says they are on now: "from 7941 to 9785",
+// "upgraded to 9785", "now on build 9785" (the second number, the target).
+var (
+	buildNumber = `(?:build\s*(?:number\s*)?)?(?:#\s*)?v?(\d{4,5})\b`
+	fromToRe    = regexp.MustCompile(`\bfrom\s+` + buildNumber + `\s*(?:to|->|→)\s*` + buildNumber)
+	upgradedRe  = regexp.MustCompile(`\b(?:upgraded|updated|upgrade|update|upgrading|updating|moved|migrated)\s+(?:\w+\s+)?to\s+` + buildNumber)
+	nowOnRe     = regexp.MustCompile(`\bnow\s+(?:on|running|at)\s+` + buildNumber)
+)
+
+// buildMention is a build number of the customer's own text at a position.
+type buildMention struct {
+	at, n    int
+	labelled bool // a "Build Number:" field
+	current  bool // the target of an upgrade ("to 9785", "now on 9785")
+}
+
+// findBuilds reads the build numbers of own (the customer's own text,
+// lower-cased): the build the customer is on now — a labelled field first,
+// else the target of the last upgrade mentioned, else the highest build —
+// and every build mentioned, in order, each once. Example values ("e.g.
+// build 9653") and operating-system builds do not count.
+func findBuilds(own string) (int, []int) {
+	var ms []buildMention
 	for i := 0; ; {
-		j := strings.Index(lower[i:], "build")
+		j := strings.Index(own[i:], "build")
 		if j < 0 {
-			return 0
+			break
 		}
 		at := i + j
 		i = at + 5
-		if at > 0 && isAlnum(lower[at-1]) {
+		if at > 0 && isAlnum(own[at-1]) {
 			continue
 		}
-		m := buildRe.FindStringSubmatchIndex(window(lower, at, 80))
+		m := buildRe.FindStringSubmatchIndex(window(own, at, 80))
 		if m == nil {
 			continue
 		}
-		end := at + m[3]
-		if end < len(lower) && (isDigit(lower[end]) || lower[end] == '.' && end+1 < len(lower) && isDigit(lower[end+1])) {
+		n, ok := buildAt(own, at+m[2], at+m[3])
+		if !ok || osBeforeBuildRe.MatchString(linePrefix(own, at, 40)) {
 			continue
 		}
-		if osBeforeBuildRe.MatchString(linePrefix(lower, at, 40)) {
-			continue
-		}
-		n, err := strconv.Atoi(lower[at+m[2] : end])
-		if err != nil || n == 0 {
-			continue
-		}
-		return n
+		lead := linePrefix(own, at, 40)
+		labelled := labelLeadRe.MatchString(lead) && len(lead) < 40 && strings.ContainsAny(own[at:at+m[2]], ":=#\t\n-–")
+		ms = append(ms, buildMention{at: at + m[2], n: n, labelled: labelled})
 	}
+	for _, re := range []*regexp.Regexp{fromToRe, upgradedRe, nowOnRe} {
+		for _, m := range re.FindAllStringSubmatchIndex(own, 100) {
+			// Every number of the phrase is a mention; its last is the target.
+			for k := 2; k+1 < len(m); k += 2 {
+				if n, ok := buildAt(own, m[k], m[k+1]); ok {
+					ms = append(ms, buildMention{at: m[k], n: n, current: k+2 == len(m)})
+				}
+			}
+		}
+	}
+	slices.SortStableFunc(ms, func(a, b buildMention) int { return a.at - b.at })
+	var all []int
+	current, last, highest := 0, 0, 0
+	for _, bm := range ms {
+		if isExample(own, bm.at) {
+			continue
+		}
+		if !slices.Contains(all, bm.n) {
+			all = append(all, bm.n)
+		}
+		if bm.labelled && current == 0 {
+			current = bm.n
+		}
+		if bm.current {
+			last = bm.n
+		}
+		highest = max(highest, bm.n)
+	}
+	switch {
+	case current != 0:
+		return current, all
+	case last != 0:
+		return last, all
+	}
+	return highest, all
+}
+
+// buildAt reads the build number own[a:b]: not part of a longer number or a
+// dotted version ("17763.1234"), not zero.
+func buildAt(own string, a, b int) (int, bool) {
+	if b < len(own) && (isDigit(own[b]) || own[b] == '.' && b+1 < len(own) && isDigit(own[b+1])) {
+		return 0, false
+	}
+	if a > 0 && (isDigit(own[a-1]) || own[a-1] == '.' && a > 1 && isDigit(own[a-2])) {
+		return 0, false
+	}
+	n, err := strconv.Atoi(own[a:b])
+	return n, err == nil && n != 0
 }

@@ -24,8 +24,8 @@ const maxFieldBytes = 64 << 10
 // heuristics (the customer's own words come first).
 const maxProseBytes = 32 << 10
 
-// Extract fills the support fields of m (TicketID, Build, ServerOS, Browser,
-// HasDescription, HasSteps) from m.Subject and m.Text. Parse calls it; it can
+// Extract fills the support fields of m (TicketID, Build, BuildsMentioned,
+// ServerOS, Browser, HasDescription, HasSteps) from m.Subject and m.Text. Parse calls it; it can
 // also be used alone on a Message built by hand.
 func (ps *Parser) Extract(m *Message) {
 	if m == nil {
@@ -42,9 +42,13 @@ func (ps *Parser) Extract(m *Message) {
 	if m.TicketID == "" {
 		m.TicketID = ps.ticket.find(text, lower[ns+1:])
 	}
-	m.Build = findBuild(lower)
-	m.ServerOS = ps.oses.find(lower)
-	m.Browser = findBrowser(orig, lower)
+	// The customer's data is read from their own text: what they quote
+	// does not count (the ticket id does: a quoted id marks a follow-up).
+	ownBody, ownLower := ownText(text, lower[ns+1:])
+	own, ownL := m.Subject+"\n"+ownBody, lower[:ns+1]+ownLower
+	m.Build, m.BuildsMentioned = findBuilds(ownL)
+	m.ServerOS = ps.oses.find(ownL)
+	m.Browser = findBrowser(own, ownL)
 	lines := ownLines(text, lower[ns+1:])
 	m.HasDescription = hasDescription(lines)
 	m.HasSteps = hasSteps(lines)

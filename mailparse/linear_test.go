@@ -24,7 +24,8 @@ func extractors(t testing.TB) map[string]func(orig, lower string) {
 	p := testParser(t, nil)
 	return map[string]func(orig, lower string){
 		"ticket":      func(orig, lower string) { p.ticket.find(orig, lower) },
-		"build":       func(_, lower string) { findBuild(lower) },
+		"build":       func(_, lower string) { findBuilds(lower) },
+		"own_text":    func(orig, lower string) { ownText(orig, lower) },
 		"server_os":   func(_, lower string) { p.oses.find(lower) },
 		"browser":     func(orig, lower string) { findBrowser(orig, lower) },
 		"description": func(orig, lower string) { hasDescription(ownLines(orig, lower)) },

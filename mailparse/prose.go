@@ -126,7 +126,7 @@ func hasDescription(lines []line) bool {
 			if m := descriptionRe.FindStringSubmatch(lt); m != nil {
 				n := countWords(m[1])
 				for k := i + 1; k < len(lines) && k < i+10 && n < 3; k++ {
-					if lines[k].lt == "" || isFieldLine(lines[k].lt) {
+					if lines[k].lt == "" || isFieldLine(lines[k].lt) || promptRe.MatchString(lines[k].lt) {
 						break
 					}
 					n += countWords(lines[k].t)
@@ -137,8 +137,8 @@ func hasDescription(lines []line) bool {
 				continue
 			}
 		}
-		if isFieldLine(lt) || isGreeting(lt) {
-			continue
+		if isFieldLine(lt) || isGreeting(lt) || promptRe.MatchString(lt) {
+			continue // labels, greetings and a form's prompts are not the customer's words
 		}
 		words += countWords(l.t)
 		if words >= 12 {
@@ -198,6 +198,17 @@ var actionVerbs = map[string]bool{
 	"set": true, "create": true, "remove": true, "copy": true, "paste": true, "launch": true, "visit": true,
 }
 
+// filledIn reports whether the lines after a prompt answer it: the next
+// non-empty line is neither another prompt nor a labelled field.
+func filledIn(after []line) bool {
+	for _, l := range after[:min(len(after), 5)] {
+		if l.lt != "" {
+			return !promptRe.MatchString(l.lt) && !isFieldLine(l.lt)
+		}
+	}
+	return false
+}
+
 // hasSteps: a "steps to reproduce" phrase, "Step 1", a numbered list of at
 // least two items starting at 1, or a bulleted list of at least two items one
 // of which starts with an action ("- click …").
@@ -205,14 +216,16 @@ func hasSteps(lines []line) bool {
 	numbered := 0
 	next := 1
 	bullets, actions := 0, 0
-	for _, l := range lines {
+	for i, l := range lines {
 		lt := l.lt
 		if lt == "" {
 			continue
 		}
 		// Every alternative holds "step", "repro" or "replicat": only such
-		// lines are worth the expression.
-		if (strings.Contains(lt, "step") || strings.Contains(lt, "repro") || strings.Contains(lt, "replicat")) && stepsPhraseRe.MatchString(lt) {
+		// lines are worth the expression. A form's prompt counts only when
+		// something was filled in below it.
+		if (strings.Contains(lt, "step") || strings.Contains(lt, "repro") || strings.Contains(lt, "replicat")) && stepsPhraseRe.MatchString(lt) &&
+			(!promptRe.MatchString(lt) || filledIn(lines[i+1:])) {
 			return true
 		}
 		c := lt[0]

@@ -103,7 +103,7 @@ func (ol *osList) find(lower string) string {
 		}
 		w := window(lower, at, 40)
 		if m := winOSRe.FindStringSubmatch(w); m != nil {
-			if e := at + len(m[0]); e < len(lower) && isAlnum(lower[e]) {
+			if e := at + len(m[0]); e < len(lower) && isAlnum(lower[e]) || isExample(lower, at) {
 				continue
 			}
 			take(at, serverKey(m[1], m[2] != ""))
@@ -113,7 +113,7 @@ func (ol *osList) find(lower string) string {
 			if e := at + len(m[0]); e < len(lower) && isAlnum(lower[e]) {
 				continue
 			}
-			if osLabelRe.MatchString(linePrefix(lower, at, 80)) {
+			if osLabelRe.MatchString(linePrefix(lower, at, 80)) && !isExample(lower, at) {
 				take(at, "windows "+m[1])
 				break
 			}
@@ -138,7 +138,7 @@ func (ol *osList) find(lower string) string {
 			continue
 		}
 		pre := strings.TrimRight(linePrefix(lower, at, 20), " \t")
-		if strings.HasSuffix(pre, "sql") || strings.HasSuffix(pre, "exchange") || strings.HasSuffix(pre, "sharepoint") {
+		if strings.HasSuffix(pre, "sql") || strings.HasSuffix(pre, "exchange") || strings.HasSuffix(pre, "sharepoint") || isExample(lower, at) {
 			continue
 		}
 		take(at, serverKey(m[1], m[2] != ""))
@@ -165,15 +165,23 @@ func (ol *osList) find(lower string) string {
 		if start > 0 && isAlnum(lower[start-1]) {
 			continue
 		}
-		if m := r2Re.FindStringSubmatch(lower[start : at+2]); m != nil && len(m[0]) == at+2-start {
+		if m := r2Re.FindStringSubmatch(lower[start : at+2]); m != nil && len(m[0]) == at+2-start && !isExample(lower, start) {
 			take(start, serverKey(m[1], true))
 			break
 		}
 	}
 	// Configured names that are not Windows versions are looked up verbatim.
 	for i, ln := range ol.literal {
-		if at := strings.Index(lower, ln); at >= 0 {
-			take(at, "name:"+ol.literalNames[i])
+		for k := 0; ; {
+			j := strings.Index(lower[k:], ln)
+			if j < 0 {
+				break
+			}
+			if at := k + j; !isExample(lower, at) {
+				take(at, "name:"+ol.literalNames[i])
+				break
+			}
+			k += j + len(ln)
 		}
 	}
 	if best.at < 0 {

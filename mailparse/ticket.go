@@ -67,13 +67,13 @@ func (tm *ticketMatcher) find(s, lower string) string {
 			}
 			at := i + j
 			i = at + 1
-			if loc := tm.anchored.FindStringIndex(window(s, at, 512)); loc != nil && ok(at, at+loc[1]) {
+			if loc := tm.anchored.FindStringIndex(window(s, at, 512)); loc != nil && ok(at, at+loc[1]) && !isExample(lower, at) {
 				return strings.ToUpper(s[at : at+loc[1]])
 			}
 		}
 	}
 	for _, loc := range tm.re.FindAllStringIndex(s, 1000) {
-		if ok(loc[0], loc[1]) {
+		if ok(loc[0], loc[1]) && !isExample(lower, loc[0]) {
 			return strings.ToUpper(s[loc[0]:loc[1]])
 		}
 	}

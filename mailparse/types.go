@@ -96,14 +96,15 @@ type Message struct {
 	IsReport              bool     `json:"is_report"`              // DSN, MDN or other multipart/report, or a message/delivery-status part
 
 	// Extracted support fields.
-	TicketID       string       `json:"ticket_id"`
-	Build          int          `json:"build"` // 0 when no build number was found
-	ServerOS       string       `json:"server_os"`
-	Browser        *Browser     `json:"browser"`
-	Attachments    []Attachment `json:"attachments"`
-	Text           string       `json:"text"` // body text (text/plain preferred, else HTML converted), UTF-8, bounded
-	HasDescription bool         `json:"has_description"`
-	HasSteps       bool         `json:"has_steps"`
+	TicketID        string       `json:"ticket_id"`
+	Build           int          `json:"build"`                      // the build the customer is on now, 0 when none was found
+	BuildsMentioned []int        `json:"builds_mentioned,omitempty"` // every build of the customer's own text, in order, each once
+	ServerOS        string       `json:"server_os"`
+	Browser         *Browser     `json:"browser"`
+	Attachments     []Attachment `json:"attachments"`
+	Text            string       `json:"text"` // body text (text/plain preferred, else HTML converted), UTF-8, bounded
+	HasDescription  bool         `json:"has_description"`
+	HasSteps        bool         `json:"has_steps"`
 
 	Size     int64    `json:"size"`     // bytes read
 	Problems []string `json:"problems"` // everything odd, as short stable tokens with detail ("bad_charset: x-foo")

@@ -60,7 +60,7 @@ func checkExplainJSON(t *testing.T, name string, out string) map[string]any {
 		}
 	}
 	fields, _ := doc["fields"].(map[string]any)
-	for _, k := range []string{"build", "major_version", "server_os", "browser", "attachments"} {
+	for _, k := range []string{"build", "builds_mentioned", "major_version", "server_os", "browser", "attachments"} {
 		if _, ok := fields[k]; !ok {
 			t.Errorf("%s: fields.%s missing", name, k)
 		}
