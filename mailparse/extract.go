@@ -49,7 +49,7 @@ func (ps *Parser) Extract(m *Message) {
 	m.Build, m.BuildsMentioned = findBuilds(ownL)
 	m.ServerOS = ps.oses.find(ownL)
 	m.Browser = findBrowser(own, ownL)
-	lines := ownLines(text, lower[ns+1:])
+	lines := ownLines(ownBody, ownLower)
 	m.HasDescription = hasDescription(lines)
 	m.HasSteps = hasSteps(lines)
 	m.Problems = normaliseProblems(m.Problems)

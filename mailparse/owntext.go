@@ -6,7 +6,7 @@ import (
 )
 
 // ownText returns text without what the customer quoted: lines starting
-// with ">" become empty, and the text ends at the header of a quoted reply
+// with ">" are left out, and the text ends at the header of a quoted reply
 // ("-----Original Message-----", "On … wrote:", Outlook's "From: … Sent:
 // …"). lower is asciiLower(text); both results keep that relation.
 func ownText(text, lower string) (string, string) {
@@ -21,11 +21,7 @@ func ownText(text, lower string) (string, string) {
 		if isReplyHeader(strings.TrimSpace(ll), lower) {
 			break
 		}
-		if t := strings.TrimSpace(l); strings.HasPrefix(t, ">") {
-			if strings.HasSuffix(l, "\n") {
-				b.WriteByte('\n')
-				lb.WriteByte('\n')
-			}
+		if strings.HasPrefix(strings.TrimSpace(l), ">") {
 			continue
 		}
 		b.WriteString(l)

@@ -12,51 +12,23 @@ import (
 // lower-cased form.
 type line struct{ t, lt string }
 
-// ownLines returns the customer's own lines: the start of the text, without
-// quoted lines ("> "), and up to a signature ("-- "), a closing ("Kind
-// regards,") or the header of a quoted reply ("-----Original Message-----",
-// "On … wrote:", Outlook's "From: … Sent: …"). lower is asciiLower(text).
+// ownLines returns the lines of the customer's own text (ownText) up to a
+// signature ("-- ") or a closing ("Kind regards,"). lower is
+// asciiLower(text).
 func ownLines(text, lower string) []line {
 	if len(text) > maxProseBytes {
 		text, lower = text[:maxProseBytes], lower[:maxProseBytes]
 	}
 	var out []line
 	for len(text) > 0 {
-		var l, ll string
+		l, ll := text, lower
 		if i := strings.IndexByte(text, '\n'); i >= 0 {
 			l, ll, text, lower = text[:i], lower[:i], text[i+1:], lower[i+1:]
 		} else {
-			l, ll, text, lower = text, lower, "", ""
+			text, lower = "", ""
 		}
-		if l == "-- " {
-			break
-		}
-		t := strings.TrimSpace(l)
-		lt := strings.TrimSpace(ll)
-		if len(t) == 0 {
-			out = append(out, line{})
-			continue
-		}
-		if t[0] == '>' {
-			continue
-		}
-		if t == "--" || t == "__" {
-			break
-		}
-		if strings.HasPrefix(lt, "-----original message") || strings.HasPrefix(lt, "________________") ||
-			(strings.HasPrefix(lt, "on ") && strings.HasSuffix(lt, "wrote:")) {
-			break
-		}
-		if strings.HasPrefix(lt, "from:") {
-			next := lower
-			if i := strings.IndexByte(next, '\n'); i >= 0 {
-				next = next[:i]
-			}
-			if strings.HasPrefix(strings.TrimSpace(next), "sent:") {
-				break
-			}
-		}
-		if len(lt) < 40 && isClosing(lt) {
+		t, lt := strings.TrimSpace(l), strings.TrimSpace(ll)
+		if l == "-- " || t == "--" || t == "__" || len(lt) < 40 && isClosing(lt) {
 			break
 		}
 		out = append(out, line{t, lt})
