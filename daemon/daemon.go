@@ -22,8 +22,8 @@ import (
 	"supportd/mailer"
 	"supportd/mailparse"
 	"supportd/poller"
-	"supportd/sla"
 	"supportd/store"
+	"supportd/triage"
 )
 
 // Config of the daemon beyond the Engine.
@@ -63,6 +63,9 @@ type Config struct {
 	Notify           func(state string)
 	WatchdogInterval time.Duration
 	StallAfter       time.Duration
+	// RelayMaxAttachmentBytes bounds the attachments of one relayed staff
+	// reply (default DefaultRelayMaxAttachmentBytes).
+	RelayMaxAttachmentBytes int64
 	// TestHook, when set, is called with each parsed message before it is decided,
 	// from the goroutines that parse a batch in parallel; fault tests use it to
 	// make a handler panic. Never set in production.
@@ -397,8 +400,9 @@ func (d *Daemon) flushMarked() {
 type parsedMsg struct {
 	msg         *mailparse.Message
 	hash        string
-	fingerprint string // of the content that makes a message itself (dedup.go)
-	panicked    string // non-empty when parsing panicked (a bug; the message is quarantined)
+	fingerprint string   // of the content that makes a message itself (dedup.go)
+	reported    []string // Message-IDs quoted by a delivery report (ReportedIDs)
+	panicked    string   // non-empty when parsing panicked (a bug; the message is quarantined)
 	readErr     error
 }
 
@@ -451,6 +455,11 @@ func (d *Daemon) parseOne(f poller.Fetched) (p *parsedMsg) {
 	p.msg, p.hash, p.readErr = msg, hex.EncodeToString(h.Sum(nil)), err
 	if msg != nil {
 		p.fingerprint = fingerprint(msg)
+	}
+	if err == nil && msg != nil && triage.IsReport(msg) {
+		if _, err := file.Seek(0, io.SeekStart); err == nil {
+			p.reported = ReportedIDs(file)
+		}
 	}
 	if d.cfg.TestHook != nil && msg != nil {
 		d.cfg.TestHook(msg)
@@ -521,7 +530,7 @@ func (d *Daemon) processOne(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p
 	var asm *Assessment
 	err := safely(func() error {
 		var err error
-		asm, err = d.engine.Assess(tx, msg, f.InternalDate, p.hash, tx.NextTicketID)
+		asm, err = d.engine.Assess(tx, msg, f.InternalDate, p.hash, tx.NextTicketID, p.reported)
 		if asm != nil {
 			asm.ReusedMessageID = reused
 		}
@@ -563,125 +572,6 @@ const ProcessedKeyword = "$SupportdProcessed"
 
 // QuarantinedKeyword tags a message supportd could not process.
 const QuarantinedKeyword = "Quarantined"
-
-// record writes everything one decided message changes, inside the batch tx.
-func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *parsedMsg, asm *Assessment, now time.Time) error {
-	msg, dec, ent := asm.Msg, asm.Decision, asm.Input.Entitlement
-	from := ""
-	if msg.From != nil {
-		from = msg.From.Addr
-	}
-	t, err := tx.Ticket(dec.TicketID)
-	if err != nil {
-		return fmt.Errorf("ticket %s: %w", dec.TicketID, err)
-	}
-	if t == nil {
-		t = &store.Ticket{ID: dec.TicketID, Subject: msg.Subject, From: from, Created: f.InternalDate, State: store.StateOpen,
-			Status: ent.Status, Priority: ent.Priority, Deadline: asm.SLA.Deadline}
-		if ent.Customer != nil {
-			t.CustomerID, t.Company = ent.Customer.ID, ent.Customer.Company
-		}
-	}
-	t.Updated = now
-	t.Messages = append(t.Messages, store.TicketMessage{MessageID: msg.MessageID, UID: f.UID, Received: f.InternalDate, Action: string(dec.Action), Direction: store.DirectionIn})
-
-	// Everything that can fail on the message's content or the configuration
-	// (render, compose reply, compose staff copy) happens before the first
-	// write: a failed attempt is committed with the rest of the batch, and a
-	// reply enqueued by it would go out once per attempt.
-	var replyData []byte
-	if dec.Reply != nil {
-		body, err := d.engine.RenderReply(asm)
-		if err != nil {
-			return fmt.Errorf("render %s: %w", dec.Reply.TemplateFile, err)
-		}
-		replyData, err = mailer.ComposeReply(mailer.Reply{
-			From: d.engine.from(),
-			To:   dec.Reply.To, Cc: dec.Reply.Cc, Subject: dec.Reply.Subject,
-			InReplyTo: dec.Reply.InReplyTo, References: dec.Reply.References,
-			MessageID: dec.Reply.MessageID, Date: now, Body: body,
-		})
-		if err != nil {
-			return fmt.Errorf("compose reply: %w", err)
-		}
-	}
-	staff, err := d.composeStaff(f, p, asm, now)
-	if err != nil {
-		return err
-	}
-
-	if dec.Reply != nil {
-		data := replyData
-		rcpts := append(append([]string{}, dec.Reply.To...), dec.Reply.Cc...)
-		if _, err := tx.Enqueue(&store.OutboxEntry{MessageID: dec.Reply.MessageID, Kind: "reply", Ticket: dec.TicketID,
-			From: d.engine.FromAddr, To: rcpts, Data: data, Created: now, NextAttempt: now}); err != nil {
-			return fmt.Errorf("enqueue reply: %w", err)
-		}
-		if err := tx.IndexMessageID(dec.Reply.MessageID, dec.TicketID); err != nil {
-			return err
-		}
-		for _, k := range dec.Reply.Counters {
-			if err := tx.AddReply(k, f.InternalDate); err != nil {
-				return err
-			}
-		}
-		t.Messages = append(t.Messages, store.TicketMessage{MessageID: dec.Reply.MessageID, Received: now, Action: dec.Reply.Template, Direction: store.DirectionOut})
-	}
-	if staff != nil {
-		if _, err := tx.Enqueue(staff); err != nil {
-			return fmt.Errorf("enqueue staff copy: %w", err)
-		}
-	}
-	if err := tx.PutTicket(t); err != nil {
-		return fmt.Errorf("ticket %s: %w", t.ID, err)
-	}
-	if msg.MessageID != "" {
-		if err := tx.IndexMessageID(msg.MessageID, dec.TicketID); err != nil {
-			return err
-		}
-	}
-	entry := &store.LedgerEntry{Mailbox: mb.Name, UIDValidity: mb.UIDValidity, UID: f.UID, MessageID: msg.MessageID,
-		ContentHash: p.hash, Fingerprint: p.fingerprint, Ticket: dec.TicketID, Action: string(dec.Action), SuppressReason: dec.SuppressReason,
-		Processed: now, Keywords: append(append([]string{}, dec.Route.Keywords...), ProcessedKeyword)}
-	if dec.Route.Folder != nil {
-		entry.MoveTo = *dec.Route.Folder
-	}
-	return tx.PutLedger(entry)
-}
-
-// composeStaff builds the routed copy for staff (support.staff_queue and rule
-// forwards) with the X-Support-* headers and the [ticket][P][status] subject
-// tag, as an outbox entry to enqueue; nil when the message is not forwarded.
-func (d *Daemon) composeStaff(f poller.Fetched, p *parsedMsg, asm *Assessment, now time.Time) (*store.OutboxEntry, error) {
-	dec := asm.Decision
-	if len(dec.Route.ForwardTo) == 0 {
-		return nil, nil
-	}
-	raw, err := os.Open(f.Path)
-	if err != nil {
-		return nil, fmt.Errorf("staff copy: %w", err)
-	}
-	defer raw.Close()
-	id := staffMessageID(dec.TicketID, p.hash, d.engine.FromAddr)
-	original, preface := io.Reader(raw), staffPreface(asm)
-	if limit := d.cfg.StaffCopyMaxBytes; limit > 0 && f.Size > limit {
-		note := fmt.Sprintf("The original message (%d bytes) is larger than the staff copy limit of %d bytes: only its header is attached. Read it in the mailbox %s (UID %d).", f.Size, limit, d.cfg.Mailbox, f.UID)
-		preface += note + "\n"
-		if original, err = headerOnly(raw, note); err != nil {
-			return nil, fmt.Errorf("staff copy: %w", err)
-		}
-	}
-	data, err := mailer.StaffCopy{
-		From: d.engine.FromAddr, To: dec.Route.ForwardTo[0],
-		Subject: dec.StaffSubject, Headers: staffHeaders(asm), Preface: preface,
-		MessageID: id, Date: now,
-	}.Compose(original)
-	if err != nil {
-		return nil, fmt.Errorf("compose staff copy: %w", err)
-	}
-	return &store.OutboxEntry{MessageID: id, Kind: store.KindForward,
-		Ticket: dec.TicketID, From: d.engine.FromAddr, To: dec.Route.ForwardTo, Data: data, Created: now, NextAttempt: now}, nil
-}
 
 // DefaultStaffCopyMaxBytes is Config.StaffCopyMaxBytes when zero.
 const DefaultStaffCopyMaxBytes = 2 << 20
@@ -725,19 +615,7 @@ func headerOnly(r io.Reader, note string) (io.Reader, error) {
 	return strings.NewReader(b.String()), nil
 }
 
-func staffMessageID(ticket, hash, from string) string {
-	dom := "supportd.invalid"
-	if i := strings.LastIndexByte(from, '@'); i >= 0 {
-		dom = from[i+1:]
-	}
-	h := hash
-	if len(h) > 16 {
-		h = h[:16]
-	}
-	return "<" + strings.ToLower(ticket) + "." + h + ".staff@" + dom + ">"
-}
-
-func staffHeaders(a *Assessment) map[string]string {
+func staffHeaders(a *Assessment, t *store.Ticket) map[string]string {
 	dec, ent, m := a.Decision, a.Input.Entitlement, a.Msg
 	h := map[string]string{
 		"X-Support-Ticket":   dec.TicketID,
@@ -780,41 +658,26 @@ func staffHeaders(a *Assessment) map[string]string {
 	if len(ent.Subscriptions) > 0 {
 		h["X-Support-Subscriptions"] = strings.Join(ent.Subscriptions, ", ")
 	}
-	return h
-}
-
-func staffPreface(a *Assessment) string {
-	dec, ent := a.Decision, a.Input.Entitlement
-	var b strings.Builder
-	fmt.Fprintf(&b, "Ticket %s — %s, priority P%d, action %s", dec.TicketID, ent.Status, ent.Priority, dec.Action)
-	if dec.SuppressReason != "" {
-		fmt.Fprintf(&b, " (no automatic reply: %s)", dec.SuppressReason)
+	if dec.ReferencedTicket != "" {
+		h["X-Support-Referenced-Ticket"] = dec.ReferencedTicket
 	}
-	b.WriteString("\n")
-	if !a.SLA.Deadline.IsZero() {
-		fmt.Fprintf(&b, "Respond by: %s\n", sla.FormatDeadline(a.SLA.Deadline))
+	if dec.UnverifiedStaff {
+		h["X-Support-Unverified-Staff"] = "yes"
 	}
-	if ent.Customer != nil {
-		fmt.Fprintf(&b, "Customer: %s %s (ASUP expires %s)\n", ent.Customer.ID, ent.Customer.Company, dateOrDash(ent.Customer.ASUPExpires))
-	} else if ent.Hidden {
-		b.WriteString("Customer: sender matches a customer but is NOT verified (treated as unknown)\n")
-	} else {
-		b.WriteString("Customer: unknown sender\n")
+	if dec.Bounce {
+		h["X-Support-Delivery-Failed"] = "yes"
 	}
-	if len(dec.Missing) > 0 {
-		fmt.Fprintf(&b, "Missing: %s\n", strings.Join(dec.Missing, ", "))
-	}
-	if dec.Reply != nil {
-		fmt.Fprintf(&b, "Automatic reply (%s) to %s", dec.Reply.Template, strings.Join(dec.Reply.To, ", "))
-		if len(dec.Reply.Cc) > 0 {
-			fmt.Fprintf(&b, ", cc %s", strings.Join(dec.Reply.Cc, ", "))
+	if t != nil {
+		// The ticket's view: what it still lacks as a whole, when the next
+		// response is due (not a fresh deadline per message).
+		h["X-Support-State"] = t.State
+		h["X-Support-Missing"] = strings.Join(ticketMissing(t.Have), ", ")
+		delete(h, "X-Support-SLA-Deadline")
+		if due := t.ResponseDue; !due.IsZero() && t.State == store.StateOpen {
+			h["X-Support-SLA-Deadline"] = due.Format(time.RFC3339)
 		}
-		b.WriteString("\n")
 	}
-	if len(a.Msg.Problems) > 0 {
-		fmt.Fprintf(&b, "Parser notes (quoted text is the message's own): %s\n", quoteNotes(a.Msg.Problems))
-	}
-	return b.String()
+	return h
 }
 
 // quoteNotes writes parser problems for staff: the problem token as is, the

@@ -31,6 +31,17 @@ type Engine struct {
 	FromName, FromAddr string
 	// SupportHours is the human text of support hours, for templates.
 	SupportHours string
+	// Staff are support.staff entries (addresses and "@domain"); OwnAddresses
+	// support.addresses (the bases of the signed reply addresses).
+	Staff []string
+	// TicketIDFormat is tickets.id_format ("" for the default); ReopenDays
+	// tickets.reopen_days: a customer message on a ticket closed longer ago
+	// opens a new ticket naming it.
+	TicketIDFormat string
+	ReopenDays     int
+	// WarnBefore is sla.warn_before: the SLA warning goes out this long before
+	// a response is due.
+	WarnBefore time.Duration
 }
 
 // Assessment is the decision for one message and everything it was based on.
@@ -44,15 +55,20 @@ type Assessment struct {
 	// ReusedMessageID: an earlier, different message carried this Message-ID
 	// (a replay); this one is handled as new and flagged to staff.
 	ReusedMessageID bool
+	// Ticket is the existing ticket the message belongs to (a copy; nil for a
+	// new ticket or none).
+	Ticket *store.Ticket
 }
 
-// TicketAllocator gives the id of a new ticket. explain peeks, run allocates.
-type TicketAllocator func() (string, error)
+// TicketAllocator gives the id of a new ticket in a format (tickets.id_format).
+// explain peeks, run allocates.
+type TicketAllocator func(format string) (string, error)
 
 // Assess decides what to do with msg, received (IMAP INTERNALDATE) at received,
 // reading the store through tx. contentKey identifies the message when it has no
-// Message-ID (sha256 of its bytes).
-func (e *Engine) Assess(tx *store.Tx, msg *mailparse.Message, received time.Time, contentKey string, alloc TicketAllocator) (*Assessment, error) {
+// Message-ID (sha256 of its bytes). reported are the Message-IDs a delivery
+// report quotes of the message it reports on (ReportedIDs).
+func (e *Engine) Assess(tx *store.Tx, msg *mailparse.Message, received time.Time, contentKey string, alloc TicketAllocator, reported []string) (*Assessment, error) {
 	// Entitlement only for a From that is one mailbox (the one DMARC
 	// judges); an ambiguous From is status unknown.
 	author := ""
@@ -73,55 +89,156 @@ func (e *Engine) Assess(tx *store.Tx, msg *mailparse.Message, received time.Time
 	slaRes := e.Calendar.Compute(received)
 	ver := versions.Check(e.Majors, msg.Build, received)
 
-	known := ""
-	if msg.TicketID != "" {
-		if tx.TicketExists(msg.TicketID) {
-			known = msg.TicketID
-		}
+	tk, err := e.resolveTicket(tx, msg, author, cust, verified, received, reported)
+	if err != nil {
+		return nil, err
 	}
-	if known == "" {
-		refs := append(append([]string{}, msg.InReplyTo...), msg.References...)
-		if len(refs) > 0 {
-			id, err := tx.TicketByMessageID(refs...)
-			if err != nil {
-				return nil, fmt.Errorf("thread lookup: %w", err)
-			}
-			known = id
-		}
-	}
-	ticket := known
-	if ticket == "" {
+	ticket := tk.known
+	if ticket == "" && tk.referenced == "" {
 		ticket = msg.TicketID
 	}
 	replies, err := e.replyCounts(tx, msg, ent, ticket, received)
 	if err != nil {
 		return nil, err
 	}
-	newID := ""
-	if known == "" && msg.TicketID == "" {
-		id, err := alloc()
+	in := triage.Input{
+		Msg:              msg,
+		Received:         received,
+		Entitlement:      ent,
+		SLA:              slaRes,
+		Version:          ver,
+		KnownTicket:      tk.known,
+		Replies:          replies,
+		ContentKey:       contentKey,
+		ReferencedTicket: tk.referenced,
+		Staff:            tk.staff,
+		StaffAccepted:    tk.staffAccepted,
+		OwnMessage:       tk.own,
+		Bounce:           tk.bounce,
+	}
+	// A new ticket id only for a message that opens a ticket under an id of
+	// ours: not for one that follows up, is suppressed, or quotes a new one.
+	if in.KnownTicket == "" && (msg.TicketID == "" || in.ReferencedTicket != "") && !tk.staff && !tk.own &&
+		!triage.Automatic(msg, e.Triage) {
+		id, err := alloc(e.TicketIDFormat)
 		if err != nil {
 			return nil, fmt.Errorf("new ticket id: %w", err)
 		}
-		newID = id
-	}
-	in := triage.Input{
-		Msg:         msg,
-		Received:    received,
-		Entitlement: ent,
-		SLA:         slaRes,
-		Version:     ver,
-		KnownTicket: known,
-		NewTicketID: newID,
-		Replies:     replies,
-		ContentKey:  contentKey,
+		in.NewTicketID = id
 	}
 	d := triage.Decide(in, e.Triage)
 	shown := slaRes
-	if ent.Status != entitlement.Active || d.Action == triage.Suppress {
+	if ent.Status != entitlement.Active || d.Action == triage.Suppress || d.Action == triage.StaffReply {
 		shown.Deadline, shown.Target, shown.TargetDeadline = time.Time{}, 0, time.Time{}
 	}
-	return &Assessment{Msg: msg, Received: received, Input: in, Decision: d, SLA: shown}, nil
+	return &Assessment{Msg: msg, Received: received, Input: in, Decision: d, SLA: shown, Ticket: tk.ticket}, nil
+}
+
+// ticketLink is how a message relates to the existing tickets.
+type ticketLink struct {
+	known      string        // the ticket it follows up (or, from staff, acts on)
+	ticket     *store.Ticket // that ticket
+	referenced string        // a ticket it named but may not follow up
+	staff      bool          // the sender is staff
+	// staffAccepted: addressed to the ticket's signed reply address, or
+	// verified by a trusted Authentication-Results.
+	staffAccepted bool
+	own           bool // one of our own messages, come back
+	bounce        bool // a delivery report of one of our messages
+}
+
+// resolveTicket finds the ticket a message belongs to and applies the
+// binding rules of §10: a ticket id or thread reference makes a follow-up
+// only from the ticket's customer (its customer id, or an address already on
+// the ticket) or from staff, and a ticket closed more than ReopenDays ago is
+// not reopened.
+func (e *Engine) resolveTicket(tx *store.Tx, msg *mailparse.Message, from string, cust *entitlement.Customer, verified bool, received time.Time, reported []string) (ticketLink, error) {
+	var l ticketLink
+	l.own = msg.MessageID != "" && tx.OutboxHas(msg.MessageID)
+	l.staff = from != "" && triage.IsStaff(from, e.Staff)
+	cand := ""
+	if l.staff {
+		if secret := tx.Secret(); secret != nil {
+			for _, a := range recipients(msg) {
+				if id, ok := triage.TicketFromReplyAddress(secret, a, e.Triage.OwnAddresses); ok {
+					cand, l.staffAccepted = e.findTicket(tx, id), true
+					break
+				}
+			}
+		}
+		l.staffAccepted = l.staffAccepted || verified
+	}
+	if cand == "" && msg.TicketID != "" && tx.TicketExists(msg.TicketID) {
+		cand = msg.TicketID
+	}
+	if cand == "" {
+		refs := append(append([]string{}, msg.InReplyTo...), msg.References...)
+		if triage.IsReport(msg) {
+			refs = append(refs, reported...)
+		}
+		id, err := tx.TicketByMessageID(refs...)
+		if err != nil {
+			return l, fmt.Errorf("thread lookup: %w", err)
+		}
+		cand = id
+	}
+	if cand == "" {
+		return l, nil
+	}
+	t, err := tx.Ticket(cand)
+	if err != nil || t == nil {
+		return l, err
+	}
+	l.bounce = triage.IsReport(msg) && !l.staff
+	switch {
+	case l.staff || l.bounce || l.own:
+	case !(t.HasAddress(from) || (cust != nil && t.CustomerID != "" && cust.ID == t.CustomerID)):
+		l.referenced = cand
+		return l, nil
+	case t.State == store.StateClosed && e.ReopenDays >= 0 && received.After(t.ClosedAt.AddDate(0, 0, e.reopenDays())):
+		l.referenced = cand
+		return l, nil
+	}
+	l.known, l.ticket = cand, t
+	return l, nil
+}
+
+func (e *Engine) reopenDays() int {
+	if e.ReopenDays <= 0 {
+		return DefaultReopenDays
+	}
+	return e.ReopenDays
+}
+
+// DefaultReopenDays is tickets.reopen_days when not set.
+const DefaultReopenDays = 14
+
+// findTicket is the stored id of a ticket named in a signed reply address
+// (which carries it lower-cased), "" if there is none.
+func (e *Engine) findTicket(tx *store.Tx, id string) string {
+	for _, c := range []string{id, strings.ToUpper(id)} {
+		if tx.TicketExists(c) {
+			return c
+		}
+	}
+	return ""
+}
+
+// recipients are the addresses a message was sent to: To, Cc, and the
+// topmost Delivered-To (added by the receiving server; a Bcc shows only
+// there).
+func recipients(m *mailparse.Message) []string {
+	var rs []string
+	for _, a := range m.To {
+		rs = append(rs, a.Addr)
+	}
+	for _, a := range m.Cc {
+		rs = append(rs, a.Addr)
+	}
+	if m.DeliveredTo != "" {
+		rs = append(rs, m.DeliveredTo)
+	}
+	return rs
 }
 
 // replyCounts reads the reply counters a reply to msg would be recorded

@@ -11,7 +11,7 @@ import (
 type Explanation struct {
 	MessageID        *string            `json:"message_id"`
 	From             *string            `json:"from"`
-	TicketID         string             `json:"ticket_id"`
+	TicketID         *string            `json:"ticket_id"` // null: the message opens no ticket (suppressed, naming none)
 	TicketNew        bool               `json:"ticket_new"`
 	Fields           ExplainFields      `json:"fields"`
 	Missing          []string           `json:"missing"`
@@ -79,7 +79,7 @@ func (a *Assessment) Explain(targetText func(time.Duration) string) Explanation 
 	m, d, ent := a.Msg, a.Decision, a.Input.Entitlement
 	x := Explanation{
 		MessageID: strPtr(m.MessageID),
-		TicketID:  d.TicketID,
+		TicketID:  strOrNil(d.TicketID),
 		TicketNew: d.TicketNew,
 		Missing:   nonNil(d.Missing),
 		Action:    string(d.Action),
@@ -146,4 +146,12 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// strOrNil is nil for "", else a pointer to s (JSON null for "no value").
+func strOrNil(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }

@@ -19,12 +19,12 @@ func TestStaffHeadersCarryContractExtras(t *testing.T) {
 		}},
 		Decision: triage.Decision{TicketID: "CS-000001", Action: triage.Acknowledge},
 	}
-	h := staffHeaders(a)
+	h := staffHeaders(a, nil)
 	if h["X-Support-Subscriptions"] != "reset_portal, remote_sites" || h["X-Support-Extended"] != "true" || h["X-Support-Customer"] != "C100" {
 		t.Errorf("staff headers = %v", h)
 	}
 	a.Input.Entitlement = entitlement.Result{Status: entitlement.Lapsed, Priority: 4}
-	h = staffHeaders(a)
+	h = staffHeaders(a, nil)
 	if _, ok := h["X-Support-Subscriptions"]; ok {
 		t.Errorf("a lapsed customer's copy claims subscriptions: %v", h)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"mime"
 	"slices"
 	"strings"
 	"time"
@@ -48,6 +49,19 @@ type Reply struct {
 	// Extra holds additional X-* fields (e.g. X-Support-Ticket); keys
 	// must be X- field names, values are sanitised.
 	Extra map[string]string
+	// Relayed marks a person's message we pass on (a staff reply): it gets
+	// no Auto-Submitted / X-Auto-Response-Suppress, so the customer's
+	// auto-responders treat it as the human message it is.
+	Relayed bool
+	// Attachments follow the text part (multipart/mixed) when present.
+	Attachments []Attachment
+}
+
+// Attachment is a file attached to a composed message.
+type Attachment struct {
+	Filename    string // sanitised; "" for none
+	ContentType string // "application/octet-stream" when empty or invalid
+	Data        []byte
 }
 
 // ComposeReply builds the RFC 5322 bytes of r: a single text/plain UTF-8
@@ -98,13 +112,19 @@ func ComposeReply(r Reply) ([]byte, error) {
 	}
 
 	// go-message writes fields in reverse order of Set.
-	h.Set("Content-Transfer-Encoding", "quoted-printable")
-	h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+	if len(r.Attachments) == 0 {
+		h.Set("Content-Transfer-Encoding", "quoted-printable")
+		h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+	} else {
+		h.SetContentType("multipart/mixed", nil)
+	}
 	if err := setExtra(&h, r.Extra); err != nil {
 		return nil, fmt.Errorf("compose reply: %w", err)
 	}
-	h.Set("X-Auto-Response-Suppress", "All")
-	h.Set("Auto-Submitted", "auto-replied")
+	if !r.Relayed {
+		h.Set("X-Auto-Response-Suppress", "All")
+		h.Set("Auto-Submitted", "auto-replied")
+	}
 	h.SetMsgIDList("References", refs)
 	if hasParent {
 		h.SetMsgIDList("In-Reply-To", []string{parent})
@@ -121,13 +141,62 @@ func ComposeReply(r Reply) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compose reply: %w", err)
 	}
-	if _, err := io.WriteString(w, normaliseBody(r.Body)); err != nil {
+	if len(r.Attachments) > 0 {
+		if err := writeParts(w, r.Body, r.Attachments); err != nil {
+			return nil, fmt.Errorf("compose reply: %w", err)
+		}
+	} else if _, err := io.WriteString(w, normaliseBody(r.Body)); err != nil {
 		return nil, fmt.Errorf("compose reply: body: %w", err)
 	}
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("compose reply: body: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// writeParts writes a text part and the attachments into the multipart
+// writer w.
+func writeParts(w *message.Writer, body string, atts []Attachment) error {
+	var th message.Header
+	th.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
+	th.Set("Content-Transfer-Encoding", "quoted-printable")
+	pw, err := w.CreatePart(th)
+	if err != nil {
+		return fmt.Errorf("text part: %w", err)
+	}
+	if _, err := io.WriteString(pw, normaliseBody(body)); err != nil {
+		return fmt.Errorf("text part: %w", err)
+	}
+	if err := pw.Close(); err != nil {
+		return fmt.Errorf("text part: %w", err)
+	}
+	for i, a := range atts {
+		var ah message.Header
+		ct := strings.ToLower(strings.TrimSpace(a.ContentType))
+		if t, _, err := mime.ParseMediaType(ct); err != nil || !strings.Contains(t, "/") || strings.HasPrefix(t, "multipart/") || strings.HasPrefix(t, "message/") {
+			ct = "application/octet-stream"
+		} else {
+			ct = t
+		}
+		ah.SetContentType(ct, nil)
+		ah.Set("Content-Transfer-Encoding", "base64")
+		params := map[string]string{}
+		if name := cleanText(a.Filename); name != "" {
+			params["filename"] = name
+		}
+		ah.SetContentDisposition("attachment", params)
+		aw, err := w.CreatePart(ah)
+		if err != nil {
+			return fmt.Errorf("attachment %d: %w", i+1, err)
+		}
+		if _, err := aw.Write(a.Data); err != nil {
+			return fmt.Errorf("attachment %d: %w", i+1, err)
+		}
+		if err := aw.Close(); err != nil {
+			return fmt.Errorf("attachment %d: %w", i+1, err)
+		}
+	}
+	return nil
 }
 
 // StaffCopy is a routed copy of an incoming message for the staff queue:
@@ -141,6 +210,9 @@ func ComposeReply(r Reply) ([]byte, error) {
 // message's sender) or through the ticket.
 type StaffCopy struct {
 	From, To string // supportd's address and the staff queue address
+	// ReplyTo is the ticket's signed reply address: a staff member's Reply
+	// reaches supportd, which relays it to the customer (§10).
+	ReplyTo string
 	// Subject is used as given; StaffSubject builds the usual one.
 	Subject string
 	// Headers are X-Support-* fields (ticket, priority, status, SLA
@@ -230,6 +302,13 @@ func (c StaffCopy) Compose(original io.Reader) ([]byte, error) {
 	h.SetMessageID(id)
 	h.SetDate(c.Date)
 	setText(&h, "Subject", c.Subject)
+	if c.ReplyTo != "" {
+		rt, err := parseAddressList([]string{c.ReplyTo})
+		if err != nil {
+			return nil, fmt.Errorf("compose staff copy: Reply-To: %w", err)
+		}
+		setAddressList(&h, "Reply-To", rt)
+	}
 	setAddressList(&h, "To", to)
 	setAddressList(&h, "From", []*mail.Address{from})
 

@@ -57,6 +57,9 @@ func (p *parser) headers(h message.Header) {
 		m.HasReturnPath = true
 		m.ReturnPath = returnPath(h.Get("Return-Path"))
 	}
+	// The topmost Delivered-To only: the receiving server adds it above any
+	// the sender supplied.
+	m.DeliveredTo = strings.ToLower(returnPath(h.Get("Delivered-To")))
 	m.AutoSubmitted = token(h.Get("Auto-Submitted"))
 	m.Precedence = token(h.Get("Precedence"))
 	m.AutoSubmittedAll, m.PrecedenceAll = cleanAll(h.Values("Auto-Submitted")), cleanAll(h.Values("Precedence"))

@@ -33,8 +33,9 @@ type Options struct {
 	ServerOSes []string
 }
 
-// DefaultTicketPattern matches ticket ids such as CS-004211.
-const DefaultTicketPattern = `CS-\d{6}`
+// DefaultTicketPattern matches ticket ids such as CS-004211 (the vendor's web
+// page) and CS-M00042 (issued by supportd, tickets.id_format).
+const DefaultTicketPattern = `CS-(?:\d{6}|M\d{5})`
 
 // Address is a parsed mailbox. Addr is lower-cased for the domain part.
 type Address struct {
@@ -78,8 +79,9 @@ type Message struct {
 	InReplyTo     []string  `json:"in_reply_to"` // with angle brackets
 	References    []string  `json:"references"`  // with angle brackets
 	Date          time.Time `json:"date"`
-	ReturnPath    string    `json:"return_path"`     // address inside <>, "" for the null path
-	HasReturnPath bool      `json:"has_return_path"` // a Return-Path header was present (null path: HasReturnPath && ReturnPath == "")
+	ReturnPath    string    `json:"return_path"`            // address inside <>, "" for the null path
+	HasReturnPath bool      `json:"has_return_path"`        // a Return-Path header was present (null path: HasReturnPath && ReturnPath == "")
+	DeliveredTo   string    `json:"delivered_to,omitempty"` // the topmost Delivered-To address, lower-cased, "" if none
 
 	AutoSubmitted         string   `json:"auto_submitted"` // lower-cased value, "" if absent
 	Precedence            string   `json:"precedence"`     // lower-cased

@@ -178,7 +178,7 @@ func TestReplyToHijack(t *testing.T) {
 	}
 }
 
-var ticketRE = regexp.MustCompile(`CS-\d{6}`)
+var ticketRE = regexp.MustCompile(`CS-(?:\d{6}|M\d{5})`)
 
 // With security.require_verified_sender on, a sender who only claims a customer's
 // address (no Authentication-Results, one from an untrusted authserv-id, or a

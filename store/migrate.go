@@ -18,6 +18,7 @@ type migration struct {
 // migrations, one per version step up to SchemaVersion.
 var migrations = []migration{
 	{from: 1, desc: "add secondary indexes, replies counters, outbox data split", fn: migrate1to2},
+	{from: 2, desc: "add ticket_due (SLA events) and the reply-address secret", fn: rebuildTicketDue},
 }
 
 // bucketsV1 are the buckets of schema v1 (the first prototype): primary
@@ -39,6 +40,9 @@ func migrate(tx *bolt.Tx, ms []migration) (int, error) {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return v, fmt.Errorf("create bucket %s: %w", name, err)
 		}
+	}
+	if err := ensureSecret(tx); err != nil {
+		return v, err
 	}
 	if v == 0 {
 		return SchemaVersion, putSchemaVersion(tx, SchemaVersion)

@@ -271,6 +271,13 @@ func (t *Tx) OutboxStats() (pending int, oldest time.Time, err error) {
 	return pending, e.Created, nil
 }
 
+// OutboxHas reports whether a message with this Message-ID was ever queued
+// (in any state): it is one supportd wrote.
+func (t *Tx) OutboxHas(msgid string) bool {
+	k := NormalizeMessageID(msgid)
+	return k != "" && t.bucket(bOutboxByMsgID).Get([]byte(k)) != nil
+}
+
 // SentByMessageID reports whether a message with this Message-ID was delivered.
 func (t *Tx) SentByMessageID(msgid string) (bool, error) {
 	k := NormalizeMessageID(msgid)

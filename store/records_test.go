@@ -18,16 +18,17 @@ var t0 = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 
 func TestTicketIDs(t *testing.T) {
 	db := openTest(t)
+	const legacy = "CS-%06d" // a format that can collide with the web page's ids
 	update(t, db, func(tx *Tx) error {
-		peek, err := tx.PeekNextTicketID()
-		if err != nil || peek != "CS-000001" {
-			t.Errorf("peek = %q, %v", peek, err)
+		peek, err := tx.PeekNextTicketID("")
+		if err != nil || peek != "CS-M00001" {
+			t.Errorf("peek with the default format = %q, %v", peek, err)
 		}
 		// Peek does not consume.
-		if again, _ := tx.PeekNextTicketID(); again != peek {
+		if again, _ := tx.PeekNextTicketID(""); again != peek {
 			t.Errorf("second peek = %q", again)
 		}
-		id, err := tx.NextTicketID()
+		id, err := tx.NextTicketID(legacy)
 		if err != nil || id != "CS-000001" {
 			t.Errorf("first id = %q, %v", id, err)
 		}
@@ -37,29 +38,29 @@ func TestTicketIDs(t *testing.T) {
 				return err
 			}
 		}
-		if peek, _ := tx.PeekNextTicketID(); peek != "CS-000004" {
+		if peek, _ := tx.PeekNextTicketID(legacy); peek != "CS-000004" {
 			t.Errorf("peek over taken ids = %q", peek)
 		}
-		id, err = tx.NextTicketID()
+		id, err = tx.NextTicketID(legacy)
 		if err != nil || id != "CS-000004" {
 			t.Errorf("id after collisions = %q, %v", id, err)
 		}
-		id, _ = tx.NextTicketID()
-		if id != "CS-000005" {
-			t.Errorf("next = %q", id)
+		id, _ = tx.NextTicketID("")
+		if id != "CS-M00005" {
+			t.Errorf("next in the default format = %q", id)
 		}
 		return nil
 	})
 	// NextTicketID writes: a read-only transaction refuses it.
-	if err := db.View(func(tx *Tx) error { _, err := tx.NextTicketID(); return err }); err == nil {
+	if err := db.View(func(tx *Tx) error { _, err := tx.NextTicketID(""); return err }); err == nil {
 		t.Error("NextTicketID in a read-only transaction succeeded")
 	}
 	update(t, db, func(tx *Tx) error {
-		if err := tx.tx.Bucket(bTickets).SetSequence(ticketIDMax); err != nil {
+		if err := tx.tx.Bucket(bTickets).SetSequence(99999); err != nil {
 			return err
 		}
-		if _, err := tx.NextTicketID(); err == nil || !strings.Contains(err.Error(), "exhausts") {
-			t.Errorf("past CS-999999: %v", err)
+		if _, err := tx.NextTicketID(""); err == nil || !strings.Contains(err.Error(), "does not fit") {
+			t.Errorf("past CS-M99999: %v", err)
 		}
 		return nil
 	})

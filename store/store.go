@@ -15,7 +15,7 @@ import (
 )
 
 // SchemaVersion is the layout this code reads and writes (see doc.go).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // DefaultTimeout is how long Open waits for the file lock when Options.Timeout is 0.
 const DefaultTimeout = 2 * time.Second
@@ -53,6 +53,7 @@ var (
 	bOutboxByMsgID   = []byte("outbox_by_msgid")
 	bOutboxDue       = []byte("outbox_due")
 	bReplies         = []byte("replies")
+	bTicketDue       = []byte("ticket_due")
 	keySchemaVersion = []byte("schema_version")
 
 	// bImportStaging holds the next generation of customers and its indexes
@@ -65,7 +66,7 @@ var (
 var allBuckets = [][]byte{
 	bMeta, bCustomers, bByContact, bByDomain, bTickets, bTicketByMsgID,
 	bLedger, bLedgerByMsgKey, bLedgerUnmarked, bCheckpoints,
-	bOutbox, bOutboxData, bOutboxByMsgID, bOutboxDue, bReplies,
+	bOutbox, bOutboxData, bOutboxByMsgID, bOutboxDue, bReplies, bTicketDue,
 }
 
 // Options configure Open. A nil *Options means the defaults.

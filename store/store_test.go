@@ -263,7 +263,7 @@ func TestMigrateFromV1(t *testing.T) {
 		if err != nil || len(due) != 1 || string(due[0].Data) != "hello" || due[0].MessageID != "reply1@vendor.test" {
 			t.Errorf("outbox after migration = %+v %v", due, err)
 		}
-		if id, _ := tx.PeekNextTicketID(); id != "CS-000008" {
+		if id, _ := tx.PeekNextTicketID("CS-%06d"); id != "CS-000008" {
 			t.Errorf("ticket sequence lost: %s", id)
 		}
 		return nil

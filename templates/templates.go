@@ -67,6 +67,12 @@ type Data struct {
 	From     string
 	ServerOS string
 	Browser  string
+	// ReplyAddress is the ticket's signed reply address; State the ticket's
+	// state (open, answered, closed); Notes further lines (why no reply went
+	// out, what was sent, parser notes), shown as given.
+	ReplyAddress string
+	State        string
+	Notes        []string
 }
 
 // Renderer renders the templates. It is safe for concurrent use.

@@ -36,9 +36,16 @@ func Decide(in Input, cfg Config) Decision {
 	}
 	known := sanitize(in.KnownTicket, 64)
 
-	d := Decision{Missing: MissingFields(msg)}
+	d := Decision{Missing: MissingFields(msg), ReferencedTicket: sanitize(in.ReferencedTicket, 64), Bounce: in.Bounce && known != ""}
 	d.SuppressReason = automaticReason(msg, cfg)
+	if in.OwnMessage {
+		d.SuppressReason = ReasonOwnAddress
+	}
 	switch {
+	case in.Staff && d.SuppressReason == "" && in.StaffAccepted && known != "":
+		d.Action = StaffReply
+	case in.Staff && d.SuppressReason == "":
+		d.Action, d.SuppressReason, d.UnverifiedStaff = Suppress, ReasonUnverifiedStaff, true
 	case d.SuppressReason != "":
 		d.Action = Suppress
 	case known != "":
@@ -52,7 +59,7 @@ func Decide(in Input, cfg Config) Decision {
 	}
 	// Rate limits stop loops and backscatter, not questions: only the reply
 	// is withheld (follow-ups send none, so no limit applies to them).
-	if d.Action != Suppress && d.Action != FollowUp {
+	if d.Action != Suppress && d.Action != FollowUp && d.Action != StaffReply {
 		if r := rateLimitReason(in, cfg, status == entitlement.Unknown); r != "" {
 			d.Action, d.SuppressReason = Suppress, r
 		}
@@ -60,10 +67,13 @@ func Decide(in Input, cfg Config) Decision {
 	d.NoReplyReason = NoReplyText(d.SuppressReason, cfg)
 
 	// The ticket: known, else quoted by the customer (new to us), else fresh.
+	// Suppressed mail that names no existing ticket opens none, nor does mail
+	// that came from us.
 	switch quoted := sanitize(msg.TicketID, 64); {
-	case known != "":
+	case known != "" && !in.OwnMessage:
 		d.TicketID, d.TicketNew = known, false
-	case quoted != "":
+	case d.Action == Suppress && !IsRateLimit(d.SuppressReason):
+	case quoted != "" && d.ReferencedTicket == "":
 		d.TicketID, d.TicketNew = quoted, true
 	default:
 		d.TicketID, d.TicketNew = sanitize(in.NewTicketID, 64), true
@@ -73,6 +83,20 @@ func Decide(in Input, cfg Config) Decision {
 		d.Reply = buildReply(msg, in, cfg, d, status)
 	}
 	d.Route = route(cfg, status, prio, d.Action)
+	switch {
+	case in.OwnMessage || d.Action == StaffReply:
+		// Our own mail come back, and accepted staff replies, are not copied
+		// to staff again (a staff queue that delivers back into the mailbox
+		// would loop); the relay and notes are the staff's record.
+		d.Route = Route{Keywords: []string{"Staff"}, ForwardTo: []string{}}
+		if in.OwnMessage {
+			d.Route.Keywords = []string{"Suppressed"}
+		}
+	case d.UnverifiedStaff:
+		d.Route.Keywords = append(d.Route.Keywords, "UnverifiedStaff")
+	case d.Bounce:
+		d.Route.Keywords = append(d.Route.Keywords, "DeliveryFailed")
+	}
 	d.StaffSubject = StaffSubject(d.TicketID, prio, status.Keyword(), msg.Subject)
 	return d
 }

@@ -125,8 +125,9 @@ func TestSuppressReasons(t *testing.T) {
 			if !contains(d.Route.Keywords, "Suppressed") {
 				t.Errorf("keywords %v lack Suppressed", d.Route.Keywords)
 			}
-			if d.TicketID != "CS-000100" || !d.TicketNew {
-				t.Errorf("suppressed ticket = %q new %v", d.TicketID, d.TicketNew)
+			// SPEC §10: suppressed mail that names no existing ticket opens none.
+			if d.TicketID != "" || d.TicketNew {
+				t.Errorf("suppressed ticket = %q new %v, want none", d.TicketID, d.TicketNew)
 			}
 		})
 	}
@@ -545,7 +546,7 @@ func TestStaffSubjectInDecision(t *testing.T) {
 
 func TestNilMessage(t *testing.T) {
 	d := Decide(Input{NewTicketID: "CS-000001"}, cfg)
-	if d.Action != Suppress || d.SuppressReason != ReasonNullSender || d.TicketID != "CS-000001" {
+	if d.Action != Suppress || d.SuppressReason != ReasonNullSender || d.TicketID != "" {
 		t.Fatalf("nil message: %+v", d)
 	}
 	if !reflect.DeepEqual(d.Route.Keywords, []string{"P4", "Unknown", "Suppressed"}) {

@@ -127,7 +127,10 @@ var bracketTag = regexp.MustCompile(`[\[［【][^\[\]［］【】]{0,64}[\]］�
 // a P1 customer's message (issue 13 item 7).
 func StaffSubject(ticket string, priority int, statusKeyword, subject string) string {
 	ticket = sanitize(ticket, 64)
-	prefix := "[" + ticket + "][P" + strconv.Itoa(priority) + "][" + sanitize(statusKeyword, 20) + "] "
+	prefix := "[P" + strconv.Itoa(priority) + "][" + sanitize(statusKeyword, 20) + "] "
+	if ticket != "" {
+		prefix = "[" + ticket + "]" + prefix
+	}
 	s := strings.Join(strings.Fields(bracketTag.ReplaceAllString(SanitizeHeader(subject), " ")), " ")
 	if s == "" {
 		s = "(no subject)"

@@ -18,6 +18,7 @@ const (
 	ReasonSystemSender         = "system_sender"
 	ReasonAutoResponseSuppress = "auto_response_suppress"
 	ReasonOwnAddress           = "own_address"
+	ReasonUnverifiedStaff      = "unverified_staff" // staff From, neither signed nor verified (§10)
 	// The rate limits (ratelimit.go): the message is still a ticket and still
 	// routed, only the automatic reply is withheld.
 	ReasonRateLimit        = "rate_limit"         // limits.auto_replies_per_sender_per_day
@@ -50,7 +51,7 @@ func automaticReason(m *mailparse.Message, cfg Config) string {
 	if strings.TrimSpace(m.ListID) != "" || strings.TrimSpace(m.ListUnsubscribe) != "" {
 		return ReasonList
 	}
-	if isReport(m) {
+	if IsReport(m) {
 		return ReasonReport
 	}
 	from := ""
@@ -116,7 +117,8 @@ func headerToken(v string) string {
 	return strings.ToLower(f[0])
 }
 
-func isReport(m *mailparse.Message) bool {
+// IsReport reports whether m is a delivery, read or feedback report.
+func IsReport(m *mailparse.Message) bool {
 	if m.IsReport {
 		return true
 	}
@@ -198,3 +200,8 @@ func loops(xloop, own []string) bool {
 	}
 	return false
 }
+
+// Automatic reports whether m is automatic mail that never gets an
+// automatic reply (RFC 3834: auto-submitted, bulk, lists, reports, system
+// and null senders, our own addresses).
+func Automatic(m *mailparse.Message, cfg Config) bool { return automaticReason(m, cfg) != "" }

@@ -19,6 +19,9 @@ const (
 	LapsedNotice       Action = "lapsed_notice"
 	UnsupportedVersion Action = "unsupported_version"
 	Acknowledge        Action = "acknowledge"
+	// StaffReply: an accepted reply from staff to a ticket (§10): relayed to
+	// the customer, or a note or command; never an automatic reply.
+	StaffReply Action = "staff_reply"
 )
 
 // Missing-information tokens, in the order docs/design.md §7 fixes.
@@ -68,6 +71,19 @@ type Input struct {
 	// ContentKey identifies the message when it has no Message-ID (e.g. the
 	// sha256 of its bytes); it seeds the reply's deterministic Message-ID.
 	ContentKey string
+	// ReferencedTicket is a ticket the message named but may not follow up
+	// (another customer's, or closed too long ago): it opens its own ticket.
+	ReferencedTicket string
+	// Staff is set when the sender is on support.staff; StaffAccepted when its
+	// reply may act on KnownTicket (addressed to the ticket's signed reply
+	// address, or verified by a trusted Authentication-Results).
+	Staff, StaffAccepted bool
+	// OwnMessage: the message is one supportd sent (its Message-ID is in the
+	// outbox), come back through an alias or a Sent folder: never routed again.
+	OwnMessage bool
+	// Bounce: a delivery report of one of our messages; KnownTicket is that
+	// message's ticket.
+	Bounce bool
 }
 
 // Reply is an automatic reply to send.
@@ -107,4 +123,11 @@ type Decision struct {
 	Reply         *Reply // nil for Suppress and FollowUp
 	Route         Route
 	StaffSubject  string // "[CS-004211][P1][ASUP] original subject"
+	// ReferencedTicket: see Input.ReferencedTicket ("" if none).
+	ReferencedTicket string
+	// UnverifiedStaff: mail from a staff address that failed the checks of
+	// §10; never relayed, routed flagged.
+	UnverifiedStaff bool
+	// Bounce: see Input.Bounce.
+	Bounce bool
 }

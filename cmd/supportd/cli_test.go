@@ -33,7 +33,7 @@ func TestDemoPrintsTheFlow(t *testing.T) {
 		"08-out-of-office.eml":  regexp.MustCompile(`suppress \(auto_submitted\).*none`),
 		"09-bounce.eml":         regexp.MustCompile(`suppress \(.*none`),
 		"10-follow-up.eml":      regexp.MustCompile(`CS-004211\s+active\s+P1\s+follow_up\s+-\s+none`),
-		"11-gmail-contact.eml":  regexp.MustCompile(`bob@gmail.com\s+CS-\d{6}\s+active\s+P1`),
+		"11-gmail-contact.eml":  regexp.MustCompile(`bob@gmail.com\s+CS-M\d{5}\s+active\s+P1`),
 		"12-mailing-list.eml":   regexp.MustCompile(`suppress \(.*none`),
 	}
 	for file, re := range want {

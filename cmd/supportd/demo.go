@@ -246,7 +246,7 @@ func (a *app) demoReport(db *store.DB, smtpSrv *memserver.SMTP, uv uint32, uidFi
 		if irt := store.NormalizeMessageID(r.Header("In-Reply-To")); irt != "" {
 			byInReplyTo[irt] = append(byInReplyTo[irt], r)
 		}
-		if r.Header("X-Support-Ticket") != "" {
+		if r.Header("X-Support-Priority") != "" {
 			staff++
 		}
 	}
@@ -291,7 +291,7 @@ func (a *app) demoReport(db *store.DB, smtpSrv *memserver.SMTP, uv uint32, uidFi
 			}
 			reply := "none"
 			for _, r := range byInReplyTo[e.MessageID] {
-				if r.Header("X-Support-Ticket") != "" {
+				if r.Header("X-Support-Priority") != "" {
 					continue
 				}
 				reply = "to " + strings.Join(r.To, ", ") + ": " + clip(r.Header("Subject"), 50)

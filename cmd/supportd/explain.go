@@ -18,6 +18,7 @@ import (
 	"supportd/daemon"
 	"supportd/sla"
 	"supportd/store"
+	"supportd/triage"
 )
 
 // engine builds the decision engine of the configuration.
@@ -147,6 +148,12 @@ func (a *app) explain(eng *daemon.Engine, path string, stdin io.Reader, at time.
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	key := hex.EncodeToString(h.Sum(nil))
+	var reported []string
+	if sk, ok := f.(io.Seeker); ok && triage.IsReport(msg) { // a file, not stdin
+		if _, err := sk.Seek(0, io.SeekStart); err == nil {
+			reported = daemon.ReportedIDs(f)
+		}
+	}
 
 	db, err := a.openStoreForReading()
 	if err != nil {
@@ -155,7 +162,7 @@ func (a *app) explain(eng *daemon.Engine, path string, stdin io.Reader, at time.
 	defer db.Close()
 	var asm *daemon.Assessment
 	err = db.View(func(tx *store.Tx) error {
-		asm, err = eng.Assess(tx, msg, at, key, tx.PeekNextTicketID)
+		asm, err = eng.Assess(tx, msg, at, key, tx.PeekNextTicketID, reported)
 		return err
 	})
 	if err != nil {

@@ -305,7 +305,7 @@ func FuzzExplain(f *testing.F) {
 		}
 		var asm *daemon.Assessment
 		err = db.View(func(tx *store.Tx) error {
-			asm, err = eng.Assess(tx, msg, fixedReceived, "fuzz", tx.PeekNextTicketID)
+			asm, err = eng.Assess(tx, msg, fixedReceived, "fuzz", tx.PeekNextTicketID, nil)
 			return err
 		})
 		if err != nil {

@@ -54,14 +54,18 @@ func (c Config) engine() (*daemon.Engine, error) {
 		fromName, fromAddr = addr.Name, addr.Address
 	}
 	return &daemon.Engine{
-		Policy:       c.Policy(),
-		Calendar:     cal,
-		Majors:       majors,
-		Triage:       c.TriageConfig(),
-		Renderer:     r,
-		FromName:     fromName,
-		FromAddr:     fromAddr,
-		SupportHours: SupportHoursText(c.Support.Hours, c.Support.Timezone),
+		Policy:         c.Policy(),
+		Calendar:       cal,
+		Majors:         majors,
+		Triage:         c.TriageConfig(),
+		Renderer:       r,
+		FromName:       fromName,
+		FromAddr:       fromAddr,
+		SupportHours:   SupportHoursText(c.Support.Hours, c.Support.Timezone),
+		Staff:          c.Support.Staff,
+		TicketIDFormat: c.Tickets.IDFormat,
+		ReopenDays:     c.Tickets.ReopenDays,
+		WarnBefore:     c.SLA.WarnBefore,
 	}, nil
 }
 

@@ -33,6 +33,7 @@ import (
 type Config struct {
 	Support   SupportConfig   `mapstructure:"support"`
 	SLA       SLAConfig       `mapstructure:"sla"`
+	Tickets   TicketsConfig   `mapstructure:"tickets"`
 	Versions  []VersionConfig `mapstructure:"versions"`
 	Security  SecurityConfig  `mapstructure:"security"`
 	Limits    LimitsConfig    `mapstructure:"limits"`
@@ -49,12 +50,18 @@ type Config struct {
 }
 
 type SupportConfig struct {
-	Addresses    []string       `mapstructure:"addresses"`
-	SalesAddress string         `mapstructure:"sales_address"`
-	StaffQueue   string         `mapstructure:"staff_queue"`
-	Timezone     string         `mapstructure:"timezone"`
-	Hours        HoursConfig    `mapstructure:"hours"`
-	Holidays     HolidaysConfig `mapstructure:"holidays"`
+	Addresses    []string `mapstructure:"addresses"`
+	SalesAddress string   `mapstructure:"sales_address"`
+	StaffQueue   string   `mapstructure:"staff_queue"`
+	// Staff are the staff addresses and "@domain" entries whose replies to a
+	// staff copy are relayed to the customer (§10).
+	Staff []string `mapstructure:"staff"`
+	// EscalationAddress receives SLA warnings and breach notices ("" = the
+	// staff queue).
+	EscalationAddress string         `mapstructure:"escalation_address"`
+	Timezone          string         `mapstructure:"timezone"`
+	Hours             HoursConfig    `mapstructure:"hours"`
+	Holidays          HolidaysConfig `mapstructure:"holidays"`
 }
 
 type HoursConfig struct {
@@ -74,6 +81,13 @@ type SLAConfig struct {
 	InHours          time.Duration `mapstructure:"in_hours"`
 	OutOfHours       time.Duration `mapstructure:"out_of_hours"`
 	OutOfHoursTarget time.Duration `mapstructure:"out_of_hours_target"`
+	WarnBefore       time.Duration `mapstructure:"warn_before"`
+}
+
+// TicketsConfig: the ids supportd issues and when a closed ticket reopens.
+type TicketsConfig struct {
+	IDFormat   string `mapstructure:"id_format"`
+	ReopenDays int    `mapstructure:"reopen_days"`
 }
 
 type VersionConfig struct {
@@ -244,7 +258,8 @@ func Default() Config {
 			Hours:        HoursConfig{Days: []string{"mon", "tue", "wed", "thu", "fri"}, Open: "06:00", Close: "18:00"},
 			Holidays:     HolidaysConfig{Region: "AU-SA", Extra: []string{}, Removed: []string{}},
 		},
-		SLA: SLAConfig{Clock: sla.Elapsed, InHours: 2 * time.Hour, OutOfHours: 24 * time.Hour, OutOfHoursTarget: 12 * time.Hour},
+		SLA:     SLAConfig{Clock: sla.Elapsed, InHours: 2 * time.Hour, OutOfHours: 24 * time.Hour, OutOfHoursTarget: 12 * time.Hour, WarnBefore: 30 * time.Minute},
+		Tickets: TicketsConfig{IDFormat: store.DefaultTicketIDFormat, ReopenDays: 14},
 		Versions: []VersionConfig{
 			{Major: 9, FirstBuild: 9000, LastBuild: 9999, Released: "2021-02-15"},
 			{Major: 8, FirstBuild: 8000, LastBuild: 8999, Released: "2017-06-01"},
@@ -528,18 +543,44 @@ func (c Config) Validate() error {
 	if _, err := c.Majors(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Parse.TicketPattern != "" {
+	first, errFirst := store.FormatTicketID(c.Tickets.IDFormat, 1)
+	if errFirst != nil || strings.Count(c.Tickets.IDFormat, "%") != 1 || !strings.Contains(c.Tickets.IDFormat, "%0") || !strings.HasSuffix(c.Tickets.IDFormat, "d") {
+		bad("tickets.id_format", "%q must be a prefix and one zero-padded number, e.g. \"CS-M%%05d\"", c.Tickets.IDFormat)
+	} else if c.Parse.TicketPattern != "" {
+		last := first
+		for n := uint64(9); ; n = n*10 + 9 {
+			id, err := store.FormatTicketID(c.Tickets.IDFormat, n)
+			if err != nil {
+				break
+			}
+			last = id
+		}
 		re, err := regexp.Compile(c.Parse.TicketPattern)
 		if err == nil {
 			_, err = mailparse.New(c.parseOptions())
 		}
-		first, last := store.TicketIDPrefix+"000001", store.TicketIDPrefix+"999999"
 		switch {
 		case err != nil:
 			bad("parse.ticket_pattern", "%v", err)
 		case re.FindString(first) != first || re.FindString(last) != last:
-			bad("parse.ticket_pattern", "%q must match the ticket ids supportd issues (%s … %s), or a reply to an acknowledgement would open a new ticket", c.Parse.TicketPattern, first, last)
+			bad("parse.ticket_pattern", "%q must match the ticket ids supportd issues (tickets.id_format: %s … %s), or a reply to an acknowledgement would open a new ticket", c.Parse.TicketPattern, first, last)
+		case re.FindString("CS-000001") == "CS-000001" && first == "CS-000001":
+			bad("tickets.id_format", "%q issues ids the vendor's web page issues too (CS-000001)", c.Tickets.IDFormat)
 		}
+	}
+	if c.Tickets.ReopenDays < 0 {
+		bad("tickets.reopen_days", "must not be negative")
+	}
+	if c.SLA.WarnBefore < 0 {
+		bad("sla.warn_before", "must not be negative")
+	}
+	for _, s := range c.Support.Staff {
+		if v := strings.TrimPrefix(strings.TrimSpace(s), "@"); v == "" || (!strings.HasPrefix(strings.TrimSpace(s), "@") && !looksLikeAddr(s)) || strings.Contains(v, " ") {
+			bad("support.staff", "%q is neither an address nor an @domain entry", s)
+		}
+	}
+	if c.Support.EscalationAddress != "" && !looksLikeAddr(c.Support.EscalationAddress) {
+		bad("support.escalation_address", "%q is not an email address", c.Support.EscalationAddress)
 	}
 	if c.Limits.MaxMessageBytes <= 0 {
 		bad("limits.max_message_bytes", "must be positive")

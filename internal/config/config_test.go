@@ -219,7 +219,7 @@ func TestParseByteSize(t *testing.T) {
 
 func TestTicketPatternMayAddLegacyIDs(t *testing.T) {
 	c := Default()
-	c.Parse.TicketPattern = `(?:CS|TKT)-\d{5,6}`
+	c.Parse.TicketPattern = `(?:CS|TKT)-M?\d{5,6}`
 	if err := c.Validate(); err != nil {
 		t.Fatalf("a pattern that also matches legacy ids must be accepted: %v", err)
 	}

@@ -40,11 +40,13 @@ var Received = time.Date(2026, 11, 24, 23, 30, 0, 0, time.UTC)
 // (config.Default), whose addresses are the test domain's, with two limits
 // changed: 3 automatic replies per sender a day (the loop tests count them),
 // and no practical cap on replies to unknown senders (the suites deliver
-// hundreds of their messages within one hour; security/ proves the caps).
+// hundreds of their messages within one hour; security/ proves the caps),
+// and staff addresses for the staff loop.
 func Config() config.Config {
 	c := config.Default()
 	c.Limits.AutoRepliesPerSenderPerDay = 3
 	c.Limits.UnknownRepliesPerDomain, c.Limits.UnknownRepliesPerHour = store.MaxRepliesCounted, store.MaxRepliesCounted
+	c.Support.Staff = []string{"@staff.vendor.test", "lead@vendor.test"}
 	return c
 }
 
