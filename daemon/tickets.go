@@ -405,8 +405,7 @@ func (d *Daemon) composeRelay(t *store.Ticket, f poller.Fetched, p *parsedMsg, t
 	id := derivedID(t.ID, p.hash, "relay", d.engine.FromAddr)
 	data, err := mailer.ComposeReply(mailer.Reply{From: d.engine.from(), To: to, Cc: cc,
 		Subject: triage.ReplySubject(t.ID, t.Subject), InReplyTo: parent, References: refs,
-		MessageID: id, Date: now, Body: text + "\n", Relayed: true, Attachments: atts,
-		Extra: map[string]string{"X-Support-Ticket": t.ID}})
+		MessageID: id, Date: now, Body: text + "\n", Relayed: true, Attachments: atts})
 	if err != nil {
 		return nil, fmt.Errorf("compose relay for ticket %s: %w", t.ID, err)
 	}

@@ -79,9 +79,9 @@ type Message struct {
 	InReplyTo     []string  `json:"in_reply_to"` // with angle brackets
 	References    []string  `json:"references"`  // with angle brackets
 	Date          time.Time `json:"date"`
-	ReturnPath    string    `json:"return_path"`            // address inside <>, "" for the null path
-	HasReturnPath bool      `json:"has_return_path"`        // a Return-Path header was present (null path: HasReturnPath && ReturnPath == "")
-	DeliveredTo   string    `json:"delivered_to,omitempty"` // the topmost Delivered-To address, lower-cased, "" if none
+	ReturnPath    string    `json:"return_path"`     // address inside <>, "" for the null path
+	HasReturnPath bool      `json:"has_return_path"` // a Return-Path header was present (null path: HasReturnPath && ReturnPath == "")
+	DeliveredTo   string    `json:"-"`               // the topmost Delivered-To address, lower-cased, "" if none
 
 	AutoSubmitted         string   `json:"auto_submitted"` // lower-cased value, "" if absent
 	Precedence            string   `json:"precedence"`     // lower-cased

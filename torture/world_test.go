@@ -314,9 +314,10 @@ type item struct {
 var domains = []string{"acme.test", "globex.test", "initech.test", "umbrella.test", "hooli.test", "newcorp.test"}
 var builds = []string{"9653", "9640", "8801", "7941", ""}
 
-// compose builds message n of the given kind; prev is the Message-ID a
-// follow-up refers to.
-func compose(n int, k kind, prev string) (item, []byte) {
+// compose builds message n of the given kind; prev is the message a
+// follow-up answers (it comes from the same sender: a ticket is bound to its
+// customer).
+func compose(n int, k kind, prev item) (item, []byte) {
 	it := item{n: n, kind: k, id: fmt.Sprintf("torture-%05d@%s", n, domains[n%len(domains)])}
 	it.from = fmt.Sprintf("user%05d@%s", n, domains[n%len(domains)])
 	var extra []string
@@ -330,8 +331,9 @@ func compose(n int, k kind, prev string) (item, []byte) {
 	case kindBulk:
 		extra = append(extra, "Precedence: bulk")
 	case kindFollowUp:
-		extra = append(extra, "In-Reply-To: <"+prev+">", "References: <"+prev+">")
+		extra = append(extra, "In-Reply-To: <"+prev.id+">", "References: <"+prev.id+">")
 		subject = "Re: more detail"
+		it.from = prev.from
 	case kindNoisy:
 		it.from = "noisy@globex.test"
 	}
@@ -375,9 +377,13 @@ func (w *world) deliver(count int) {
 	defer func() { _ = c.Logout().Wait() }()
 	for i := 0; i < count; i++ {
 		n := len(w.items)
-		prev := ""
-		if n > 0 {
-			prev = w.items[n-1].id
+		// A follow-up answers the latest message that opened a ticket.
+		var prev item
+		for j := n - 1; j >= 0; j-- {
+			if w.items[j].kind == kindReply {
+				prev = w.items[j]
+				break
+			}
 		}
 		it, raw := compose(n, kindOf(n, i == count-1), prev)
 		cmd := c.Append("INBOX", int64(len(raw)), &imap.AppendOptions{Time: received})

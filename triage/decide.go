@@ -67,8 +67,9 @@ func Decide(in Input, cfg Config) Decision {
 	d.NoReplyReason = NoReplyText(d.SuppressReason, cfg)
 
 	// The ticket: known, else quoted by the customer (new to us), else fresh.
-	// Suppressed mail that names no existing ticket opens none, nor does mail
-	// that came from us.
+	// Suppressed mail that names no existing ticket opens none (a message over
+	// a rate limit is a customer's question all the same: it does), nor does
+	// mail that came from us.
 	switch quoted := sanitize(msg.TicketID, 64); {
 	case known != "" && !in.OwnMessage:
 		d.TicketID, d.TicketNew = known, false

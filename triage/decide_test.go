@@ -125,8 +125,13 @@ func TestSuppressReasons(t *testing.T) {
 			if !contains(d.Route.Keywords, "Suppressed") {
 				t.Errorf("keywords %v lack Suppressed", d.Route.Keywords)
 			}
-			// SPEC §10: suppressed mail that names no existing ticket opens none.
-			if d.TicketID != "" || d.TicketNew {
+			// SPEC §10: suppressed mail that names no existing ticket opens
+			// none; a customer over a rate limit still has a question (§11).
+			if tt.reason == ReasonRateLimit {
+				if d.TicketID != "CS-000100" || !d.TicketNew {
+					t.Errorf("rate-limited ticket = %q new %v, want a new ticket", d.TicketID, d.TicketNew)
+				}
+			} else if d.TicketID != "" || d.TicketNew {
 				t.Errorf("suppressed ticket = %q new %v, want none", d.TicketID, d.TicketNew)
 			}
 		})
