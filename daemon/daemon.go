@@ -34,6 +34,8 @@ type Config struct {
 	MaxAttempts      int    // a message failing this often is quarantined (default 3)
 	QuarantineFolder string // "" = tag only
 	StaffQueue       string
+	// EscalationAddress receives SLA warnings and breach notices ("" = StaffQueue).
+	EscalationAddress string
 	// Now is the clock (tests inject one). Receipt times come from INTERNALDATE.
 	Now func() time.Time
 	// OutboxBatch is how many outbox entries go out per SMTP round (default 100),
@@ -84,7 +86,11 @@ type Daemon struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	kick chan struct{} // wakes the outbox loop after a commit
+	kick    chan struct{} // wakes the outbox loop after a commit
+	slaKick chan struct{} // wakes the SLA loop after a commit (a due time may have moved)
+	// batchObs are the first responses the batch in its transaction recorded,
+	// observed in the metrics once it commits (Handle's goroutine only).
+	batchObs []firstResponse
 
 	live liveness // progress of the working loops, for the watchdog
 
@@ -130,7 +136,7 @@ func New(cfg Config, e *Engine, db *store.DB, p *poller.Poller, m *mailer.Mailer
 	if p != nil {
 		metrics.WatchKeywordsDropped(func() float64 { return float64(p.Stats().KeywordsDropped) })
 	}
-	d := &Daemon{cfg: cfg, engine: e, db: db, poll: p, mail: m, log: log, metrics: metrics, kick: make(chan struct{}, 1)}
+	d := &Daemon{cfg: cfg, engine: e, db: db, poll: p, mail: m, log: log, metrics: metrics, kick: make(chan struct{}, 1), slaKick: make(chan struct{}, 1)}
 	d.live.base = time.Now()
 	return d
 }
@@ -162,10 +168,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer close(outDone)
 		d.outboxLoop(ctx, outCtx)
 	}()
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		d.watchHealth(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		d.slaLoop(ctx)
 	}()
 	d.superviseUntil(ctx)
 	d.notify("STOPPING=1")
@@ -270,7 +280,7 @@ func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.F
 		if err := recordMarked(tx, marked); err != nil {
 			return err
 		}
-		outs = outs[:0]
+		outs, d.batchObs = outs[:0], d.batchObs[:0]
 		for i, f := range batch {
 			o := d.processOne(tx, mb, f, parsed[i])
 			outs = append(outs, o)
@@ -311,7 +321,11 @@ func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.F
 		d.log.Info("message processed", "uid", o.f.UID, "message_id", o.messageID, "ticket", o.ticket, "action", o.action, "status", o.status)
 	}
 	d.metrics.BatchSeconds.Observe(d.cfg.Now().Sub(start).Seconds())
+	for _, o := range d.batchObs {
+		d.metrics.FirstResponse.WithLabelValues(o.status).Observe(o.after.Seconds())
+	}
 	d.wakeOutbox()
+	d.wakeSLA()
 	for _, o := range outs {
 		if o.err != nil {
 			// The rest of the batch is committed; fetching it again re-applies their
@@ -348,6 +362,11 @@ func (d *Daemon) Marked(mailbox string, uidValidity uint32, uids []uint32) {
 		d.marked = append(d.marked, markedUID{mailbox, uidValidity, u})
 	}
 	d.markedMu.Unlock()
+}
+
+type firstResponse struct {
+	status string
+	after  time.Duration
 }
 
 type markedUID struct {

@@ -348,3 +348,11 @@ func humanDuration(d time.Duration) string {
 	}
 	return unit(m, "minute")
 }
+
+// location is the support time zone (UTC when none is configured).
+func (e *Engine) location() *time.Location {
+	if e.Policy.Location != nil {
+		return e.Policy.Location
+	}
+	return time.UTC
+}

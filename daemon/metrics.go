@@ -30,6 +30,12 @@ type Metrics struct {
 	// (a configuration fault); SMTPConfigFault is 1 while it lasts.
 	SMTPConfigFaults prometheus.Counter
 	SMTPConfigFault  prometheus.Gauge
+	// SLAEvents counts SLA warnings and breaches by kind and status;
+	// FirstResponse observes the first-response time of tickets by status;
+	// Tickets are the tickets by state and priority (refreshed periodically).
+	SLAEvents     *prometheus.CounterVec
+	FirstResponse *prometheus.HistogramVec
+	Tickets       *prometheus.GaugeVec
 }
 
 // WatchAuthFailures registers supportd_auth_failures_total{service} (imap,
@@ -85,10 +91,18 @@ func NewMetrics(reconnects func() float64) *Metrics {
 			Help: "Rounds of outgoing mail the SMTP server refused for our sender or login (smtp.from, smtp.username): kept queued."}),
 		SMTPConfigFault: prometheus.NewGauge(prometheus.GaugeOpts{Name: "supportd_smtp_config_fault",
 			Help: "1 while the SMTP server refuses our sender or login by policy (outgoing mail stays queued), else 0."}),
+		SLAEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "supportd_sla_events_total",
+			Help: "SLA warnings and breaches queued, by kind (warning, breach) and entitlement status."}, []string{"kind", "status"}),
+		FirstResponse: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "supportd_first_response_seconds",
+			Help:    "From a ticket's creation to its first staff response, by entitlement status.",
+			Buckets: []float64{300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 12 * 3600, 24 * 3600, 48 * 3600}}, []string{"status"}),
+		Tickets: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "supportd_tickets",
+			Help: "Tickets by state (open, answered, closed) and priority."}, []string{"state", "priority"}),
 	}
 	m.Registry.MustRegister(m.SMTPConfigFaults, m.SMTPConfigFault)
 	m.Registry.MustRegister(m.Messages, m.Quarantined, m.RepliesSent, m.RepliesFail, m.OutboxDepth, m.OutboxOldest,
 		m.Unprocessed, m.Reconnects, m.StoreErrors, m.Latency, m.SendLatency, m.BatchSeconds, m.TokenExpiry,
+		m.SLAEvents, m.FirstResponse, m.Tickets,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every known series exists from the start at 0, so rate() and alerts see
 	// the first event instead of a series appearing from nothing.

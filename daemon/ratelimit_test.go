@@ -34,7 +34,7 @@ func TestEngineReadsReplyCounters(t *testing.T) {
 		}
 		var a *daemon.Assessment
 		if err := db.View(func(tx *store.Tx) error {
-			a, err = eng.Assess(tx, m, received, "k", tx.PeekNextTicketID)
+			a, err = eng.Assess(tx, m, received, "k", tx.PeekNextTicketID, nil)
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -97,7 +97,7 @@ func TestUnknownSenderLinkNotRendered(t *testing.T) {
 	}
 	var body string
 	if err := db.View(func(tx *store.Tx) error {
-		a, err := eng.Assess(tx, m, received, "k", tx.PeekNextTicketID)
+		a, err := eng.Assess(tx, m, received, "k", tx.PeekNextTicketID, nil)
 		if err != nil {
 			return err
 		}

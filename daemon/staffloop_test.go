@@ -26,7 +26,7 @@ const (
 func openTicket(t *testing.T, e *env, from, subject, msgID, body string, extra ...string) (string, *testenv.MailpitMessageDetail) {
 	t.Helper()
 	before := len(e.mailpit.Messages(t))
-	e.deliver(msg(from, subject, msgID, body, extra...))
+	e.deliverNow(msg(from, subject, msgID, body, extra...))
 	var staffCopy *testenv.MailpitMessageDetail
 	waitFor(t, 20*time.Second, "staff copy of "+msgID, func() bool {
 		for _, m := range e.mailpit.Messages(t) {
@@ -41,6 +41,12 @@ func openTicket(t *testing.T, e *env, from, subject, msgID, body string, extra .
 		return false
 	})
 	return staffCopy.Header("X-Support-Ticket"), staffCopy
+}
+
+// deliverNow delivers raw with INTERNALDATE now (deadlines run in real time).
+func (e *env) deliverNow(raw string) uint32 {
+	e.t.Helper()
+	return e.dovecot.AppendAt(e.t, "INBOX", crlf(raw), time.Now())
 }
 
 // messagesTo are the Mailpit messages addressed (To or Cc) to addr.

@@ -232,6 +232,7 @@ func (d *Daemon) respond(t *store.Ticket, at time.Time) {
 	if t.FirstResponseAt.IsZero() {
 		t.FirstResponseAt = at
 		t.FirstResponseMet = !t.Deadline.IsZero() && !at.After(t.Deadline)
+		d.batchObs = append(d.batchObs, firstResponse{string(t.Status), at.Sub(t.Created)})
 	}
 	if !t.ResponseDue.IsZero() && at.After(t.ResponseDue) && !t.Breached {
 		t.Breaches++

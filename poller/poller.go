@@ -64,6 +64,9 @@ type Poller struct {
 	cfg  Config
 	log  *slog.Logger
 	wake chan struct{}
+	// remark asks the next cycle to apply the handler's unmarked marks again
+	// (keywords the handler added after the fact, e.g. Overdue).
+	remark atomic.Bool
 
 	mu        sync.Mutex
 	stats     Stats
@@ -219,6 +222,13 @@ func (p *Poller) signal() {
 	}
 }
 
+// Remark makes the poller apply the handler's unmarked marks (MarkTracker)
+// at its next cycle, which it starts now.
+func (p *Poller) Remark() {
+	p.remark.Store(true)
+	p.signal()
+}
+
 func (p *Poller) drainWake() {
 	select {
 	case <-p.wake:
@@ -300,7 +310,7 @@ func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler, first bool) e
 	}
 
 	mt, tracks := h.(MarkTracker)
-	if tracks && first {
+	if tracks && (p.remark.Swap(false) || first) {
 		left, err := mt.Unmarked(mb.Name, mb.UIDValidity)
 		if err != nil {
 			return fmt.Errorf("handler unmarked %s/%d: %w", mb.Name, mb.UIDValidity, err)

@@ -127,7 +127,7 @@ func TestSuppressReasons(t *testing.T) {
 			}
 			// SPEC §10: suppressed mail that names no existing ticket opens
 			// none; a customer over a rate limit still has a question (§11).
-			if tt.reason == ReasonRateLimit {
+			if IsRateLimit(tt.reason) {
 				if d.TicketID != "CS-000100" || !d.TicketNew {
 					t.Errorf("rate-limited ticket = %q new %v, want a new ticket", d.TicketID, d.TicketNew)
 				}

@@ -196,7 +196,7 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 	}
 	dc := daemon.Config{
 		Mailbox: c.IMAP.Mailbox, Parser: parser, MaxAttempts: c.Limits.MaxAttempts,
-		QuarantineFolder: c.Limits.QuarantineFolder, StaffQueue: c.Support.StaffQueue,
+		QuarantineFolder: c.Limits.QuarantineFolder, StaffQueue: c.Support.StaffQueue, EscalationAddress: c.Support.EscalationAddress,
 		RawRetention: c.Store.RawRetention, StaffCopyMaxBytes: int64(c.Limits.StaffCopyMaxBytes),
 	}
 	if o.Daemon != nil {
