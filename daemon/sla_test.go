@@ -26,6 +26,10 @@ func fastSLA(due, warn time.Duration) func(*daemon.Engine) {
 	}
 }
 
+// realClock runs the daemon on the real clock: the SLA tests deliver at the
+// real time (the harness's clock starts at the test mail's fixed date).
+func realClock(c *daemon.Config) { c.Now = time.Now }
+
 var (
 	warnSubject   = regexp.MustCompile(`^\[(CS-M\d{5})\] SLA warning: response due \d{4}-\d\d-\d\d \d\d:\d\d`)
 	breachSubject = regexp.MustCompile(`^\[(CS-M\d{5})\] SLA breached: response was due \d{4}-\d\d-\d\d \d\d:\d\d`)
@@ -50,7 +54,7 @@ func slaNotices(t *testing.T, e *env, ticket string) (warnings, breaches int) {
 
 func TestSLAWarningThenBreachOnce(t *testing.T) {
 	e := newEnv(t)
-	r := e.start(runOpts{idle: true, staffQueue: queue, engine: fastSLA(8*time.Second, 4*time.Second)})
+	r := e.start(runOpts{idle: true, staffQueue: queue, engine: fastSLA(8*time.Second, 4*time.Second), cfg: realClock})
 	defer r.stop(t)
 	ticket, _ := openTicket(t, e, "Alice <alice@acme.test>", "Login broken", "c1@acme.test", "Login broken. Build Number: 9653\n")
 	uid := uint32(1)
@@ -79,7 +83,7 @@ func TestSLAWarningThenBreachOnce(t *testing.T) {
 
 func TestSLAResponseBeforeWarningCancelsBoth(t *testing.T) {
 	e := newEnv(t)
-	r := e.start(runOpts{idle: true, staffQueue: queue, engine: fastSLA(12*time.Second, 5*time.Second)})
+	r := e.start(runOpts{idle: true, staffQueue: queue, engine: fastSLA(12*time.Second, 5*time.Second), cfg: realClock})
 	defer r.stop(t)
 	ticket, copy := openTicket(t, e, "Alice <alice@acme.test>", "Export fails", "c1@acme.test", "Export fails. Build Number: 9653\n")
 	signed := strings.Trim(copy.Header("Reply-To"), "<> ")
@@ -100,7 +104,7 @@ func TestSLAResponseBeforeWarningCancelsBoth(t *testing.T) {
 // second warning.
 func TestSLABreachAfterRestartAcrossDeadline(t *testing.T) {
 	e := newEnv(t)
-	opts := runOpts{idle: true, staffQueue: queue, engine: fastSLA(10*time.Second, 6*time.Second)}
+	opts := runOpts{idle: true, staffQueue: queue, engine: fastSLA(10*time.Second, 6*time.Second), cfg: realClock}
 	r := e.start(opts)
 	ticket, _ := openTicket(t, e, "Alice <alice@acme.test>", "Sync stuck", "c1@acme.test", "Sync stuck. Build Number: 9653\n")
 	waitFor(t, 20*time.Second, "the SLA warning", func() bool { w, _ := slaNotices(t, e, ticket); return w > 0 })
@@ -122,7 +126,7 @@ func TestSLABreachAfterRestartAcrossDeadline(t *testing.T) {
 // breach: a warning for a deadline already missed is noise.
 func TestSLANoStaleWarning(t *testing.T) {
 	e := newEnv(t)
-	opts := runOpts{idle: true, staffQueue: queue, engine: fastSLA(8*time.Second, 4*time.Second)}
+	opts := runOpts{idle: true, staffQueue: queue, engine: fastSLA(8*time.Second, 4*time.Second), cfg: realClock}
 	r := e.start(opts)
 	ticket, _ := openTicket(t, e, "Alice <alice@acme.test>", "Reports empty", "c1@acme.test", "Reports empty. Build Number: 9653\n")
 	r.stop(t)
@@ -139,7 +143,7 @@ func TestSLANoStaleWarning(t *testing.T) {
 // Trial, free and unknown tickets have no deadline and raise nothing.
 func TestSLANoneForNonActive(t *testing.T) {
 	e := newEnv(t)
-	r := e.start(runOpts{idle: true, staffQueue: queue, engine: fastSLA(4*time.Second, 2*time.Second)})
+	r := e.start(runOpts{idle: true, staffQueue: queue, engine: fastSLA(4*time.Second, 2*time.Second), cfg: realClock})
 	defer r.stop(t)
 	var tickets []string
 	for i, from := range []string{"Pete <peter@initech.test>", "Ada <ada@umbrella.test>", "Sam <sam@newcorp.test>"} {

@@ -52,6 +52,10 @@ func (d *Daemon) slaLoop(ctx context.Context) {
 	}
 }
 
+// WakeSLA tells the SLA loop that a ticket's due time may have changed
+// outside a batch (the admin API's close and reopen).
+func (d *Daemon) WakeSLA() { d.wakeSLA() }
+
 func (d *Daemon) wakeSLA() {
 	select {
 	case d.slaKick <- struct{}{}:

@@ -218,11 +218,44 @@ func (e *Engine) dueFor(t *store.Ticket, received time.Time) time.Time {
 // setDue makes due the time the next response is due (zero: none), with
 // its warning WarnBefore earlier; the warning and breach of the previous due
 // time no longer apply.
-func (d *Daemon) setDue(t *store.Ticket, due time.Time) {
+func (d *Daemon) setDue(t *store.Ticket, due time.Time) { d.engine.setDue(t, due) }
+
+func (e *Engine) setDue(t *store.Ticket, due time.Time) {
 	t.ResponseDue, t.WarnAt, t.Warned, t.Breached = due, time.Time{}, false, false
-	if !due.IsZero() && d.engine.WarnBefore > 0 {
-		t.WarnAt = due.Add(-d.engine.WarnBefore)
+	if !due.IsZero() && e.WarnBefore > 0 {
+		t.WarnAt = due.Add(-e.WarnBefore)
 	}
+}
+
+// SetTicketState closes or reopens ticket id at now (`supportd tickets
+// close|reopen`): closing ends any pending response; reopening makes a
+// response due by §5 from now. It returns the ticket as stored.
+func (e *Engine) SetTicketState(tx *store.Tx, id, state string, now time.Time) (*store.Ticket, error) {
+	t, err := tx.Ticket(id)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, fmt.Errorf("ticket %s: %w", id, store.ErrNotFound)
+	}
+	switch state {
+	case store.StateClosed:
+		if t.State == store.StateClosed {
+			return t, nil
+		}
+		t.State, t.ClosedAt = store.StateClosed, now
+		e.setDue(t, time.Time{})
+	case store.StateOpen:
+		if t.State == store.StateOpen {
+			return t, nil
+		}
+		t.State, t.ClosedAt = store.StateOpen, time.Time{}
+		e.setDue(t, e.dueFor(t, now))
+	default:
+		return nil, fmt.Errorf("ticket %s: %w: state %q", id, store.ErrInvalid, state)
+	}
+	t.Updated = now
+	return t, tx.PutTicket(t)
 }
 
 // respond records a response to the customer at at: the first response and

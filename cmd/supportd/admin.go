@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"supportd/dashboard"
+	"supportd/daemon"
 	"supportd/store"
 )
 
@@ -43,6 +44,10 @@ type adminAPI struct {
 	log   *slog.Logger
 	loc   *time.Location // support.timezone, for the dashboard (nil: UTC)
 	mu    sync.Mutex     // one customer change at a time
+	// engine applies ticket state changes; wake tells the daemon's SLA loop
+	// that a due time may have moved.
+	engine *daemon.Engine
+	wake   func()
 }
 
 // adminTokenPath is where run writes the admin token of the store at storePath.
@@ -120,6 +125,34 @@ func (api *adminAPI) register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /outbox/retry", api.auth(api.outboxRetry))
 	// The staff dashboard (read-only, behind the same token: see dashboard/).
 	mux.Handle("/", dashboard.New(dashboard.Options{DB: api.db, Token: api.token, Location: api.loc, Logger: api.log}))
+	mux.HandleFunc("POST /tickets/state", api.auth(api.ticketState))
+}
+
+// ticketState closes or reopens a ticket (`supportd tickets close|reopen`
+// while run holds the store).
+func (api *adminAPI) ticketState(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if api.engine == nil {
+		http.Error(w, "ticket changes are not available on this listener", http.StatusNotImplemented)
+		return
+	}
+	id, state := r.PostForm.Get("id"), r.PostForm.Get("state")
+	err := api.db.Update(func(tx *store.Tx) error {
+		_, err := api.engine.SetTicketState(tx, id, state, time.Now())
+		return err
+	})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		return
+	}
+	if api.wake != nil {
+		api.wake()
+	}
+	api.log.Info("ticket state changed through the admin API", "ticket", id, "state", state)
+	fmt.Fprintln(w, state)
 }
 
 func (api *adminAPI) auth(h http.HandlerFunc) http.HandlerFunc {
@@ -319,6 +352,16 @@ func (a *app) setViaDaemon(ctx context.Context, id string, create bool, changes 
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64))
 	return strings.TrimSpace(string(b)) != "unchanged", nil
+}
+
+// ticketStateViaDaemon asks the running daemon to close or reopen a ticket.
+func (a *app) ticketStateViaDaemon(ctx context.Context, id, state string) error {
+	form := url.Values{"id": {id}, "state": {state}}
+	resp, err := a.adminRequest(ctx, http.MethodPost, "/tickets/state", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
 }
 
 // deleteViaDaemon sends a customers delete to the running daemon.

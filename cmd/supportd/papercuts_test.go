@@ -194,7 +194,7 @@ func TestDemoKeepsStore(t *testing.T) {
 		t.Errorf("demo does not say where the store is:\n%s", out)
 	}
 	list, _, err := cli(t, []string{"SUPPORTD_STORE_PATH=" + kept}, "tickets", "list")
-	if err != nil || !strings.Contains(list, "CS-000001") {
+	if err != nil || !strings.Contains(list, "CS-M00001") {
 		t.Errorf("the kept store has no tickets: %v\n%s", err, list)
 	}
 	if _, _, err := cli(t, nil, "demo", "--keep", dir); err == nil || !strings.Contains(err.Error(), "exists") {

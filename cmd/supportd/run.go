@@ -66,7 +66,7 @@ func (a *app) run(ctx context.Context, defaults bool) error {
 		if err != nil {
 			return fmt.Errorf("support.timezone: %w", err)
 		}
-		admin := &adminAPI{db: db, token: tok, log: log, loc: loc}
+		admin := &adminAPI{db: db, token: tok, log: log, loc: loc, engine: k.Engine, wake: k.Daemon.WakeSLA}
 		srv, addr, err := serveMetrics(a.cfg.Metrics.Listen, k.Metrics, k.Poller, k.Mailer, admin, log)
 		if err != nil {
 			return err

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -12,10 +14,10 @@ import (
 )
 
 func (a *app) ticketsCmd() *cobra.Command {
-	c := &cobra.Command{Use: "tickets", Short: "List and show tickets"}
-	var open bool
+	c := &cobra.Command{Use: "tickets", Short: "List, show, close and reopen tickets"}
+	var open, overdue, asJSON bool
 	list := &cobra.Command{
-		Use:   "list [--open]",
+		Use:   "list [--open] [--overdue] [--json]",
 		Short: "List tickets in id order (oldest first); times in support.timezone",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -24,25 +26,43 @@ func (a *app) ticketsCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TICKET\tSTATE\tP\tSTATUS\tFROM\tDEADLINE\tMSGS\tSUBJECT")
+			now, loc := time.Now(), a.location()
+			views := []store.TicketView{}
 			err = db.View(func(tx *store.Tx) error {
-				return tx.ForEachTicket(open, func(t store.Ticket) error {
-					fmt.Fprintf(tw, "%s\t%s\tP%d\t%s\t%s\t%s\t%d\t%s\n", t.ID, t.State, t.Priority, t.Status, t.From,
-						a.timeText(t.Deadline), len(t.Messages), clip(t.Subject, 60))
+				return tx.ForEachTicket(open || overdue, func(t store.Ticket) error {
+					if overdue && !t.Overdue(now) {
+						return nil
+					}
+					views = append(views, t.View(now, loc, false))
 					return nil
 				})
 			})
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return a.printJSON(views)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TICKET\tSTATE\tP\tSTATUS\tREQUESTER\tRESPONSE DUE\tBREACHES\tSUBJECT")
+			for _, v := range views {
+				due := a.timePtrText(v.ResponseDue)
+				if v.Overdue {
+					due += " OVERDUE"
+				}
+				fmt.Fprintf(tw, "%s\t%s\tP%d\t%s\t%s\t%s\t%d\t%s\n", v.ID, v.State, v.Priority, v.Status, v.Requester,
+					due, v.Breaches, clip(v.Subject, 60))
+			}
 			return tw.Flush()
 		},
 	}
-	list.Flags().BoolVar(&open, "open", false, "only open tickets")
+	list.Flags().BoolVar(&open, "open", false, "only tickets not closed (open or answered)")
+	list.Flags().BoolVar(&overdue, "overdue", false, "only open tickets whose response is overdue")
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON (field names as in the documentation)")
+	var showJSON bool
 	show := &cobra.Command{
-		Use:   "show ID",
-		Short: "Show one ticket and its messages",
+		Use:   "show ID [--json]",
+		Short: "Show one ticket and its messages (direction, kind, sender)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			db, err := a.openStore(true)
@@ -60,19 +80,97 @@ func (a *app) ticketsCmd() *cobra.Command {
 			if t == nil {
 				return fmt.Errorf("no ticket %s", args[0])
 			}
+			v := t.View(time.Now(), a.location(), true)
+			if showJSON {
+				return a.printJSON(v)
+			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "ticket\t%s\nstate\t%s\nsubject\t%s\nfrom\t%s\ncustomer\t%s %s\nstatus\t%s (P%d)\ncreated\t%s\nupdated\t%s\ndeadline\t%s\n",
-				t.ID, t.State, t.Subject, t.From, t.CustomerID, t.Company, t.Status, t.Priority,
-				a.timeText(t.Created), a.timeText(t.Updated), a.timeText(t.Deadline))
-			fmt.Fprintln(tw, "\nRECEIVED\tDIR\tACTION\tUID\tMESSAGE-ID")
-			for _, m := range t.Messages {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", a.timeText(m.Received), m.Direction, m.Action, m.UID, m.MessageID)
+			fmt.Fprintf(tw, "ticket\t%s\nstate\t%s\nsubject\t%s\nrequester\t%s\ncustomer\t%s %s\nstatus\t%s (P%d)\ncreated\t%s\n",
+				t.ID, t.State, t.Subject, t.From, t.CustomerID, t.Company, t.Status, t.Priority, a.timeText(t.Created))
+			fmt.Fprintf(tw, "first response due\t%s\nfirst response at\t%s\nresponse due\t%s\nbreaches\t%d\n",
+				a.timeText(t.Deadline), a.timeText(t.FirstResponseAt), a.timeText(t.ResponseDue), t.Breaches)
+			if t.ReferencedTicket != "" {
+				fmt.Fprintf(tw, "referenced ticket\t%s\n", t.ReferencedTicket)
+			}
+			fmt.Fprintln(tw, "\nAT\tDIR\tKIND\tACTION\tFROM\tMESSAGE-ID")
+			for i, m := range v.Messages {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.timeText(m.At), m.Direction, m.Kind, t.Messages[i].Action, deref(m.From), deref(m.MessageID))
 			}
 			return tw.Flush()
 		},
 	}
-	c.AddCommand(list, show)
+	show.Flags().BoolVar(&showJSON, "json", false, "print JSON (field names as in the documentation)")
+	c.AddCommand(list, show, a.ticketStateCmd("close", store.StateClosed), a.ticketStateCmd("reopen", store.StateOpen))
 	return c
+}
+
+// ticketStateCmd is `tickets close ID` or `tickets reopen ID`; while run
+// holds the store the change goes through its admin API.
+func (a *app) ticketStateCmd(verb, state string) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " ID",
+		Short: strings.ToUpper(verb[:1]) + verb[1:] + " a ticket",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			eng, err := a.engine()
+			if err != nil {
+				return err
+			}
+			db, err := store.Open(a.cfg.Store.Path, &store.Options{Timeout: a.cfg.Store.LockTimeout, Logger: a.logger()})
+			if err != nil {
+				if err := a.viaDaemon(err); err != nil {
+					return fmt.Errorf("store.path %s: %w", a.cfg.Store.Path, err)
+				}
+				if err := a.ticketStateViaDaemon(cmd.Context(), args[0], state); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "ticket %s %s\n", args[0], state)
+				return nil
+			}
+			defer db.Close()
+			if err := db.Update(func(tx *store.Tx) error {
+				_, err := eng.SetTicketState(tx, args[0], state, time.Now())
+				return err
+			}); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "ticket %s %s\n", args[0], state)
+			return nil
+		},
+	}
+}
+
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "-"
+	}
+	return *s
+}
+
+// location is support.timezone (UTC if it does not load; config check says so).
+func (a *app) location() *time.Location {
+	if a.supportLoc == nil {
+		loc, err := time.LoadLocation(a.cfg.Support.Timezone)
+		if err != nil {
+			loc = time.UTC
+		}
+		a.supportLoc = loc
+	}
+	return a.supportLoc
+}
+
+func (a *app) timePtrText(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return a.timeText(*t)
 }
 
 func (a *app) backupCmd() *cobra.Command {
@@ -132,14 +230,7 @@ func (a *app) timeText(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	if a.supportLoc == nil {
-		loc, err := time.LoadLocation(a.cfg.Support.Timezone)
-		if err != nil {
-			loc = time.UTC
-		}
-		a.supportLoc = loc // once per command, not per row
-	}
-	return t.In(a.supportLoc).Format("2006-01-02 15:04 -07:00")
+	return t.In(a.location()).Format("2006-01-02 15:04 -07:00")
 }
 
 func clip(s string, n int) string {
