@@ -304,8 +304,10 @@ func startWorld(t *testing.T, staffQueue string, engine func(*daemon.Engine)) *w
 	if engine != nil {
 		engine(eng)
 	}
+	start := time.Now() // the clock runs from the test mail's date, so its deadlines lie ahead
 	d := daemon.New(daemon.Config{Mailbox: "INBOX", StaffQueue: staffQueue, QuarantineFolder: "Quarantine",
-		RetryBackoff: func(int) time.Duration { return 200 * time.Millisecond }, DrainTimeout: 5 * time.Second},
+		RetryBackoff: func(int) time.Duration { return 200 * time.Millisecond }, DrainTimeout: 5 * time.Second,
+		Now: func() time.Time { return received.Add(time.Since(start)) }},
 		eng, db, p, m, log, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -19,8 +19,8 @@ import (
 	"sync"
 	"time"
 
-	"supportd/dashboard"
 	"supportd/daemon"
+	"supportd/dashboard"
 	"supportd/store"
 )
 

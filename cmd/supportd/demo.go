@@ -111,6 +111,9 @@ func (a *app) demo(ctx context.Context, verbose bool, keep string, serve bool) e
 	if c.Support.StaffQueue == "" {
 		c.Support.StaffQueue = "staff-queue@vendor.test"
 	}
+	if len(c.Support.Staff) == 0 {
+		c.Support.Staff = []string{"@staff.vendor.test"}
+	}
 	c.Metrics.Listen = ""
 
 	logOut := io.Discard
@@ -179,13 +182,22 @@ func (a *app) demo(ctx context.Context, verbose bool, keep string, serve bool) e
 		time.Sleep(20 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	// The staff part of the loop: engineers reply to their staff copies.
+	staffUIDs, err := demoStaffReplies(imapSrv, smtpSrv, db)
+	if err == nil {
+		err = demoWait(db, uv, staffUIDs)
+	}
 	cancel()
-	if err := <-done; err != nil {
+	if derr := <-done; derr != nil {
+		return derr
+	}
+	if err != nil {
 		return err
 	}
 	if err := a.demoReport(db, smtpSrv, uv, uidFile, elapsed, verbose); err != nil {
 		return err
 	}
+	a.demoStaffReport(db, smtpSrv)
 	if keep != "" {
 		fmt.Fprintf(a.stdout, "\nThe demo's store is kept at %s: try `supportd --store %s tickets list`.\n", keep, keep)
 	}
@@ -222,6 +234,28 @@ func (a *app) demoDashboard(ctx context.Context, db *store.DB, serve bool) error
 	return nil
 }
 
+// demoWait waits until the messages uids are processed and the outbox is empty.
+func demoWait(db *store.DB, uv uint32, uids []uint32) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		done, pending := 0, 0
+		_ = db.View(func(tx *store.Tx) error {
+			for _, u := range uids {
+				if e, _ := tx.SeenUID("INBOX", uv, u); e != nil {
+					done++
+				}
+			}
+			pending, _, _ = tx.OutboxStats()
+			return nil
+		})
+		if done == len(uids) && pending == 0 {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("demo: the staff replies were not processed within 30s")
+}
+
 func demoProgress(db *store.DB, uv uint32, want int) (processed, pending int) {
 	_ = db.View(func(tx *store.Tx) error {
 		processed = 0
@@ -241,8 +275,11 @@ func demoProgress(db *store.DB, uv uint32, want int) (processed, pending int) {
 func (a *app) demoReport(db *store.DB, smtpSrv *memserver.SMTP, uv uint32, uidFile map[uint32]string, elapsed time.Duration, verbose bool) error {
 	sent := smtpSrv.Messages()
 	byInReplyTo := map[string][]memserver.Received{}
-	staff, slaNotices := 0, 0
+	staff, slaNotices, auto := 0, 0, 0
 	for _, r := range sent {
+		if r.Header("Auto-Submitted") == "auto-replied" && r.Header("X-Support-Ticket") == "" {
+			auto++ // acknowledgements and notices to customers (not relays, not staff notices)
+		}
 		if irt := store.NormalizeMessageID(r.Header("In-Reply-To")); irt != "" {
 			byInReplyTo[irt] = append(byInReplyTo[irt], r)
 		}
@@ -308,7 +345,7 @@ func (a *app) demoReport(db *store.DB, smtpSrv *memserver.SMTP, uv uint32, uidFi
 	}
 	tw.Flush()
 	fmt.Fprintf(a.stdout, "\n%d messages processed in %v; %d automatic replies and %d routed copies for staff sent over SMTP.\n",
-		len(uidFile), elapsed.Round(time.Millisecond), len(sent)-staff-slaNotices, staff)
+		len(uidFile), elapsed.Round(time.Millisecond), auto, staff)
 	if slaNotices > 0 {
 		fmt.Fprintf(a.stdout, "%d SLA notices went to staff: the sample mail is dated in the past, so its deadlines have passed.\n", slaNotices)
 	}
