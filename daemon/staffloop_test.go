@@ -350,3 +350,82 @@ func TestStaffQueueAliasDoesNotLoop(t *testing.T) {
 		t.Errorf("staff queue got %d copies, want 1 (the copy coming back is not routed again)", got)
 	}
 }
+
+// A bounce of one of our replies attaches to that reply's ticket and is
+// flagged to staff; it opens no ticket and gets no reply.
+func TestBounceOfOurReplyAttachesToItsTicket(t *testing.T) {
+	e := newEnv(t)
+	r := e.start(runOpts{idle: true, staffQueue: queue})
+	defer r.stop(t)
+	ticket, _ := openTicket(t, e, "Alice <alice@acme.test>", "Printer page", "c1@acme.test", "Build Number: 9653\n")
+	var ackID string
+	for _, d := range messagesTo(t, e, "alice@acme.test") {
+		ackID = d.Header("Message-Id")
+	}
+	dsn := "Return-Path: <>\nFrom: Mail Delivery System <MAILER-DAEMON@mx.acme.test>\nTo: support@vendor.test\n" +
+		"Subject: Undelivered Mail Returned to Sender\nDate: Wed, 25 Nov 2026 10:05:00 +1030\nMessage-ID: <dsn1@mx.acme.test>\n" +
+		"Auto-Submitted: auto-replied\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n\n" +
+		"--b\nContent-Type: text/plain\n\nYour message could not be delivered.\n\n" +
+		"--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.acme.test\n\nFinal-Recipient: rfc822; alice@acme.test\nAction: failed\nStatus: 5.1.1\n\n" +
+		"--b\nContent-Type: text/rfc822-headers\n\nFrom: Support <support@vendor.test>\nTo: alice@acme.test\nSubject: [" + ticket + "] Re: Printer page\nMessage-ID: " + ackID + "\n\n--b--\n"
+	before := len(r.ticket(t, ticket).Messages)
+	e.deliver(dsn)
+	waitFor(t, 20*time.Second, "the bounce on the ticket", func() bool { return len(r.ticket(t, ticket).Messages) > before })
+	tk := r.ticket(t, ticket)
+	if last := tk.Messages[len(tk.Messages)-1]; last.MessageKind() != store.MsgBounce || last.MessageID != "dsn1@mx.acme.test" {
+		t.Errorf("last message of %s = %+v, want the bounce", ticket, last)
+	}
+	waitFor(t, 20*time.Second, "the flagged staff copy", func() bool {
+		for _, d := range messagesTo(t, e, queue) {
+			if strings.Contains(string(d.Raw), "<dsn1@mx.acme.test>") {
+				return d.Header("X-Support-Delivery-Failed") == "yes" && d.Header("X-Support-Ticket") == ticket
+			}
+		}
+		return false
+	})
+	if got := len(messagesTo(t, e, "alice@acme.test")); got != 1 {
+		t.Errorf("customer got %d messages, want the acknowledgement only", got)
+	}
+	if strings.Contains(fmt.Sprint(r.ticket(t, ticket).State), "closed") {
+		t.Error("a bounce closed the ticket")
+	}
+}
+
+// The staff copy of a follow-up shows what the whole ticket still lacks and
+// the ticket's deadline, not the follow-up's own.
+func TestFollowUpStaffCopyShowsTheTicket(t *testing.T) {
+	e := newEnv(t)
+	defer e.start(runOpts{idle: true, staffQueue: queue}).stop(t)
+	ticket, first := openTicket(t, e, "Alice <alice@acme.test>", "Search broken", "c1@acme.test",
+		"Search is broken since yesterday. Build Number: 9653\nServer OS: Windows Server 2019\n")
+	if m := first.Header("X-Support-Missing"); !strings.Contains(m, "browser") || strings.Contains(m, "build") {
+		t.Fatalf("first staff copy X-Support-Missing = %q", m)
+	}
+	deadline := first.Header("X-Support-Sla-Deadline")
+	if deadline == "" {
+		t.Fatal("first staff copy has no SLA deadline")
+	}
+	e.deliver(msg("Alice <alice@acme.test>", "Re: ["+ticket+"] Search broken", "c2@acme.test", "We use Chrome 118.0.5993.88.\n"))
+	var follow *testenv.MailpitMessageDetail
+	waitFor(t, 20*time.Second, "the follow-up's staff copy", func() bool {
+		for _, d := range messagesTo(t, e, queue) {
+			if strings.Contains(string(d.Raw), "<c2@acme.test>") {
+				follow = d
+				return true
+			}
+		}
+		return false
+	})
+	m := follow.Header("X-Support-Missing")
+	for _, given := range []string{"build", "server_os", "browser"} {
+		if strings.Contains(m, given) {
+			t.Errorf("follow-up copy says %q is missing though the ticket has it: %q", given, m)
+		}
+	}
+	if !strings.Contains(m, "screenshots") {
+		t.Errorf("follow-up copy X-Support-Missing = %q, want the ticket's remaining gaps", m)
+	}
+	if got := follow.Header("X-Support-Sla-Deadline"); got != deadline {
+		t.Errorf("follow-up copy deadline %q, want the ticket's %q", got, deadline)
+	}
+}

@@ -247,6 +247,7 @@ func (t *Tx) PutTicket(tk *Ticket) error {
 		return fmt.Errorf("put ticket %s: %w: state %q", tk.ID, ErrInvalid, tk.State)
 	}
 	for i, m := range tk.Messages {
+		tk.Messages[i].MessageID = NormalizeMessageID(m.MessageID)
 		if m.Direction != DirectionIn && m.Direction != DirectionOut {
 			return fmt.Errorf("put ticket %s: %w: message %d direction %q", tk.ID, ErrInvalid, i, m.Direction)
 		}

@@ -60,7 +60,11 @@ func TestSenderRefusedKeepsMailQueued(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	k, err := c.Build(context.Background(), config.Options{Logger: log,
 		Poller: func(pc *poller.Config) { pc.BackoffMin, pc.BackoffMax = 100*time.Millisecond, 500*time.Millisecond },
-		Daemon: func(dc *daemon.Config) { dc.RetryBackoff = func(int) time.Duration { return 200 * time.Millisecond } },
+		Daemon: func(dc *daemon.Config) {
+			dc.RetryBackoff = func(int) time.Duration { return 200 * time.Millisecond }
+			start := time.Now() // the test mail's deadlines lie ahead, as in production
+			dc.Now = func() time.Time { return harness.Received.Add(time.Since(start)) }
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
