@@ -70,23 +70,24 @@ func (d *Daemon) sendDue(ctx context.Context) int {
 		envs[i] = mailer.Envelope{From: e.From, To: e.To, Data: e.Data, MessageID: e.MessageID}
 	}
 	// Each acceptance (250 to the final ".") is committed before the next
-	// message goes out on that SMTP connection: the mailer calls back from the
-	// connection's goroutine and waits. Acceptances from the other connections
-	// that arrive during a commit share the next one (a group commit without a
-	// wait). A crash can then resend at most one reply per connection (the RFC
-	// 1047 window). Failures are recorded when the round ends, so a fault of the
-	// whole round (a server policy refusing our sender) is seen as such.
+	// message on that SMTP connection can be accepted: the mailer transfers the
+	// next message while the commit runs and sends its final "." only once the
+	// commit is done (SendBatchRecorded). Acceptances from the other
+	// connections that arrive during a commit share the next one (a group
+	// commit without a timer). A crash can then resend at most one reply per
+	// connection (the RFC 1047 window). Failures are recorded when the round
+	// ends, so a fault of the whole round (a server policy refusing our
+	// sender) is seen as such.
 	accepts := make(chan acceptance, len(due))
 	committed := make(chan int, 1)
 	go func() { committed <- d.commitAcceptances(ctx, due, accepts) }()
-	reported := make([]bool, len(due))
-	errs := d.mail.SendBatchNotify(ctx, envs, func(i int, err error) {
-		reported[i] = true // each i by one sender; read after SendBatchNotify returns
-		if err == nil {
-			a := acceptance{i: i, done: make(chan struct{})}
-			accepts <- a
-			<-a.done
+	errs := d.mail.SendBatchRecorded(ctx, envs, func(i int, err error) <-chan struct{} {
+		if err != nil {
+			return nil
 		}
+		a := acceptance{i: i, done: make(chan struct{})}
+		accepts <- a
+		return a.done
 	})
 	close(accepts)
 	sent := <-committed

@@ -347,6 +347,23 @@ func (m *Mailer) SendBatch(ctx context.Context, es []Envelope) []error {
 // (the server unreachable, ctx cancelled) are not reported to done; their error
 // is in the returned slice.
 func (m *Mailer) SendBatchNotify(ctx context.Context, es []Envelope, done func(i int, err error)) []error {
+	return m.SendBatchRecorded(ctx, es, func(i int, err error) <-chan struct{} {
+		if done != nil {
+			done(i, err)
+		}
+		return nil
+	})
+}
+
+// SendBatchRecorded is SendBatchNotify for a caller that records each
+// acceptance durably: record(i, err) starts recording envelope i's outcome and
+// returns a channel closed once it is recorded (nil: nothing to wait for). The
+// next envelope on that session is transferred meanwhile, but its final "."
+// waits for the channel, and so does the end of the batch: a crash can leave
+// at most one accepted, unrecorded envelope per session (the RFC 1047
+// window), at the cost of one record per envelope overlapping the next
+// transfer rather than adding to it.
+func (m *Mailer) SendBatchRecorded(ctx context.Context, es []Envelope, record func(i int, err error) <-chan struct{}) []error {
 	errs := make([]error, len(es))
 	if len(es) == 0 {
 		return errs
@@ -371,7 +388,6 @@ func (m *Mailer) SendBatchNotify(ctx context.Context, es []Envelope, done func(i
 	workers := min(m.cfg.MaxConns, len(es))
 	next := make(chan int)
 	finished := make([]bool, len(es))
-	notify := done
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
@@ -382,17 +398,26 @@ func (m *Mailer) SendBatchNotify(ctx context.Context, es []Envelope, done func(i
 		go func() {
 			defer wg.Done()
 			s := m.takeIdle(ctx)
+			var recorded <-chan struct{} // the previous acceptance's record
+			waitRecorded := func() {
+				if recorded != nil {
+					<-recorded
+					recorded = nil
+				}
+			}
 			defer func() {
+				waitRecorded()
 				if s != nil {
 					m.putIdle(s)
 				}
 			}()
 			for i := range next {
 				var err error
-				s, err = m.deliver(ctx, s, es[i])
+				s, err = m.deliver(ctx, s, es[i], waitRecorded)
 				errs[i] = err
-				if notify != nil {
-					notify(i, err)
+				if r := record(i, err); r != nil {
+					waitRecorded() // a failure's record may come before the last acceptance's
+					recorded = r
 				}
 				mu.Lock()
 				finished[i] = true
@@ -444,7 +469,7 @@ func isDialOp(err error) bool {
 
 // deliver sends e on s (dialing when s is nil) and returns the session to
 // use next, nil when it is no longer usable.
-func (m *Mailer) deliver(ctx context.Context, s *session, e Envelope) (*session, error) {
+func (m *Mailer) deliver(ctx context.Context, s *session, e Envelope, beforeDot func()) (*session, error) {
 	if err := checkEnvelope(e); err != nil {
 		return s, err
 	}
@@ -458,7 +483,7 @@ func (m *Mailer) deliver(ctx context.Context, s *session, e Envelope) (*session,
 			return nil, err
 		}
 	}
-	err := s.send(ctx, e)
+	err := s.send(ctx, e, beforeDot)
 	if err == nil {
 		return s, nil
 	}
@@ -476,7 +501,7 @@ func (m *Mailer) deliver(ctx context.Context, s *session, e Envelope) (*session,
 		if oerr != nil {
 			return nil, oerr
 		}
-		if err = s2.send(ctx, e); err != nil && s2.broken {
+		if err = s2.send(ctx, e, beforeDot); err != nil && s2.broken {
 			s2.close()
 			return nil, err
 		}
@@ -687,7 +712,7 @@ func (s *session) auth(tok *oauth2.Token) error {
 
 // send runs one mail transaction. It sets s.broken when the connection
 // can no longer be trusted and s.dirty when it needs RSET.
-func (s *session) send(ctx context.Context, e Envelope) error {
+func (s *session) send(ctx context.Context, e Envelope, beforeDot func()) error {
 	m := s.m
 	fail := func(op, rcpt string, err error) error {
 		if !isSMTPError(err) || smtpCode(err) == 421 {
@@ -731,6 +756,9 @@ func (s *session) send(ctx context.Context, e Envelope) error {
 		// Close writes the final "." and waits SubmissionTimeout for the
 		// reply. A connection lost from here on may have delivered the
 		// message (RFC 1047); before it, the server cannot have.
+		if beforeDot != nil {
+			beforeDot() // the previous acceptance is recorded before this one can happen
+		}
 		err = w.Close()
 		maybe = err != nil && !isSMTPError(err)
 	}

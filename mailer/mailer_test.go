@@ -789,3 +789,51 @@ func TestServerDyingAfterStartTLSIsNotATLSError(t *testing.T) {
 		t.Fatalf("server gone after STARTTLS: %v (op %v), want a temporary ehlo error saying it is the server's", err, e)
 	}
 }
+
+// SendBatchRecorded: the next message on a session is not accepted (its final
+// "." is held back) until the previous acceptance is recorded, and the batch
+// does not end before the last record: at most one accepted, unrecorded
+// message per session.
+func TestSendBatchRecordedHoldsTheDot(t *testing.T) {
+	var mu sync.Mutex
+	var accepted []time.Time
+	be := &backend{onData: func(int, []byte) error {
+		mu.Lock()
+		accepted = append(accepted, time.Now())
+		mu.Unlock()
+		return nil
+	}}
+	m := newMailer(t, Config{Address: startServer(t, be, serverOpts{}), MaxConns: 1})
+	es := []Envelope{testEnvelope("r1@vendor.test"), testEnvelope("r2@vendor.test"), testEnvelope("r3@vendor.test")}
+	const recordTime = 150 * time.Millisecond
+	var recordedAt []time.Time
+	errs := m.SendBatchRecorded(context.Background(), es, func(i int, err error) <-chan struct{} {
+		done := make(chan struct{})
+		time.AfterFunc(recordTime, func() {
+			mu.Lock()
+			recordedAt = append(recordedAt, time.Now())
+			mu.Unlock()
+			close(done)
+		})
+		return done
+	})
+	end := time.Now()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("envelope %d: %v", i, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(accepted) != 3 || len(recordedAt) != 3 {
+		t.Fatalf("accepted %d, recorded %d", len(accepted), len(recordedAt))
+	}
+	for i := 1; i < 3; i++ {
+		if accepted[i].Before(recordedAt[i-1]) {
+			t.Errorf("message %d accepted %v before message %d was recorded", i+1, recordedAt[i-1].Sub(accepted[i]), i)
+		}
+	}
+	if end.Before(recordedAt[2]) {
+		t.Error("the batch returned before its last acceptance was recorded")
+	}
+}

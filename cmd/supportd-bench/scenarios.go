@@ -61,6 +61,7 @@ func pollerTunables(poll time.Duration) func(*poller.Config) {
 	return func(pc *poller.Config) {
 		pc.PollInterval = poll
 		pc.BackoffMin, pc.BackoffMax = 100*time.Millisecond, time.Second
+		pc.StartAt = poller.StartAt{Mode: poller.StartAll} // the backlog is delivered before the daemon starts
 	}
 }
 
@@ -82,7 +83,6 @@ func (b *bench) poller(user, spool string, idle bool, poll time.Duration) (*poll
 		return nil, err
 	}
 	pc.SpoolDir, pc.Logger = spool, b.log
-	pc.StartAt = poller.StartAt{Mode: poller.StartAll} // the backlog is delivered first
 	pollerTunables(poll)(&pc)
 	return poller.New(pc)
 }
