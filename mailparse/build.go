@@ -20,13 +20,16 @@ var osBeforeBuildRe = regexp.MustCompile(`(?:\bos|\bwindows|\bwin|\bserver(?:\s*
 // and the product's name ("- Passwordstate Build Number: 8973").
 var labelLeadRe = regexp.MustCompile(`^\s*(?:[-*•]\s*)?(?:(?:passwordstate|product|current)\s+)?$`)
 
-// Builds the customer says they are on now: "from 7941 to 9785",
-// "upgraded to 9785", "now on build 9785" (the second number, the target).
+// The build the customer says they are on now: a number preceded by
+// "from X to", "upgraded to", "now on" (toBuildRe), and the X of "from X
+// to Y" (fromBuildRe and the "to Y" after it). Matched at each 4-5 digit
+// number against the text before (and after) it on its line.
+const buildLead = `(?:build\s*(?:number\s*)?)?(?:#\s*)?v?`
+
 var (
-	buildNumber = `(?:build\s*(?:number\s*)?)?(?:#\s*)?v?(\d{4,5})\b`
-	fromToRe    = regexp.MustCompile(`\bfrom\s+` + buildNumber + `\s*(?:to|->|→)\s*` + buildNumber)
-	upgradedRe  = regexp.MustCompile(`\b(?:upgraded|updated|upgrade|update|upgrading|updating|moved|migrated)\s+(?:\w+\s+)?to\s+` + buildNumber)
-	nowOnRe     = regexp.MustCompile(`\bnow\s+(?:on|running|at)\s+` + buildNumber)
+	toBuildRe   = regexp.MustCompile(`(?:\bfrom\s+` + buildLead + `\d{4,5}\s*(?:to|->|→)\s*|\b(?:upgraded|updated|upgrade|update|upgrading|updating|moved|migrated)(?:\s+\w+)?\s+to\s+|\bnow\s+(?:on|running|at)\s+)` + buildLead + `$`)
+	fromBuildRe = regexp.MustCompile(`\bfrom\s+` + buildLead + `$`)
+	toAfterRe   = regexp.MustCompile(`^\s*(?:to|->|→)\s*` + buildLead + `\d{4,5}\b`)
 )
 
 // buildMention is a build number of the customer's own text at a position.
@@ -65,14 +68,29 @@ func findBuilds(own string) (int, []int) {
 		labelled := labelLeadRe.MatchString(lead) && len(lead) < 40 && strings.ContainsAny(own[at:at+m[2]], ":=#\t\n-–")
 		ms = append(ms, buildMention{at: at + m[2], n: n, labelled: labelled})
 	}
-	for _, re := range []*regexp.Regexp{fromToRe, upgradedRe, nowOnRe} {
-		for _, m := range re.FindAllStringSubmatchIndex(own, 100) {
-			// Every number of the phrase is a mention; its last is the target.
-			for k := 2; k+1 < len(m); k += 2 {
-				if n, ok := buildAt(own, m[k], m[k+1]); ok {
-					ms = append(ms, buildMention{at: m[k], n: n, current: k+2 == len(m)})
-				}
-			}
+	for i := 0; ; {
+		j := strings.IndexAny(own[i:], "0123456789")
+		if j < 0 {
+			break
+		}
+		a, b := i+j, i+j+1
+		for b < len(own) && isDigit(own[b]) {
+			b++
+		}
+		i = b
+		n, ok := buildAt(own, a, b)
+		if !ok || b-a < 4 || b-a > 5 {
+			continue
+		}
+		pre := linePrefix(own, a, 60)
+		if !strings.Contains(pre, "to") && !strings.Contains(pre, "from") && !strings.Contains(pre, "now") && !strings.Contains(pre, "→") {
+			continue
+		}
+		switch {
+		case toBuildRe.MatchString(pre):
+			ms = append(ms, buildMention{at: a, n: n, current: true})
+		case fromBuildRe.MatchString(pre) && toAfterRe.MatchString(window(own, b, 40)):
+			ms = append(ms, buildMention{at: a, n: n})
 		}
 	}
 	slices.SortStableFunc(ms, func(a, b buildMention) int { return a.at - b.at })
