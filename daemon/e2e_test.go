@@ -33,6 +33,8 @@ func TestEndToEndEachStatus(t *testing.T) {
 			want{to: []string{"ada@umbrella.test"}, keywords: []string{"P3", "Free"}, text: "CS-"}},
 		{"lapsed", msg("Gavin <gavin@hooli.test>", "Upgrade failed", "l1@hooli.test", "Build Number: 9540\n"),
 			want{to: []string{"gavin@hooli.test"}, cc: []string{"sales@vendor.test"}, keywords: []string{"P4", "Lapsed"}, text: "sales@vendor.test"}},
+		{"never_purchased", msg("Richard <richard@piedpiper.test>", "Compression plugin error", "n1@piedpiper.test", "Build Number: 9653\nThe plugin page shows an error.\n"),
+			want{to: []string{"richard@piedpiper.test"}, cc: []string{"sales@vendor.test"}, keywords: []string{"P4", "Lapsed"}, text: "licence does not"}},
 		{"unknown", msg("Sam <sam@newcorp.test>", "Reset emergency password", "u1@newcorp.test", "How do I reset it?\n"),
 			want{to: []string{"sam@newcorp.test"}, keywords: []string{"P4", "Unknown"}, text: "CS-"}},
 		{"unsupported", msg("Wile <wile@acme.test>", "Backups not running", "v1@acme.test", "Build Number: 7941\n"),
@@ -53,16 +55,23 @@ func TestEndToEndEachStatus(t *testing.T) {
 			replies++
 		}
 	}
-	msgs := e.mailpit.WaitMessages(t, replies, 20*time.Second)
+	// The lapsed and the never-purchased notices each bring one sales brief.
+	const briefs = 2
+	msgs := e.mailpit.WaitMessages(t, replies+briefs, 20*time.Second)
 	// Give a wrong extra reply (e.g. to the suppressed message) a moment to show.
 	time.Sleep(500 * time.Millisecond)
 	msgs = e.mailpit.Messages(t)
-	if len(msgs) != replies {
-		t.Fatalf("Mailpit holds %d messages, want exactly %d replies", len(msgs), replies)
+	if len(msgs) != replies+briefs {
+		t.Fatalf("Mailpit holds %d messages, want exactly %d replies and %d sales briefs", len(msgs), replies, briefs)
 	}
 	byInReplyTo := map[string]*testenv.MailpitMessageDetail{}
+	briefsFor := map[string]*testenv.MailpitMessageDetail{}
 	for _, m := range msgs {
 		d := e.mailpit.Message(t, m.ID)
+		if strings.Contains(d.Header("Subject"), "] Quote request: ") {
+			briefsFor[d.Header("Subject")[strings.Index(d.Header("Subject"), "Quote request: ")+15:]] = d
+			continue
+		}
 		byInReplyTo[strings.Trim(d.Header("In-Reply-To"), "<>")] = d
 	}
 	for _, c := range cases {
@@ -106,13 +115,40 @@ func TestEndToEndEachStatus(t *testing.T) {
 		})
 	}
 
+	// Issue 10 items 3 and 6: never bought is not lapsed; sales get a brief
+	// of each, addressed to sales only.
+	for company, facts := range map[string][]string{
+		"Hooli Ltd":  {"C500", "ASUP expiry:       2026-08-31", "Days since lapsed: 85", "Upgrade failed", "Build Number: 9540"},
+		"Pied Piper": {"C600", "ASUP expiry:       never", "richard@piedpiper.test", "Compression plugin error", "The plugin page shows an error."},
+	} {
+		d := briefsFor[company]
+		if d == nil {
+			t.Errorf("no sales brief \"Quote request: %s\"", company)
+			continue
+		}
+		if got := addrs(append(d.HeaderValues("To"), d.HeaderValues("Cc")...)); !slices.Equal(got, []string{"sales@vendor.test"}) {
+			t.Errorf("brief for %s addressed to %v, want sales only", company, got)
+		}
+		if !strings.HasPrefix(d.Header("Subject"), "[CS-") {
+			t.Errorf("brief subject %q lacks the ticket id", d.Header("Subject"))
+		}
+		for _, f := range facts {
+			if !strings.Contains(d.Text, f) {
+				t.Errorf("brief for %s lacks %q:\n%s", company, f, d.Text)
+			}
+		}
+	}
+	if d := byInReplyTo["l1@hooli.test"]; d != nil && (!strings.Contains(d.Text, "expired on 2026-08-31") || strings.Contains(d.Text, "licence does not")) {
+		t.Errorf("lapsed notice does not give the expiry:\n%s", d.Text)
+	}
+
 	// The metrics count what happened, per action and status.
 	for _, m := range []struct {
 		action, status string
 		want           float64
 	}{
 		{"acknowledge", "active", 1}, {"acknowledge", "trial", 1}, {"acknowledge", "free", 1}, {"acknowledge", "unknown", 1},
-		{"lapsed_notice", "lapsed", 1}, {"unsupported_version", "active", 1}, {"suppress", "active", 1}, {"follow_up", "active", 0},
+		{"lapsed_notice", "lapsed", 2}, {"unsupported_version", "active", 1}, {"suppress", "active", 1}, {"follow_up", "active", 0},
 	} {
 		if got := daemon.CounterValue(r.metrics.Messages.WithLabelValues(m.action, m.status)); got != m.want {
 			t.Errorf("supportd_messages_total{action=%q,status=%q} = %v, want %v", m.action, m.status, got, m.want)

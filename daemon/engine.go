@@ -31,6 +31,13 @@ type Engine struct {
 	FromName, FromAddr string
 	// SupportHours is the human text of support hours, for templates.
 	SupportHours string
+	// PhoneNumber and PhoneHours are priority phone support
+	// (support.phone.number, and its hours in words), told to active
+	// customers when a number is set.
+	PhoneNumber, PhoneHours string
+	// Company, Product and Signature are support.company, support.product
+	// and support.signature, shown in every reply.
+	Company, Product, Signature string
 	// Staff are support.staff entries (addresses and "@domain"); OwnAddresses
 	// support.addresses (the bases of the signed reply addresses).
 	Staff []string
@@ -128,7 +135,10 @@ func (e *Engine) Assess(tx *store.Tx, msg *mailparse.Message, received time.Time
 	}
 	d := triage.Decide(in, e.Triage)
 	shown := slaRes
-	if ent.Status != entitlement.Active || d.Action == triage.Suppress || d.Action == triage.StaffReply {
+	// The unsupported-version reply answers the ticket: no SLA runs for it
+	// (issue 10 item 4), nor for anything but an active customer's question.
+	if ent.Status != entitlement.Active || d.Action == triage.Suppress || d.Action == triage.StaffReply ||
+		d.Action == triage.UnsupportedVersion {
 		shown.Deadline, shown.Target, shown.TargetDeadline = time.Time{}, 0, time.Time{}
 	}
 	return &Assessment{Msg: msg, Received: received, Input: in, Decision: d, SLA: shown, Ticket: tk.ticket}, nil
@@ -303,9 +313,19 @@ func (e *Engine) RenderReply(a *Assessment) (string, error) {
 		ExtendedSupport: ent.ExtendedSupport,
 		OriginalSubject: a.Msg.Subject,
 		SalesAddress:    e.Triage.SalesAddress,
+		Company:         e.Company,
+		Product:         e.Product,
+		Team:            e.Signature,
 	}
 	if ent.Customer != nil {
 		data.CustomerName = ent.Customer.Company
+		if !ent.Customer.ASUPExpires.IsZero() {
+			data.ASUPExpires = ent.Customer.ASUPExpires.String()
+		}
+	}
+	if ent.Status == entitlement.Active {
+		data.PhoneNumber, data.PhoneHours = e.PhoneNumber, e.PhoneHours
+		data.ZoneNote = ZoneNote(e.location(), a.Received)
 	}
 	if ent.Status == entitlement.Unknown {
 		// A template override may echo the subject: never an unknown
@@ -315,11 +335,114 @@ func (e *Engine) RenderReply(a *Assessment) (string, error) {
 	if !a.SLA.Deadline.IsZero() {
 		data.Deadline = sla.FormatDeadline(a.SLA.Deadline)
 		data.TargetText = humanDuration(a.SLA.Target)
+		data.LocalDeadline = e.senderTime(a.SLA.Deadline, a.Msg.Date)
 		if !a.SLA.TargetDeadline.IsZero() {
 			data.TargetDeadline = sla.FormatDeadline(a.SLA.TargetDeadline)
+			data.LocalTargetDeadline = e.senderTime(a.SLA.TargetDeadline, a.Msg.Date)
 		}
 	}
 	return e.Renderer.Render(d.Reply.TemplateFile, data)
+}
+
+// senderTime is t in the UTC offset of the sender's Date header, "" when
+// there is no Date or its offset is the support zone's at t (SPEC §11).
+func (e *Engine) senderTime(t, date time.Time) string {
+	if date.IsZero() {
+		return ""
+	}
+	_, theirs := date.Zone()
+	if _, ours := t.In(e.location()).Zone(); ours == theirs {
+		return ""
+	}
+	return t.In(time.FixedZone("", theirs)).Format("2006-01-02 15:04 (UTC-07:00)")
+}
+
+// ZoneNote explains the support time zone at t: its standard offset and,
+// where it keeps daylight saving, the summer one ("Adelaide time is
+// UTC+09:30, and UTC+10:30 during daylight saving, as now").
+func ZoneNote(loc *time.Location, t time.Time) string {
+	name := loc.String()
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.ReplaceAll(name, "_", " ")
+	offset := func(at time.Time) (string, int) {
+		_, s := at.In(loc).Zone()
+		return at.In(time.FixedZone("", s)).Format("UTC-07:00"), s
+	}
+	jan, janOff := offset(time.Date(t.Year(), time.January, 1, 12, 0, 0, 0, time.UTC))
+	jul, julOff := offset(time.Date(t.Year(), time.July, 1, 12, 0, 0, 0, time.UTC))
+	if janOff == julOff {
+		return name + " time is " + jan
+	}
+	std, dst, dstOff := jan, jul, julOff
+	if janOff > julOff {
+		std, dst, dstOff = jul, jan, janOff
+	}
+	note := name + " time is " + std + ", and " + dst + " during daylight saving"
+	if _, now := offset(t); now == dstOff {
+		note += ", as now"
+	}
+	return note
+}
+
+// RenderSalesBrief renders the internal brief to sales that goes with a
+// lapsed or never-purchased notice (SPEC §11); "" when none is due.
+func (e *Engine) RenderSalesBrief(a *Assessment) (string, error) {
+	d, ent := a.Decision, a.Input.Entitlement
+	if d.Reply == nil || !d.Reply.SalesBrief || ent.Customer == nil {
+		return "", nil
+	}
+	c := ent.Customer
+	data := templates.Data{
+		TicketID: d.TicketID, CustomerName: c.Company, Status: string(ent.Status), Priority: ent.Priority,
+		CustomerID: c.ID, License: c.License, ExtendedSupport: c.ExtendedSupport, Contacts: c.Contacts,
+		OriginalSubject: a.Msg.Subject, SalesAddress: e.Triage.SalesAddress, Company: e.Company, Product: e.Product,
+		Team: e.Signature, Action: string(d.Action), FirstLines: firstLines(a.Msg.Text, 5),
+	}
+	if a.Msg.From != nil {
+		data.From = a.Msg.From.Addr
+	}
+	if !c.ASUPExpires.IsZero() {
+		data.ASUPExpires = c.ASUPExpires.String()
+		data.DaysLapsed = max(0, int(a.Received.Sub(c.ASUPExpires.End(e.location()))/(24*time.Hour)))
+	}
+	if c.ResetPortal {
+		data.Subscriptions = append(data.Subscriptions, "reset_portal")
+	}
+	if c.RemoteSites {
+		data.Subscriptions = append(data.Subscriptions, "remote_sites")
+	}
+	return e.Renderer.Render(templates.SalesBrief, data)
+}
+
+// SalesBriefSubject is the subject of the brief: "[CS-000123] Quote
+// request: Hooli".
+func SalesBriefSubject(ticket, company string) string {
+	return "[" + ticket + "] Quote request: " + company
+}
+
+// firstLines are the first n non-empty lines of the customer's own text
+// (quoted lines and what follows an attribution line left out), each at
+// most 300 characters.
+func firstLines(text string, n int) []string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case len(out) == n:
+			return out
+		case l == "" || strings.HasPrefix(l, ">"):
+			continue
+		case strings.HasPrefix(l, "On ") && strings.HasSuffix(l, "wrote:"), strings.HasPrefix(l, "-----Original Message"):
+			return out
+		}
+		if r := []rune(l); len(r) > 300 {
+			l = string(r[:300]) + "…"
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 func (e *Engine) from() mail.Address { return mail.Address{Name: e.FromName, Address: e.FromAddr} }

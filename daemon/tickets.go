@@ -76,6 +76,13 @@ func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *pa
 			t.Messages = append(t.Messages, store.TicketMessage{MessageID: dec.Reply.MessageID, Received: now, Action: dec.Reply.Template,
 				Direction: store.DirectionOut, Kind: store.MsgAuto, From: d.engine.FromAddr})
 		}
+		brief, err := d.salesBrief(asm, t, now)
+		if err != nil {
+			return err
+		}
+		if brief != nil {
+			outs = append(outs, brief)
+		}
 	}
 	staff, err := d.composeStaff(tx, f, p, asm, t, now)
 	if err != nil {
@@ -112,6 +119,32 @@ func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *pa
 		entry.MoveTo = *dec.Route.Folder
 	}
 	return tx.PutLedger(entry)
+}
+
+// salesBrief is the internal brief to sales beside a lapsed or
+// never-purchased notice (SPEC §11, support.sales_brief), nil when none is
+// due. Its Message-ID is the reply's with ".sales": a retried batch
+// enqueues the same message.
+func (d *Daemon) salesBrief(asm *Assessment, t *store.Ticket, now time.Time) (*store.OutboxEntry, error) {
+	body, err := d.engine.RenderSalesBrief(asm)
+	if err != nil || body == "" {
+		return nil, err
+	}
+	dec, c := asm.Decision, asm.Input.Entitlement.Customer
+	to := d.engine.Triage.SalesAddress
+	id := strings.Replace(dec.Reply.MessageID, ".reply@", ".sales@", 1)
+	data, err := mailer.ComposeReply(mailer.Reply{From: d.engine.from(), To: []string{to},
+		Subject: SalesBriefSubject(dec.TicketID, c.Company), MessageID: id, Date: now, Body: body,
+		Extra: map[string]string{"X-Support-Ticket": dec.TicketID}})
+	if err != nil {
+		return nil, fmt.Errorf("compose sales brief for %s: %w", dec.TicketID, err)
+	}
+	if t != nil {
+		t.Messages = append(t.Messages, store.TicketMessage{MessageID: id, Received: now, Action: "sales_brief",
+			Direction: store.DirectionOut, Kind: store.MsgNote, From: d.engine.FromAddr})
+	}
+	return &store.OutboxEntry{MessageID: id, Kind: store.KindStaff, Ticket: dec.TicketID, From: d.engine.FromAddr,
+		To: []string{to}, Data: data, Created: now, NextAttempt: now}, nil
 }
 
 // senderOf is the one author of m (the mailbox a DMARC check judges), ""

@@ -25,6 +25,7 @@ func Evaluate(c *Customer, matchedBy string, verified bool, at time.Time, p Poli
 		r.MatchedBy = matchedBy
 		r.Status = status(c, at, p.Location)
 		r.ExtendedSupport = r.Status == Active && c.ExtendedSupport
+		r.NeverPurchased = r.Status == Lapsed && c.ASUPExpires.IsZero()
 		if r.Status == Active {
 			if c.ResetPortal {
 				r.Subscriptions = append(r.Subscriptions, "reset_portal")

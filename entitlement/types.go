@@ -79,4 +79,7 @@ type Result struct {
 	// "remote_sites"); nil otherwise.
 	Subscriptions []string
 	Hidden        bool // a customer matched but the unverified sender was treated as unknown
+	// NeverPurchased: lapsed, and the customer never held ASUP (no
+	// asup_expires at all), as opposed to one whose ASUP expired.
+	NeverPurchased bool
 }

@@ -19,19 +19,25 @@ var embedded embed.FS
 
 // Template names (file names without ".tmpl").
 const (
-	AckActive   = "ack_active"
-	AckTrial    = "ack_trial"
-	AckFree     = "ack_free"
-	AckUnknown  = "ack_unknown"
-	Lapsed      = "lapsed"
+	AckActive  = "ack_active"
+	AckTrial   = "ack_trial"
+	AckFree    = "ack_free"
+	AckUnknown = "ack_unknown"
+	Lapsed     = "lapsed"
+	// NeverPurchased: a known customer whose licence never had ASUP.
+	NeverPurchased = "never_purchased"
+	// SalesBrief: the internal brief to sales beside a lapsed or
+	// never-purchased notice (never sent to the customer).
+	SalesBrief  = "sales_brief"
 	Unsupported = "unsupported"
 	Staff       = "staff"
-	Missing     = "missing"  // partial
-	Extended    = "extended" // partial
+	Missing     = "missing"   // partial
+	Extended    = "extended"  // partial
+	Signature   = "signature" // partial: "Kind regards", support.signature, support.company
 )
 
 // Names lists every template file name this package knows, without ".tmpl".
-var Names = []string{AckActive, AckTrial, AckFree, AckUnknown, Lapsed, Unsupported, Staff, Missing, Extended}
+var Names = []string{AckActive, AckTrial, AckFree, AckUnknown, Lapsed, NeverPurchased, Unsupported, SalesBrief, Staff, Missing, Extended, Signature}
 
 // maxOverrideBytes bounds one override file.
 const maxOverrideBytes = 256 << 10
@@ -60,8 +66,28 @@ type Data struct {
 	ExtendedSupport bool
 	OriginalSubject string
 	SalesAddress    string
-	// Team signs the reply; "" means "Technical Support Team".
-	Team string
+	// LocalDeadline and LocalTargetDeadline are Deadline and TargetDeadline
+	// in the sender's own UTC offset (from their Date header); "" when it
+	// is the support zone's.
+	LocalDeadline, LocalTargetDeadline string
+	// ZoneNote explains the support time zone and its daylight saving, e.g.
+	// "Adelaide time is UTC+09:30, and UTC+10:30 during daylight saving".
+	ZoneNote string
+	// PhoneNumber and PhoneHours: priority phone support (support.phone);
+	// "" when no number is configured.
+	PhoneNumber, PhoneHours string
+	// Company and Product are ours (support.company, support.product);
+	// Team signs the reply (support.signature; "" means "Technical Support
+	// Team"), one or more lines.
+	Company, Product, Team string
+	// The sales brief: the customer's id, licence, ASUP expiry ("never"),
+	// days since it lapsed (0 when never held), the subscriptions they
+	// held, their known contacts and the first lines of their message
+	// (ExtendedSupport is the customer's contract there, active or not).
+	CustomerID, License, ASUPExpires string
+	DaysLapsed                       int
+	Subscriptions, Contacts          []string
+	FirstLines                       []string
 	// For the staff preface.
 	Action   string
 	From     string
@@ -112,7 +138,7 @@ func New(overrideDir string) (*Renderer, error) {
 	// Execute every template now, with full and with empty data, so that an
 	// override referring to a field that does not exist fails at start-up.
 	// Partials first, so that a broken partial is reported under its own name.
-	for _, n := range append([]string{Missing, Extended}, Names...) {
+	for _, n := range append([]string{Missing, Extended, Signature}, Names...) {
 		for _, d := range []Data{sampleData(), {}} {
 			if _, err := r.Render(n, d); err != nil {
 				return nil, fmt.Errorf("check template %s: %w", r.sources[n], err)
@@ -188,7 +214,8 @@ func (r *Renderer) Render(name string, d Data) (string, error) {
 
 // TemplateName maps a triage action and an entitlement status to a template:
 // acknowledge → ack_<status> (ack_unknown for any status without its own),
-// lapsed_notice → lapsed, unsupported_version → unsupported; "" for actions
+// lapsed_notice → lapsed (never_purchased when the status given is
+// "never_purchased"), unsupported_version → unsupported; "" for actions
 // that send no reply (suppress, follow_up).
 func TemplateName(action, status string) string {
 	switch action {
@@ -203,6 +230,9 @@ func TemplateName(action, status string) string {
 		}
 		return AckUnknown
 	case "lapsed_notice":
+		if status == NeverPurchased {
+			return NeverPurchased
+		}
 		return Lapsed
 	case "unsupported_version":
 		return Unsupported
@@ -214,7 +244,7 @@ func TemplateName(action, status string) string {
 var missingText = map[string]string{
 	"build":              "The build number you are running (for example 8973)",
 	"server_os":          "The operating system of your web server (for example Windows Server 2019)",
-	"browser":            "The web browser and its version you use to connect (for example Edge Version 85.0.564.51)",
+	"browser":            "The web browser and version you use (for example Edge 85.0.564.51)",
 	"screenshots":        "Screenshots of any errors",
 	"description":        "A description of what you were doing at the time",
 	"steps_to_reproduce": "The steps to reproduce the problem",
@@ -239,12 +269,43 @@ var funcs = template.FuncMap{
 		return "versions " + joinMajors(ms)
 	},
 	"join": strings.Join,
+	"wrap": Wrap,
 	"default": func(def, s string) string {
 		if strings.TrimSpace(s) == "" {
 			return def
 		}
 		return s
 	},
+}
+
+// Wrap breaks s into lines of at most width characters (runes) at spaces.
+// Every line is taken to start after len(indent) columns: the first sits
+// after a label as wide as indent, the others start with indent. A word
+// longer than a line is cut. Customer text shown in a template goes through
+// it, so no rendered line is over 78 characters.
+func Wrap(width int, indent, s string) string {
+	room := max(width-len([]rune(indent)), 1)
+	var lines []string
+	var line []rune
+	for _, w := range strings.Fields(s) {
+		r := []rune(w)
+		for len(r) > 0 {
+			switch {
+			case len(line) == 0 && len(r) > room:
+				lines, r = append(lines, string(r[:room])), r[room:]
+			case len(line) == 0:
+				line, r = r, nil
+			case len(line)+1+len(r) <= room:
+				line, r = append(append(line, ' '), r...), nil
+			default:
+				lines, line = append(lines, string(line)), nil
+			}
+		}
+	}
+	if len(line) > 0 {
+		lines = append(lines, string(line))
+	}
+	return strings.Join(lines, "\n"+indent)
 }
 
 // joinMajors writes major versions as "9 and 8", "10, 9 and 8".
@@ -297,6 +358,12 @@ func sampleData() Data {
 		SupportHours: "Monday to Friday, 06:00–18:00 Adelaide time", SupportedMajors: []int{9, 8},
 		Build: 7123, Major: 7, ExtendedSupport: true, OriginalSubject: "Login page error",
 		SalesAddress: "sales@vendor.test", Team: "Support", Action: "acknowledge",
+		LocalDeadline: "2026-11-26 01:00 (+01:00)", LocalTargetDeadline: "2026-11-26 01:00 (+01:00)",
+		ZoneNote:    "Adelaide time is UTC+09:30, and UTC+10:30 during daylight saving",
+		PhoneNumber: "+61 8 0000 0000", PhoneHours: "Monday to Friday, 08:30-17:00 Adelaide time",
+		Company: "Example Software", Product: "Example", CustomerID: "C100", License: "enterprise",
+		ASUPExpires: "2026-01-31", DaysLapsed: 300, Subscriptions: []string{"reset_portal"},
+		Contacts: []string{"alice@acme.test"}, FirstLines: []string{"The login page fails."},
 		From: "alice@acme.test", ServerOS: "Windows Server 2019", Browser: "Edge 85.0.564.51",
 	}
 }

@@ -52,6 +52,29 @@ func TestGolden(t *testing.T) {
 	unknown.Missing = []string{"build", "server_os", "browser", "screenshots", "description", "steps_to_reproduce"}
 	lapsed := base()
 	lapsed.Status, lapsed.Priority, lapsed.Deadline, lapsed.TargetText = "lapsed", 4, "", ""
+	lapsed.ASUPExpires = "2026-01-31"
+	never := base()
+	never.Status, never.Priority, never.Deadline, never.TargetText = "lapsed", 4, "", ""
+	never.Product = "Passwordstate"
+	// The active customer as configured: company, product, signature,
+	// phone support, the deadline in the sender's offset, the zone note.
+	configured := base()
+	configured.Company, configured.Product, configured.Team = "Click Studios", "Passwordstate", "Support Desk"
+	configured.PhoneNumber, configured.PhoneHours = "+61 8 8000 0000", "Monday to Friday, 08:30-17:00 Adelaide time"
+	configured.LocalDeadline = "2026-11-26 01:00 (+01:00)"
+	configured.ZoneNote = "Adelaide time is UTC+09:30, and UTC+10:30 during daylight saving"
+	outOfHoursPlain := outOfHours
+	outOfHoursPlain.ExtendedSupport = false
+	brief := base()
+	brief.Status, brief.Priority, brief.Deadline = "lapsed", 4, ""
+	brief.CustomerID, brief.License, brief.ASUPExpires, brief.DaysLapsed = "C300", "enterprise", "2025-06-30", 149
+	brief.ExtendedSupport, brief.Subscriptions = true, []string{"reset_portal", "remote_sites"}
+	brief.Contacts = []string{"ops@hooli.test", "gavin.belson@hooli.test", "it-admins@hooli.test", "security-team@hooli.test"}
+	brief.From = "ops@hooli.test"
+	brief.OriginalSubject = "Passwordstate login page throws an error after the weekend's Windows updates on both web servers"
+	brief.FirstLines = []string{"Hi team, since the Windows updates on Sunday night the login page shows a 500 error on both of our web servers and nobody can sign in.", "Build 9653."}
+	briefNever := brief
+	briefNever.ASUPExpires, briefNever.DaysLapsed, briefNever.ExtendedSupport, briefNever.Subscriptions, briefNever.FirstLines = "", 0, false, nil, nil
 	unsupported := base()
 	unsupported.Build, unsupported.Major = 7123, 7
 	noBuild := base()
@@ -69,7 +92,12 @@ func TestGolden(t *testing.T) {
 		{"ack_trial", AckTrial, trial},
 		{"ack_free", AckFree, free},
 		{"ack_unknown", AckUnknown, unknown},
+		{"ack_active_configured", AckActive, configured},
+		{"ack_active_out_of_hours", AckActive, outOfHoursPlain},
 		{"lapsed", Lapsed, lapsed},
+		{"never_purchased", NeverPurchased, never},
+		{"sales_brief", SalesBrief, brief},
+		{"sales_brief_never", SalesBrief, briefNever},
 		{"unsupported", Unsupported, unsupported},
 		{"unsupported_no_build", Unsupported, noBuild},
 		{"staff", Staff, staff},
@@ -114,6 +142,9 @@ func checkBody(t *testing.T, s string) {
 	for _, l := range strings.Split(s, "\n") {
 		if strings.TrimRight(l, " \t") != l {
 			t.Errorf("trailing space in %q", l)
+		}
+		if n := len([]rune(l)); n > 78 {
+			t.Errorf("line of %d characters (at most 78): %q", n, l)
 		}
 		if strings.Contains(l, "<no value>") {
 			t.Errorf("unset value rendered: %q", l)
@@ -189,7 +220,8 @@ func TestStatusSpecificFacts(t *testing.T) {
 		{AckTrial, []string{"reasonable-efforts", "CS-004211"}},
 		{AckFree, []string{"reasonable-efforts", "Free for 5 Users"}},
 		{AckUnknown, []string{"registered with us", "company name of the licence holder"}},
-		{Lapsed, []string{"unable to provide any assistance", "sales@vendor.test", "quote to reinstate"}},
+		{Lapsed, []string{"unable to provide any assistance", "sales@vendor.test", "quote to renew"}},
+		{NeverPurchased, []string{"licence does not include Annual Support", "sales@vendor.test", "quote for Annual Support"}},
 		{Unsupported, []string{"build 7123", "version 7", "versions 9 and 8", "upgrade requires active"}},
 	}
 	for _, tt := range tests {

@@ -13,9 +13,11 @@ import (
 
 // Reply template kinds (Reply.Template, the explain JSON's "template").
 const (
-	KindAck         = "ack"
-	KindLapsed      = "lapsed"
-	KindUnsupported = "unsupported"
+	KindAck    = "ack"
+	KindLapsed = "lapsed"
+	// KindNeverPurchased: a known customer that never held ASUP (SPEC §11).
+	KindNeverPurchased = "never_purchased"
+	KindUnsupported    = "unsupported"
 )
 
 // Decide chooses the one action for a message and derives the ticket, missing
@@ -158,10 +160,15 @@ func buildReply(m *mailparse.Message, in Input, cfg Config, d Decision, status e
 	switch d.Action {
 	case LapsedNotice:
 		r.Template = KindLapsed
+		if in.Entitlement.NeverPurchased {
+			r.Template, r.TemplateFile = KindNeverPurchased, templates.NeverPurchased
+		}
 		// Sales hear of a customer once a day, however many notices (and
-		// however many forged senders) there are (docs/design.md §13).
+		// however many forged senders) there are (docs/design.md §13): the CC
+		// and the sales brief (support.sales_brief) go together.
 		if s := cleanAddr(cfg.SalesAddress); s != "" && !strings.EqualFold(s, to) && !in.Replies.Sales {
 			r.Cc = append(r.Cc, s)
+			r.SalesBrief = cfg.SalesBrief
 			if keys.Sales != "" {
 				r.Counters = append(r.Counters, keys.Sales)
 			}

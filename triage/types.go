@@ -31,6 +31,7 @@ var MissingOrder = []string{"build", "server_os", "browser", "screenshots", "des
 type Config struct {
 	OwnAddresses  []string // support.addresses
 	SalesAddress  string   // support.sales_address
+	SalesBrief    bool     // support.sales_brief: a brief to sales with the CC
 	StaffQueue    string   // support.staff_queue
 	RepliesPerDay int      // limits.auto_replies_per_sender_per_day (0 = DefaultRepliesPerDay)
 	// Hourly caps on automatic replies to senders that are not known
@@ -91,7 +92,7 @@ type Reply struct {
 	To       []string `json:"to"`
 	Cc       []string `json:"cc"`
 	Subject  string   `json:"subject"`
-	Template string   `json:"template"` // kind: "ack", "lapsed" or "unsupported"
+	Template string   `json:"template"` // kind: "ack", "lapsed", "never_purchased" or "unsupported"
 	// TemplateFile is the status-specific template to render (templates.TemplateName):
 	// ack_active, ack_trial, ack_free, ack_unknown, lapsed or unsupported.
 	TemplateFile string   `json:"-"`
@@ -101,6 +102,9 @@ type Reply struct {
 	// Counters are the reply-counter keys to record the reply under when it
 	// is enqueued (sender, ticket, unknown caps, sales copy).
 	Counters []string `json:"-"`
+	// SalesBrief: the internal brief to sales goes with this reply (a
+	// lapsed or never-purchased notice whose CC goes to sales).
+	SalesBrief bool `json:"-"`
 }
 
 // Route is how the message reaches staff.

@@ -35,6 +35,8 @@ func TestDemoPrintsTheFlow(t *testing.T) {
 		"10-follow-up.eml":      regexp.MustCompile(`CS-004211\s+active\s+P1\s+follow_up\s+-\s+none`),
 		"11-gmail-contact.eml":  regexp.MustCompile(`bob@gmail.com\s+CS-M\d{5}\s+active\s+P1`),
 		"12-mailing-list.eml":   regexp.MustCompile(`suppress \(.*none`),
+		// Never bought is not lapsed (issue 10 item 3): its own notice, sales copied.
+		"13-never-purchased.eml": regexp.MustCompile(`lapsed\s+P4\s+lapsed_notice \(never_purchased\)\s+-\s+to richard@piedpiper.test, sales@vendor.test`),
 	}
 	for file, re := range want {
 		line := ""
@@ -47,8 +49,14 @@ func TestDemoPrintsTheFlow(t *testing.T) {
 			t.Errorf("demo row of %s = %q, want it to match %s", file, line, re)
 		}
 	}
-	if !strings.Contains(out, "12 messages processed") || !strings.Contains(out, "8 automatic replies") {
+	if !strings.Contains(out, "13 messages processed") || !strings.Contains(out, "9 automatic replies") {
 		t.Errorf("demo summary wrong:\n%s", out)
+	}
+	// One sales brief with each lapsed and never-purchased notice (issue 10 item 6).
+	for _, want := range []string{"to sales@vendor.test: [CS-M00004] Quote request: Hooli Ltd", "to sales@vendor.test: [CS-M00008] Quote request: Pied Piper"} {
+		if !strings.Contains(out, "Sales brief (internal, beside the lapsed and never-purchased notices) "+want) {
+			t.Errorf("demo does not show the sales brief %q:\n%s", want, out)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -31,18 +32,19 @@ var demoFiles embed.FS
 // demoReceived gives each sample message its INTERNALDATE (Adelaide time): the
 // week of 23 November 2026, in and out of support hours.
 var demoReceived = map[string]string{
-	"01-ticket-page.eml":    "2026-11-25T10:02:30+10:30",
-	"02-weekend-globex.eml": "2026-11-28T21:15:20+10:30",
-	"03-trial.eml":          "2026-11-25T11:30:10+10:30",
-	"04-free5.eml":          "2026-11-25T13:45:05+10:30",
-	"05-lapsed.eml":         "2026-11-25T14:05:40+10:30",
-	"06-unknown.eml":        "2026-11-25T15:20:15+10:30",
-	"07-old-version.eml":    "2026-11-25T16:10:45+10:30",
-	"08-out-of-office.eml":  "2026-11-25T16:30:02+10:30",
-	"09-bounce.eml":         "2026-11-25T16:45:09+10:30",
-	"10-follow-up.eml":      "2026-11-25T17:20:30+10:30",
-	"11-gmail-contact.eml":  "2026-11-26T07:05:12+10:30",
-	"12-mailing-list.eml":   "2026-11-25T09:00:30+10:30",
+	"01-ticket-page.eml":     "2026-11-25T10:02:30+10:30",
+	"02-weekend-globex.eml":  "2026-11-28T21:15:20+10:30",
+	"03-trial.eml":           "2026-11-25T11:30:10+10:30",
+	"04-free5.eml":           "2026-11-25T13:45:05+10:30",
+	"05-lapsed.eml":          "2026-11-25T14:05:40+10:30",
+	"06-unknown.eml":         "2026-11-25T15:20:15+10:30",
+	"07-old-version.eml":     "2026-11-25T16:10:45+10:30",
+	"08-out-of-office.eml":   "2026-11-25T16:30:02+10:30",
+	"09-bounce.eml":          "2026-11-25T16:45:09+10:30",
+	"10-follow-up.eml":       "2026-11-25T17:20:30+10:30",
+	"11-gmail-contact.eml":   "2026-11-26T07:05:12+10:30",
+	"12-mailing-list.eml":    "2026-11-25T09:00:30+10:30",
+	"13-never-purchased.eml": "2026-11-27T03:40:05+10:30",
 }
 
 func (a *app) demoCmd() *cobra.Command {
@@ -276,7 +278,11 @@ func (a *app) demoReport(db *store.DB, smtpSrv *memserver.SMTP, uv uint32, uidFi
 	sent := smtpSrv.Messages()
 	byInReplyTo := map[string][]memserver.Received{}
 	staff, slaNotices, auto := 0, 0, 0
+	var briefs []string
 	for _, r := range sent {
+		if strings.Contains(r.Header("Subject"), "] Quote request: ") {
+			briefs = append(briefs, "to "+strings.Join(r.To, ", ")+": "+r.Header("Subject"))
+		}
 		if r.Header("Auto-Submitted") == "auto-replied" && r.Header("X-Support-Ticket") == "" {
 			auto++ // acknowledgements and notices to customers (not relays, not staff notices)
 		}
@@ -329,6 +335,9 @@ func (a *app) demoReport(db *store.DB, smtpSrv *memserver.SMTP, uv uint32, uidFi
 			if e.SuppressReason != "" {
 				action += " (" + e.SuppressReason + ")"
 			}
+			if t != nil && slices.ContainsFunc(t.Messages, func(m store.TicketMessage) bool { return m.Action == "never_purchased" }) {
+				action += " (never_purchased)"
+			}
 			reply := "none"
 			for _, r := range byInReplyTo[e.MessageID] {
 				if r.Header("X-Support-Priority") != "" {
@@ -346,6 +355,9 @@ func (a *app) demoReport(db *store.DB, smtpSrv *memserver.SMTP, uv uint32, uidFi
 	tw.Flush()
 	fmt.Fprintf(a.stdout, "\n%d messages processed in %v; %d automatic replies and %d routed copies for staff sent over SMTP.\n",
 		len(uidFile), elapsed.Round(time.Millisecond), auto, staff)
+	for _, b := range briefs {
+		fmt.Fprintf(a.stdout, "Sales brief (internal, beside the lapsed and never-purchased notices) %s\n", b)
+	}
 	if slaNotices > 0 {
 		fmt.Fprintf(a.stdout, "%d SLA notices went to staff: the sample mail is dated in the past, so its deadlines have passed.\n", slaNotices)
 	}

@@ -62,6 +62,21 @@ type SupportConfig struct {
 	Timezone          string         `mapstructure:"timezone"`
 	Hours             HoursConfig    `mapstructure:"hours"`
 	Holidays          HolidaysConfig `mapstructure:"holidays"`
+	// SalesBrief: with each lapsed or never-purchased notice, an internal
+	// brief to sales_address (SPEC §11).
+	SalesBrief bool `mapstructure:"sales_brief"`
+	// Phone is priority phone support, told to active customers when a
+	// number is set.
+	Phone PhoneConfig `mapstructure:"phone"`
+	// Company, Product and Signature appear in every reply.
+	Company   string `mapstructure:"company"`
+	Product   string `mapstructure:"product"`
+	Signature string `mapstructure:"signature"`
+}
+
+type PhoneConfig struct {
+	Number string      `mapstructure:"number"`
+	Hours  HoursConfig `mapstructure:"hours"`
 }
 
 type HoursConfig struct {
@@ -257,6 +272,9 @@ func Default() Config {
 			Timezone:     "Australia/Adelaide",
 			Hours:        HoursConfig{Days: []string{"mon", "tue", "wed", "thu", "fri"}, Open: "06:00", Close: "18:00"},
 			Holidays:     HolidaysConfig{Region: "AU-SA", Extra: []string{}, Removed: []string{}},
+			SalesBrief:   true,
+			Phone:        PhoneConfig{Hours: HoursConfig{Days: []string{"mon", "tue", "wed", "thu", "fri"}, Open: "08:30", Close: "17:00"}},
+			Signature:    "Technical Support Team",
 		},
 		SLA:     SLAConfig{Clock: sla.Elapsed, InHours: 2 * time.Hour, OutOfHours: 24 * time.Hour, OutOfHoursTarget: 12 * time.Hour, WarnBefore: 30 * time.Minute},
 		Tickets: TicketsConfig{IDFormat: store.DefaultTicketIDFormat, ReopenDays: 14},
@@ -579,6 +597,18 @@ func (c Config) Validate() error {
 			bad("support.staff", "%q is neither an address nor an @domain entry", s)
 		}
 	}
+	if c.Support.Phone.Number != "" {
+		for _, k := range []struct{ key, v string }{{"support.phone.hours.open", c.Support.Phone.Hours.Open}, {"support.phone.hours.close", c.Support.Phone.Hours.Close}} {
+			if _, err := parseClock(k.key, k.v); err != nil {
+				bad(k.key, "%q is not a time HH:MM", k.v)
+			}
+		}
+	}
+	for _, l := range strings.Split(c.Support.Signature, "\n") {
+		if n := len([]rune(l)); n > 78 {
+			bad("support.signature", "a line of %d characters: at most 78 (replies keep to 78-character lines)", n)
+		}
+	}
 	if c.Support.EscalationAddress != "" && !looksLikeAddr(c.Support.EscalationAddress) {
 		bad("support.escalation_address", "%q is not an email address", c.Support.EscalationAddress)
 	}
@@ -811,6 +841,7 @@ func (c Config) TriageConfig() triage.Config {
 	return triage.Config{
 		OwnAddresses:                   c.Support.Addresses,
 		SalesAddress:                   c.Support.SalesAddress,
+		SalesBrief:                     c.Support.SalesBrief,
 		StaffQueue:                     c.Support.StaffQueue,
 		RepliesPerDay:                  c.Limits.AutoRepliesPerSenderPerDay,
 		UnknownRepliesPerDomainPerHour: c.Limits.UnknownRepliesPerDomain,

@@ -30,6 +30,7 @@ C200,Globex Corporation,,globex.test,global,2027-01-31,,false,true,true
 C300,Initech,,initech.test,cal,2025-03-31,2027-12-10,false,false,false
 C400,Umbrella Small Biz,,umbrella.test,cal,,,true,false,false
 C500,Hooli Ltd,,hooli.test,enterprise,2026-08-31,,false,false,false
+C600,Pied Piper,richard@piedpiper.test,piedpiper.test,cal,,,false,false,false
 `
 
 // Received is the INTERNALDATE of test messages: Wednesday 25 November 2026,
