@@ -354,7 +354,7 @@ func (e *Engine) senderTime(t, date time.Time) string {
 	if _, ours := t.In(e.location()).Zone(); ours == theirs {
 		return ""
 	}
-	return t.In(time.FixedZone("", theirs)).Format("2006-01-02 15:04 (UTC-07:00)")
+	return t.In(time.FixedZone("", theirs)).Format("Monday 2 January 2006, 15:04 (UTC-07:00)")
 }
 
 // ZoneNote explains the support time zone at t: its standard offset and,

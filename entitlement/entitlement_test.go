@@ -282,3 +282,24 @@ func TestEvaluateSubscriptions(t *testing.T) {
 		t.Errorf("only the held subscription: %v", r.Subscriptions)
 	}
 }
+
+// Issue 10 item 3: a customer that never held ASUP is told apart from one
+// whose ASUP expired (both lapsed, priority 4).
+func TestEvaluateNeverPurchased(t *testing.T) {
+	loc := adelaide(t)
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, loc)
+	for _, c := range []struct {
+		name, asup, trial string
+		want              bool
+	}{
+		{"never held", "", "", true},
+		{"only an expired trial", "", "2026-01-31", true},
+		{"expired", "2026-01-31", "", false},
+		{"active", "2027-06-30", "", false},
+	} {
+		r := Evaluate(&Customer{ID: "C1", ASUPExpires: mustDate(t, c.asup), TrialExpires: mustDate(t, c.trial)}, "contact", true, at, Policy{Location: loc})
+		if r.NeverPurchased != c.want {
+			t.Errorf("%s: status %s NeverPurchased %v, want %v", c.name, r.Status, r.NeverPurchased, c.want)
+		}
+	}
+}

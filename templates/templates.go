@@ -358,7 +358,7 @@ func sampleData() Data {
 		SupportHours: "Monday to Friday, 06:00–18:00 Adelaide time", SupportedMajors: []int{9, 8},
 		Build: 7123, Major: 7, ExtendedSupport: true, OriginalSubject: "Login page error",
 		SalesAddress: "sales@vendor.test", Team: "Support", Action: "acknowledge",
-		LocalDeadline: "2026-11-26 01:00 (+01:00)", LocalTargetDeadline: "2026-11-26 01:00 (+01:00)",
+		LocalDeadline: "Thursday 26 November 2026, 01:00 (UTC+01:00)", LocalTargetDeadline: "Thursday 26 November 2026, 01:00 (UTC+01:00)",
 		ZoneNote:    "Adelaide time is UTC+09:30, and UTC+10:30 during daylight saving",
 		PhoneNumber: "+61 8 0000 0000", PhoneHours: "Monday to Friday, 08:30-17:00 Adelaide time",
 		Company: "Example Software", Product: "Example", CustomerID: "C100", License: "enterprise",

@@ -38,7 +38,8 @@ func TestGolden(t *testing.T) {
 	outOfHours := base()
 	outOfHours.InHours = false
 	outOfHours.TargetText = "24 hours"
-	outOfHours.Deadline = "2026-11-29 09:00 ACDT (+10:30) = 2026-11-28 22:30 UTC"
+	// sla.FormatDeadline's longest form: the UTC date differs.
+	outOfHours.Deadline = "Sunday 29 November 2026, 09:00 ACDT (+10:30) / 22:30 UTC on Saturday 28 November 2026"
 	outOfHours.TargetDeadline = "2026-11-28 21:00 ACDT (+10:30) = 2026-11-28 10:30 UTC"
 	outOfHours.ExtendedSupport = true
 	outOfHours.Missing = nil
@@ -61,7 +62,7 @@ func TestGolden(t *testing.T) {
 	configured := base()
 	configured.Company, configured.Product, configured.Team = "Click Studios", "Passwordstate", "Support Desk"
 	configured.PhoneNumber, configured.PhoneHours = "+61 8 8000 0000", "Monday to Friday, 08:30-17:00 Adelaide time"
-	configured.LocalDeadline = "2026-11-26 01:00 (+01:00)"
+	configured.LocalDeadline = "Thursday 26 November 2026, 01:00 (UTC+01:00)"
 	configured.ZoneNote = "Adelaide time is UTC+09:30, and UTC+10:30 during daylight saving"
 	outOfHoursPlain := outOfHours
 	outOfHoursPlain.ExtendedSupport = false

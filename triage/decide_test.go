@@ -567,3 +567,37 @@ func contains(l []string, s string) bool {
 	}
 	return false
 }
+
+// Issue 10 items 3 and 6: a never-purchased customer gets its own notice;
+// both notices CC sales and bring the sales brief (support.sales_brief), once
+// per customer per day.
+func TestNeverPurchasedAndSalesBrief(t *testing.T) {
+	withBrief := cfg
+	withBrief.SalesBrief = true
+	never := input(complete(), entitlement.Lapsed)
+	never.Entitlement.NeverPurchased = true
+	lapsed := input(complete(), entitlement.Lapsed)
+	salesToday := input(complete(), entitlement.Lapsed)
+	salesToday.Replies.Sales = true
+	for _, c := range []struct {
+		name       string
+		in         Input
+		cfg        Config
+		kind, file string
+		cc         []string
+		brief      bool
+	}{
+		{"never purchased", never, withBrief, KindNeverPurchased, "never_purchased", []string{"sales@vendor.test"}, true},
+		{"lapsed", lapsed, withBrief, KindLapsed, "lapsed", []string{"sales@vendor.test"}, true},
+		{"brief off", lapsed, cfg, KindLapsed, "lapsed", []string{"sales@vendor.test"}, false},
+		{"sales already told today", salesToday, withBrief, KindLapsed, "lapsed", []string{}, false},
+	} {
+		d := Decide(c.in, c.cfg)
+		if d.Action != LapsedNotice || d.Reply == nil {
+			t.Fatalf("%s: action %s reply %v", c.name, d.Action, d.Reply)
+		}
+		if d.Reply.Template != c.kind || d.Reply.TemplateFile != c.file || !reflect.DeepEqual(d.Reply.Cc, c.cc) || d.Reply.SalesBrief != c.brief {
+			t.Errorf("%s: template %q/%q cc %v brief %v, want %q/%q %v %v", c.name, d.Reply.Template, d.Reply.TemplateFile, d.Reply.Cc, d.Reply.SalesBrief, c.kind, c.file, c.cc, c.brief)
+		}
+	}
+}
