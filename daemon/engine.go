@@ -345,7 +345,7 @@ func (e *Engine) RenderReply(a *Assessment) (string, error) {
 }
 
 // senderTime is t in the UTC offset of the sender's Date header, "" when
-// there is no Date or its offset is the support zone's at t (SPEC §11).
+// there is no Date or its offset is the support zone's at t (docs/design.md §11).
 func (e *Engine) senderTime(t, date time.Time) string {
 	if date.IsZero() {
 		return ""
@@ -387,7 +387,7 @@ func ZoneNote(loc *time.Location, t time.Time) string {
 }
 
 // RenderSalesBrief renders the internal brief to sales that goes with a
-// lapsed or never-purchased notice (SPEC §11); "" when none is due.
+// lapsed or never-purchased notice (docs/design.md §11); "" when none is due.
 func (e *Engine) RenderSalesBrief(a *Assessment) (string, error) {
 	d, ent := a.Decision, a.Input.Entitlement
 	if d.Reply == nil || !d.Reply.SalesBrief || ent.Customer == nil {

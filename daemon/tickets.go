@@ -122,7 +122,7 @@ func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *pa
 }
 
 // salesBrief is the internal brief to sales beside a lapsed or
-// never-purchased notice (SPEC §11, support.sales_brief), nil when none is
+// never-purchased notice (docs/design.md §11, support.sales_brief), nil when none is
 // due. Its Message-ID is the reply's with ".sales": a retried batch
 // enqueues the same message.
 func (d *Daemon) salesBrief(asm *Assessment, t *store.Ticket, now time.Time) (*store.OutboxEntry, error) {

@@ -15,7 +15,7 @@ import (
 const (
 	KindAck    = "ack"
 	KindLapsed = "lapsed"
-	// KindNeverPurchased: a known customer that never held ASUP (SPEC §11).
+	// KindNeverPurchased: a known customer that never held ASUP (docs/design.md §11).
 	KindNeverPurchased = "never_purchased"
 	KindUnsupported    = "unsupported"
 )

@@ -63,7 +63,7 @@ type SupportConfig struct {
 	Hours             HoursConfig    `mapstructure:"hours"`
 	Holidays          HolidaysConfig `mapstructure:"holidays"`
 	// SalesBrief: with each lapsed or never-purchased notice, an internal
-	// brief to sales_address (SPEC §11).
+	// brief to sales_address (docs/design.md §11).
 	SalesBrief bool `mapstructure:"sales_brief"`
 	// Phone is priority phone support, told to active customers when a
 	// number is set.
