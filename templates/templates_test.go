@@ -360,3 +360,31 @@ func TestHelpers(t *testing.T) {
 		t.Errorf("normalise = %q", got)
 	}
 }
+
+// Issue 10 item 9: out of hours, an Extended Support customer is told that
+// the on-call engineer does not watch email, to call the Extended Support
+// line for a site-down emergency after restoring the last good backup, and
+// that the emailed request follows the standard out-of-hours guarantee.
+func TestExtendedOutOfHours(t *testing.T) {
+	r, err := New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []bool{true, false} {
+		d := base()
+		d.ExtendedSupport, d.InHours = true, in
+		got, err := r.Render(AckActive, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := flat(got)
+		for _, w := range []string{"does not monitor email", "restore it from your last known good backup", "call the Extended Support phone number"} {
+			if !strings.Contains(f, w) {
+				t.Errorf("in hours %v: lacks %q:\n%s", in, w, got)
+			}
+		}
+		if g := strings.Contains(f, "This emailed request follows the standard out-of-hours guarantee"); g == in {
+			t.Errorf("in hours %v: standard out-of-hours guarantee sentence present = %v", in, g)
+		}
+	}
+}

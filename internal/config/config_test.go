@@ -187,6 +187,8 @@ func TestValidateNamesKeys(t *testing.T) {
 		{"log", func(c *Config) { c.Log.Format = "xml" }, "log.format"},
 		{"start_at", func(c *Config) { c.IMAP.StartAt = "yesterday" }, "imap.start_at"},
 		{"both passwords", func(c *Config) { c.IMAP.Password, c.IMAP.PasswordFile = "a", "/f" }, "imap.password_file"},
+		{"phone hours", func(c *Config) { c.Support.Phone.Number, c.Support.Phone.Hours.Open = "+61 8 8000 0000", "8.30" }, "support.phone.hours.open"},
+		{"signature line", func(c *Config) { c.Support.Signature = strings.Repeat("x", 79) }, "support.signature"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
