@@ -83,6 +83,8 @@ func TestGolden(t *testing.T) {
 	staff := base()
 	staff.Action, staff.From, staff.ServerOS, staff.Browser, staff.Build, staff.Major = "acknowledge", "alice@acme.test", "Windows Server 2019", "Edge 85.0.564.51", 9653, 9
 	staff.ExtendedSupport = true
+	staff.ReplyAddress, staff.State = "support+cs-m00001.k3x9q2ab7d@vendor.test", "open"
+	staff.Notes = []string{"Automatic reply (ack) to alice@acme.test"}
 
 	tests := []struct {
 		golden, template string
