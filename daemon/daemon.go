@@ -65,6 +65,9 @@ type Config struct {
 	Notify           func(state string)
 	WatchdogInterval time.Duration
 	StallAfter       time.Duration
+	// SentRecheck is how often the server is asked again for a folder marked
+	// \Sent when it lists none (imap.sent_mailbox; default 10m).
+	SentRecheck time.Duration
 	// RelayMaxAttachmentBytes bounds the attachments of one relayed staff
 	// reply (default DefaultRelayMaxAttachmentBytes).
 	RelayMaxAttachmentBytes int64
@@ -82,6 +85,7 @@ type Daemon struct {
 	engine  *Engine
 	db      *store.DB
 	poll    *poller.Poller
+	sent    *poller.Poller // the Sent folder's, nil when not watched (sent.go)
 	mail    *mailer.Mailer
 	log     *slog.Logger
 	metrics *Metrics
@@ -123,6 +127,9 @@ func New(cfg Config, e *Engine, db *store.DB, p *poller.Poller, m *mailer.Mailer
 	}
 	if cfg.Mailbox == "" {
 		cfg.Mailbox = "INBOX"
+	}
+	if cfg.SentRecheck <= 0 {
+		cfg.SentRecheck = 10 * time.Minute
 	}
 	if cfg.StallAfter <= 0 {
 		cfg.StallAfter = DefaultStallAfter
@@ -177,6 +184,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer wg.Done()
 		d.slaLoop(ctx)
 	}()
+	if d.sent != nil {
+		wg.Go(func() { d.runSent(ctx) })
+	}
 	d.superviseUntil(ctx)
 	d.notify("STOPPING=1")
 	// Phase two: intake stops; the outbox round in flight is not cut in the middle

@@ -295,16 +295,25 @@ func (e *Engine) SetTicketState(tx *store.Tx, id, state string, now time.Time) (
 // whether it met the deadline, a late response as a breach (unless the
 // breach notice already counted it), and the ticket as answered.
 func (d *Daemon) respond(t *store.Ticket, at time.Time) {
+	if o, first := d.engine.respond(t, at); first {
+		d.batchObs = append(d.batchObs, o)
+	}
+}
+
+// respond does the work of Daemon.respond; first reports whether this was
+// the ticket's first response (o is then its observation for the metrics).
+func (e *Engine) respond(t *store.Ticket, at time.Time) (o firstResponse, first bool) {
 	if t.FirstResponseAt.IsZero() {
 		t.FirstResponseAt = at
 		t.FirstResponseMet = !t.Deadline.IsZero() && !at.After(t.Deadline)
-		d.batchObs = append(d.batchObs, firstResponse{string(t.Status), at.Sub(t.Created)})
+		o, first = firstResponse{string(t.Status), at.Sub(t.Created)}, true
 	}
 	if !t.ResponseDue.IsZero() && at.After(t.ResponseDue) && !t.Breached {
 		t.Breaches++
 	}
 	t.State, t.ClosedAt = store.StateAnswered, time.Time{}
-	d.setDue(t, time.Time{})
+	e.setDue(t, time.Time{})
+	return o, first
 }
 
 // haveOf adds the information tokens msg gives to have.

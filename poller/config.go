@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+
 	"supportd/internal/loopback"
 
 	"golang.org/x/oauth2"
@@ -70,6 +72,14 @@ type Config struct {
 
 	// Mailbox to read (imap.mailbox); default INBOX.
 	Mailbox string
+	// SpecialUse, when set (e.g. imap.MailboxAttrSent), makes the mailbox
+	// read the one the server lists with this special-use attribute (RFC
+	// 6154), looked up at every connect; Mailbox is then ignored. When the
+	// server lists none, Run returns an error wrapping ErrNoSpecialUse.
+	SpecialUse imap.MailboxAttr
+	// ReadOnly selects the mailbox with EXAMINE and never stores a flag or
+	// moves a message (the handler's marks are dropped with a warning).
+	ReadOnly bool
 	// StartAt is where reading begins when the handler (a Starter) has never
 	// read the mailbox (imap.start_at): see StartAt.
 	StartAt StartAt

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,28 +150,61 @@ func dial(ctx context.Context, cfg Config, tok *oauth2.Token, uh *imapclient.Uni
 		log.Info("imap authenticated", "mechanism", mech, "user", cfg.Username)
 	}
 
-	sd, err := c.Select(cfg.Mailbox, nil).Wait()
+	name := cfg.Mailbox
+	if cfg.SpecialUse != "" {
+		if name, err = findSpecialUse(c, cfg.SpecialUse); err != nil {
+			return fail("list "+string(cfg.SpecialUse), err)
+		}
+		log.Debug("imap special-use mailbox found", "attr", string(cfg.SpecialUse), "mailbox", name)
+	}
+	sd, err := c.Select(name, &imap.SelectOptions{ReadOnly: cfg.ReadOnly}).Wait()
 	if err != nil {
-		return fail("select "+cfg.Mailbox, err)
+		return fail("select "+name, err)
 	}
 	if sd.UIDValidity == 0 {
-		return fail("select "+cfg.Mailbox, errors.New("server sent no UIDVALIDITY"))
+		return fail("select "+name, errors.New("server sent no UIDVALIDITY"))
 	}
 	conn.Mailbox = Mailbox{
-		Name:           cfg.Mailbox,
+		Name:           name,
 		UIDValidity:    sd.UIDValidity,
 		UIDNext:        uint32(sd.UIDNext),
 		Exists:         sd.NumMessages,
 		PermanentFlags: sd.PermanentFlags,
 		CanKeywords:    slices.Contains(sd.PermanentFlags, imap.FlagWildcard),
 	}
-	log.Info("imap mailbox selected", "mailbox", cfg.Mailbox, "uidvalidity", sd.UIDValidity,
+	log.Info("imap mailbox selected", "mailbox", name, "read_only", cfg.ReadOnly, "uidvalidity", sd.UIDValidity,
 		"uidnext", sd.UIDNext, "exists", sd.NumMessages, "keywords", conn.Mailbox.CanKeywords)
 	if !stop() {
 		c.Close()
 		return nil, fmt.Errorf("connect %s: %w", cfg.Address, dctx.Err())
 	}
 	return conn, nil
+}
+
+// ErrNoSpecialUse: the server lists no mailbox with Config.SpecialUse. Run
+// returns it (no retry): the operator names the folder or turns it off.
+var ErrNoSpecialUse = errors.New("the server lists no mailbox with this special-use attribute")
+
+// findSpecialUse returns the first mailbox the server lists with attr (RFC
+// 6154): LIST RETURN (SPECIAL-USE) when the server announces SPECIAL-USE,
+// else a plain LIST, whose attributes some servers fill in all the same.
+func findSpecialUse(c *imapclient.Client, attr imap.MailboxAttr) (string, error) {
+	var opts *imap.ListOptions
+	if c.Caps().Has(imap.CapSpecialUse) {
+		opts = &imap.ListOptions{ReturnSpecialUse: true}
+	}
+	list, err := c.List("", "*", opts).Collect()
+	if err != nil {
+		return "", err
+	}
+	for _, m := range list {
+		for _, a := range m.Attrs {
+			if strings.EqualFold(string(a), string(attr)) && !slices.Contains(m.Attrs, imap.MailboxAttrNoSelect) {
+				return m.Mailbox, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%w %s", ErrNoSpecialUse, attr)
 }
 
 // ctxErr prefers the context's error (a dial timeout or cancellation shows

@@ -46,6 +46,11 @@
 //   - UIDVALIDITY is read at every SELECT and passed to Handler.Checkpoint;
 //     when it changed the handler answers 0 and the whole mailbox is fetched
 //     again (the handler dedupes by Message-ID).
+//   - A ValidityStarter handler instead starts afresh where Config.StartAt
+//     says after a UIDVALIDITY change (the Sent folder: nothing read again).
+//   - Config.SpecialUse finds the mailbox by its RFC 6154 attribute (\Sent)
+//     at every connect; Config.ReadOnly selects it with EXAMINE and drops
+//     every mark: nothing is stored, moved or created.
 //   - Connection health: imapclient has no read timeout, so the net.Conn is
 //     wrapped to turn "no deadline" into now+ReadTimeout while traffic is
 //     expected; IDLE is interrupted every WatchdogInterval for a NOOP that must

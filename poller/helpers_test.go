@@ -49,6 +49,9 @@ type testServer struct {
 	// XOAUTH2 with this bearer token.
 	oauthToken string
 	oauthSeen  atomic.Int32
+	// wrap, when set, wraps every session (a server feature the memserver
+	// lacks).
+	wrap func(imapserver.Session) imapserver.Session
 
 	mu  sync.Mutex
 	srv *imapserver.Server
@@ -143,7 +146,10 @@ func (ts *testServer) restart() {
 }
 
 func (ts *testServer) newSession(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	inner := ts.mem.NewSession()
+	var inner imapserver.Session = ts.mem.NewSession()
+	if ts.wrap != nil {
+		inner = ts.wrap(inner)
+	}
 	if ts.oauthToken == "" {
 		return inner, nil, nil
 	}

@@ -23,7 +23,16 @@ type Mark struct {
 //
 // A command the server refuses (NO/BAD) is logged and skipped: retrying it
 // would fail the same way. Any other error (the connection) is returned.
+// On a Config.ReadOnly connection nothing is stored or moved.
 func (c *Conn) ApplyMarks(marks []Mark) error {
+	if c.cfg.ReadOnly {
+		for _, m := range marks {
+			if len(m.Keywords) > 0 || m.MoveTo != "" {
+				c.log.Warn("imap marks dropped: the mailbox is read-only", "mailbox", c.Mailbox.Name, "uid", m.UID)
+			}
+		}
+		return nil
+	}
 	type group struct {
 		flags []imap.Flag
 		uids  imap.UIDSet

@@ -139,7 +139,7 @@ func (p *Poller) Run(ctx context.Context, h Handler) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if errors.Is(err, ErrStartAtRequired) {
+		if errors.Is(err, ErrStartAtRequired) || errors.Is(err, ErrNoSpecialUse) {
 			p.fail(err)
 			return err // the operator must choose: retrying cannot help
 		}

@@ -82,6 +82,17 @@ type Starter interface {
 	Start(mailbox string, st Start) error
 }
 
+// ValidityStarter is a Starter whose mailbox counts as never read when its
+// UIDVALIDITY changed: reading starts afresh where Config.StartAt says instead
+// of reading the whole mailbox again (a Sent folder: its old messages are
+// history). The poller asks StartedUnder instead of Started.
+type ValidityStarter interface {
+	Starter
+	// StartedUnder reports whether mailbox has a start point or a
+	// checkpoint under uidValidity.
+	StartedUnder(mailbox string, uidValidity uint32) (bool, error)
+}
+
 // startPoint works out where reading mb begins under choice.
 func (c *Conn) startPoint(choice StartAt, now time.Time) (Start, error) {
 	mb := c.Mailbox
@@ -138,7 +149,13 @@ func (c *Conn) startPoint(choice StartAt, now time.Time) (Start, error) {
 // ensureStarted records a start point for a mailbox the handler never read.
 func (p *Poller) ensureStarted(conn *Conn, s Starter) error {
 	mb := conn.Mailbox
-	ok, err := s.Started(mb.Name)
+	var ok bool
+	var err error
+	if vs, is := s.(ValidityStarter); is {
+		ok, err = vs.StartedUnder(mb.Name, mb.UIDValidity)
+	} else {
+		ok, err = s.Started(mb.Name)
+	}
 	if err != nil {
 		return fmt.Errorf("handler started %s: %w", mb.Name, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"golang.org/x/oauth2"
 
 	"supportd/daemon"
@@ -92,6 +93,9 @@ type Options struct {
 	Poller func(*poller.Config)
 	Mailer func(*mailer.Config)
 	Daemon func(*daemon.Config)
+	// Sent adjusts the Sent folder's poller (imap.sent_mailbox), derived from
+	// the configuration like the inbox's but not by the Poller hook.
+	Sent func(*poller.Config)
 }
 
 // Components are the running parts of supportd, built by Build. Run the daemon
@@ -100,6 +104,7 @@ type Components struct {
 	Engine  *daemon.Engine
 	Store   *store.DB
 	Poller  *poller.Poller
+	Sent    *poller.Poller // the Sent folder's (imap.sent_mailbox), nil when it is ""
 	Mailer  *mailer.Mailer
 	Daemon  *daemon.Daemon
 	Metrics *daemon.Metrics
@@ -167,12 +172,22 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 		return nil, fmt.Errorf("spool directory: %w", err)
 	}
 	pc.SpoolDir, pc.Logger = spool, log.With("component", "imap")
+	spc, watchSent := c.sentPoller(pc, log)
 	if o.Poller != nil {
 		o.Poller(&pc)
 	}
 	p, err := poller.New(pc)
 	if err != nil {
 		return nil, err
+	}
+	var sp *poller.Poller
+	if watchSent {
+		if o.Sent != nil {
+			o.Sent(&spc)
+		}
+		if sp, err = poller.New(spc); err != nil {
+			return nil, fmt.Errorf("imap.sent_mailbox: %w", err)
+		}
 	}
 	mc.Logger = log.With("component", "smtp")
 	if o.Mailer != nil {
@@ -182,7 +197,7 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 	if err != nil {
 		return nil, err
 	}
-	k = &Components{Engine: eng, Poller: p, Mailer: m, Store: o.Store}
+	k = &Components{Engine: eng, Poller: p, Sent: sp, Mailer: m, Store: o.Store}
 	defer func() {
 		if err != nil {
 			m.Close()
@@ -211,7 +226,30 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 	k.Metrics.WatchAuthFailures("imap", func() float64 { return float64(p.Stats().AuthFailures) })
 	k.Metrics.WatchAuthFailures("smtp", func() float64 { n, _ := m.AuthFailures(); return float64(n) })
 	k.Daemon = daemon.New(dc, eng, k.Store, p, m, log, k.Metrics)
+	if sp != nil {
+		k.Daemon.WatchSent(sp)
+	}
 	return k, nil
+}
+
+// sentPoller derives the Sent folder's poller from the inbox's (pc, before
+// any hook): the same server and account on a connection of its own,
+// read-only, starting at UIDNEXT (sent mail already there is history). ok is
+// false when imap.sent_mailbox is "".
+func (c Config) sentPoller(pc poller.Config, log *slog.Logger) (spc poller.Config, ok bool) {
+	spc = pc
+	switch {
+	case c.IMAP.SentMailbox == "":
+		return spc, false
+	case strings.EqualFold(c.IMAP.SentMailbox, SentSpecialUse):
+		spc.Mailbox, spc.SpecialUse = "", imap.MailboxAttrSent
+	default:
+		spc.Mailbox = c.IMAP.SentMailbox
+	}
+	spc.ReadOnly = true
+	spc.StartAt = poller.StartAt{Mode: poller.StartNow}
+	spc.Logger = log.With("component", "imap-sent")
+	return spc, true
 }
 
 // Endpoints derives the poller and mailer settings (secrets read, TLS set up);

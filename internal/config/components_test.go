@@ -136,3 +136,26 @@ func TestBuildNamesUnreadableSecret(t *testing.T) {
 		t.Errorf("store created although Build failed: %v", serr)
 	}
 }
+
+// imap.sent_mailbox reaches Build: the Sent folder's poller exists by
+// default (the \Sent folder), for a named folder, and not for "".
+func TestBuildWatchesSentUnlessDisabled(t *testing.T) {
+	for _, tc := range []struct {
+		sent string
+		want bool
+	}{{config.SentSpecialUse, true}, {"Sent Items", true}, {"", false}} {
+		c := config.Default()
+		c.Store.Path = filepath.Join(t.TempDir(), "s.db")
+		c.IMAP.Address, c.IMAP.TLS = "127.0.0.1:1143", "none"
+		c.SMTP.Address, c.SMTP.TLS = "127.0.0.1:1025", "none"
+		c.IMAP.SentMailbox = tc.sent
+		k, err := c.Build(context.Background(), config.Options{SpoolDir: t.TempDir()})
+		if err != nil {
+			t.Fatalf("sent_mailbox %q: %v", tc.sent, err)
+		}
+		if got := k.Sent != nil; got != tc.want {
+			t.Errorf("sent_mailbox %q: Sent poller built = %v, want %v", tc.sent, got, tc.want)
+		}
+		k.Close()
+	}
+}

@@ -204,7 +204,16 @@ type IMAPConfig struct {
 	// begins: now, all or a date (flag --start-at of run). Without it run
 	// refuses to start on such a mailbox.
 	StartAt string `mapstructure:"start_at"`
+	// SentMailbox is the folder whose messages count as staff responses when
+	// they answer a ticket's customer (§10): SentSpecialUse (the default) is
+	// the folder the server marks \Sent (RFC 6154), any other value a folder
+	// name, "" watches no Sent folder. Read-only, on a connection of its own.
+	SentMailbox string `mapstructure:"sent_mailbox"`
 }
+
+// SentSpecialUse as imap.sent_mailbox means the folder the server marks with
+// the \Sent special-use attribute (RFC 6154).
+const SentSpecialUse = `\Sent`
 
 type SMTPConfig struct {
 	Address      string       `mapstructure:"address"`
@@ -303,7 +312,7 @@ func Default() Config {
 		Routing: RoutingConfig{Rules: []RuleConfig{}},
 		Store:   StoreConfig{Path: "supportd.db", RawRetention: 90 * 24 * time.Hour, LockTimeout: 2 * time.Second},
 		IMAP: IMAPConfig{Address: "imap.vendor.test:993", TLS: "implicit", Username: "support@vendor.test", Mailbox: "INBOX", Idle: true, PollInterval: 30 * time.Second, BatchSize: 100, BatchBytes: 8 << 20,
-			Watchdog: 20 * time.Second, IdleRestart: 9 * time.Minute},
+			Watchdog: 20 * time.Second, IdleRestart: 9 * time.Minute, SentMailbox: SentSpecialUse},
 		SMTP:    SMTPConfig{Address: "smtp.vendor.test:587", TLS: "starttls", From: "Support <support@vendor.test>", MaxConns: 2, Timeout: 2 * time.Minute},
 		Metrics: MetricsConfig{Listen: "127.0.0.1:9465"},
 		Log:     LogConfig{Level: "info", Format: "text"},
@@ -677,6 +686,14 @@ func (c Config) Validate() error {
 	}
 	if c.IMAP.Mailbox == "" {
 		bad("imap.mailbox", "must be set")
+	}
+	switch sent := c.IMAP.SentMailbox; {
+	case strings.HasPrefix(sent, `\`) && !strings.EqualFold(sent, SentSpecialUse):
+		bad("imap.sent_mailbox", "%q: the special-use attribute is %s (RFC 6154); otherwise name the folder", sent, SentSpecialUse)
+	case sent != "" && (sent == c.IMAP.Mailbox || strings.EqualFold(sent, "INBOX") && strings.EqualFold(c.IMAP.Mailbox, "INBOX")):
+		bad("imap.sent_mailbox", "%q is imap.mailbox: the Sent folder is another folder (\"\" watches none)", sent)
+	case strings.ContainsAny(sent, "\r\n\x00"):
+		bad("imap.sent_mailbox", "%q is not a folder name", sent)
 	}
 	if _, err := c.startAt(); err != nil {
 		errs = append(errs, err)

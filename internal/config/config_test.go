@@ -189,6 +189,8 @@ func TestValidateNamesKeys(t *testing.T) {
 		{"both passwords", func(c *Config) { c.IMAP.Password, c.IMAP.PasswordFile = "a", "/f" }, "imap.password_file"},
 		{"phone hours", func(c *Config) { c.Support.Phone.Number, c.Support.Phone.Hours.Open = "+61 8 8000 0000", "8.30" }, "support.phone.hours.open"},
 		{"signature line", func(c *Config) { c.Support.Signature = strings.Repeat("x", 79) }, "support.signature"},
+		{"sent special-use", func(c *Config) { c.IMAP.SentMailbox = `\Drafts` }, "imap.sent_mailbox"},
+		{"sent is the inbox", func(c *Config) { c.IMAP.SentMailbox = "inbox" }, "imap.sent_mailbox"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -236,7 +236,9 @@ func (s *DovecotServer) writeConf() error {
 	}
 	p("passdb {\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%%u %s\n}", filepath.Join(s.dir, "passwd"))
 	p("userdb {\n  driver = static\n  args = uid=%s gid=%s home=%s/%%u\n}", uid, gid, filepath.Join(s.dir, "home"))
-	p("namespace inbox {\n  inbox = yes\n  separator = /\n}")
+	// Sent is marked \Sent (RFC 6154) as in Debian's default 15-mailboxes.conf;
+	// like there, it exists only once created.
+	p("namespace inbox {\n  inbox = yes\n  separator = /\n  mailbox Sent {\n    special_use = \\Sent\n  }\n}")
 	if s.noKeywords {
 		acl := filepath.Join(s.dir, "global-acl")
 		if err := os.WriteFile(acl, []byte("* owner lrstipekxa\n"), 0o644); err != nil {
