@@ -223,7 +223,13 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 		o.Daemon(&dc)
 	}
 	k.Metrics = daemon.NewMetrics(func() float64 { return float64(p.Stats().Reconnects) })
-	k.Metrics.WatchAuthFailures("imap", func() float64 { return float64(p.Stats().AuthFailures) })
+	k.Metrics.WatchAuthFailures("imap", func() float64 { // the account's logins, the Sent folder's connection too
+		n := p.Stats().AuthFailures
+		if sp != nil {
+			n += sp.Stats().AuthFailures
+		}
+		return float64(n)
+	})
 	k.Metrics.WatchAuthFailures("smtp", func() float64 { n, _ := m.AuthFailures(); return float64(n) })
 	k.Daemon = daemon.New(dc, eng, k.Store, p, m, log, k.Metrics)
 	if sp != nil {
