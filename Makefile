@@ -25,11 +25,16 @@ test: testenv lint
 test-unit:
 	$(GO) test -count=1 $(PKGS)
 
+## lint: gofmt, vet, the pure core's imports, no testing in binaries, go mod tidy,
+## staticcheck and deadcode (both installed by scripts/lint-tools at pinned versions).
 lint:
 	@echo "gofmt"; out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	scripts/check-imports $(PURE)
 	@echo "no testing in shipped binaries"; if $(GO) list -deps ./cmd/... | grep -qx testing; then echo "a command links package testing"; exit 1; fi
+	$(GO) mod tidy -diff
+	"$$(scripts/lint-tools)/staticcheck" ./...
+	scripts/deadcode
 
 ## fuzz: every fuzz target for FUZZTIME each (make fuzz FUZZTIME=10m for longer).
 fuzz:

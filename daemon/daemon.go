@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"supportd/entitlement"
 	"supportd/mailer"
 	"supportd/mailparse"
 	"supportd/poller"
@@ -729,13 +728,6 @@ func quoteNotes(problems []string) string {
 		notes[i] = strings.TrimSpace(tok + " " + strconv.QuoteToGraphic(detail))
 	}
 	return strings.Join(notes, "; ")
-}
-
-func dateOrDash(d entitlement.Date) string {
-	if d.IsZero() {
-		return "-"
-	}
-	return d.String()
 }
 
 // quarantine records a message that cannot be processed: it is tagged, moved to the

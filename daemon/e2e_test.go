@@ -57,10 +57,10 @@ func TestEndToEndEachStatus(t *testing.T) {
 	}
 	// The lapsed and the never-purchased notices each bring one sales brief.
 	const briefs = 2
-	msgs := e.mailpit.WaitMessages(t, replies+briefs, 20*time.Second)
+	e.mailpit.WaitMessages(t, replies+briefs, 20*time.Second)
 	// Give a wrong extra reply (e.g. to the suppressed message) a moment to show.
 	time.Sleep(500 * time.Millisecond)
-	msgs = e.mailpit.Messages(t)
+	msgs := e.mailpit.Messages(t)
 	if len(msgs) != replies+briefs {
 		t.Fatalf("Mailpit holds %d messages, want exactly %d replies and %d sales briefs", len(msgs), replies, briefs)
 	}
@@ -202,9 +202,9 @@ func TestEndToEndFollowUp(t *testing.T) {
 	// The customer answers the acknowledgement without the ticket id in the subject.
 	uid2 := e.deliver(msg("Alice <alice@acme.test>", "Re: your email", "second@acme.test",
 		"More detail: it fails only on Mondays.\n", "In-Reply-To: "+ackID, "References: <first@acme.test> "+ackID))
-	all := e.mailpit.WaitMessages(t, 3, 20*time.Second)
+	e.mailpit.WaitMessages(t, 3, 20*time.Second)
 	time.Sleep(500 * time.Millisecond)
-	all = e.mailpit.Messages(t)
+	all := e.mailpit.Messages(t)
 	if len(all) != 3 {
 		t.Fatalf("want ack + 2 staff copies = 3 messages, got %d", len(all))
 	}

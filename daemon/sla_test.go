@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"supportd/daemon"
+	"supportd/internal/config"
 	"supportd/sla"
 	"supportd/store"
 )
@@ -16,7 +17,10 @@ import (
 // accept any positive duration), with the warning warn before it.
 func fastSLA(due, warn time.Duration) func(*daemon.Engine) {
 	return func(e *daemon.Engine) {
-		c := sla.DefaultConfig()
+		c, err := config.Default().SLAConfig()
+		if err != nil {
+			panic(err)
+		}
 		c.InHours, c.OutOfHours, c.OutOfHoursTarget = due, due, due/2
 		cal, err := sla.New(c)
 		if err != nil {

@@ -122,9 +122,9 @@ func TestFirstStartOnLiveMailbox(t *testing.T) {
 		return rec != nil && rec.Checkpoint == untagged
 	})
 	late := e.deliver(msg("Sam <sam@newcorp.test>", "Reset password", "late@newcorp.test", "How do I reset it?\n"))
-	msgs := e.mailpit.WaitMessages(t, 1, 20*time.Second)
+	e.mailpit.WaitMessages(t, 1, 20*time.Second)
 	time.Sleep(500 * time.Millisecond)
-	msgs = e.mailpit.Messages(t)
+	msgs := e.mailpit.Messages(t)
 	if len(msgs) != 1 || !strings.Contains(e.mailpit.Message(t, msgs[0].ID).Header("In-Reply-To"), "late@newcorp.test") {
 		t.Fatalf("with --start-at now Mailpit holds %d messages, want only the reply to the late one", len(msgs))
 	}
@@ -162,13 +162,13 @@ func TestFirstStartSinceDateAndEmptyMailbox(t *testing.T) {
 	since := e.dovecot.AppendAt(t, "INBOX", crlf(msg("Ada <ada@umbrella.test>", "SMTP", "d2@umbrella.test", "Build 9653, emails time out.\n")), day(20))
 	start := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	r = e.startWith(runOpts{idle: true}, startAt(poller.StartAt{Mode: poller.StartDate, Since: start}))
-	msgs := e.mailpit.WaitMessages(t, 1, 20*time.Second)
+	e.mailpit.WaitMessages(t, 1, 20*time.Second)
 	waitFor(t, 10*time.Second, "both recorded", func() bool {
 		a, b := r.ledger(t, uv, older), r.ledger(t, uv, since)
 		return a != nil && a.Done() && b != nil && b.Done()
 	})
 	time.Sleep(300 * time.Millisecond)
-	msgs = e.mailpit.Messages(t)
+	msgs := e.mailpit.Messages(t)
 	if len(msgs) != 1 || !strings.Contains(e.mailpit.Message(t, msgs[0].ID).Header("In-Reply-To"), "d2@umbrella.test") {
 		t.Fatalf("Mailpit holds %d messages, want only the reply to the message received on the start date", len(msgs))
 	}

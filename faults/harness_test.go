@@ -22,8 +22,6 @@ import (
 // need: the IMAP and SMTP addresses (a toxiproxy in between), the poller's
 // watchdog, batch size and dialer. This file only gives it short names.
 
-var received = harness.Received
-
 // env is one test's world: a real Dovecot and a store with customers. The SMTP
 // side is chosen per test (Mailpit or an in-process go-smtp server).
 type env struct {
@@ -71,8 +69,6 @@ func (r *running) stop(t testing.TB)              { t.Helper(); r.Stop(t) }
 func (r *running) outboxPending(t testing.TB) int { return r.OutboxPending(t) }
 
 func (e *env) deliver(raw string) uint32 { e.t.Helper(); return e.w.Deliver(raw) }
-
-func crlf(s string) []byte { return harness.CRLF(s) }
 
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -128,9 +124,9 @@ func wrap(s string, width int) string {
 // message is tagged processed in Dovecot and recorded once in the ledger.
 func checkExactlyOnce(t *testing.T, e *env, r *running, mp *testenv.MailpitServer, n int, uids []uint32) {
 	t.Helper()
-	msgs := mp.WaitMessages(t, n, 45*time.Second)
+	mp.WaitMessages(t, n, 45*time.Second)
 	time.Sleep(300 * time.Millisecond) // a duplicate sent late would show now
-	msgs = mp.Messages(t)
+	msgs := mp.Messages(t)
 	perItem := map[string]int{}
 	ids := map[string]int{}
 	for _, m := range msgs {
@@ -213,12 +209,5 @@ func (p *proxy) setToxicity(t testing.TB, name string, toxicity float64, attrs s
 	js := fmt.Sprintf(`{"toxicity":%g,"attributes":%s}`, toxicity, attrs)
 	if _, err := p.p.Toxics.UpdateToxicJson(name, strings.NewReader(js)); err != nil {
 		t.Fatalf("toxiproxy %s: update %s: %v", p.p.Name, name, err)
-	}
-}
-
-func (p *proxy) remove(t testing.TB, name string) {
-	t.Helper()
-	if err := p.p.Toxics.RemoveToxic(context.Background(), name); err != nil {
-		t.Fatalf("toxiproxy %s: remove %s: %v", p.p.Name, name, err)
 	}
 }

@@ -130,13 +130,14 @@ func TestSMTPTemporaryFailuresRetried(t *testing.T) {
 			defer r.stop(t)
 
 			e.deliver(msg("Alice <alice@acme.test>", "Report export fails", "tmp@acme.test", "Build Number: 9653\n"))
-			got, err := sink.Wait(1, 40*time.Second)
+			_, err := sink.Wait(1, 40*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
 			waitFor(t, 10*time.Second, "outbox drained", func() bool { return r.outboxPending(t) == 0 })
 			time.Sleep(300 * time.Millisecond)
-			if got = sink.Messages(); len(got) != 1 {
+			got := sink.Messages()
+			if len(got) != 1 {
 				t.Fatalf("server accepted %d messages, want exactly the 1 reply", len(got))
 			}
 			if !slices.Equal(got[0].To, []string{"alice@acme.test"}) || !strings.Contains(got[0].Header("Subject"), "Report export fails") {

@@ -234,35 +234,6 @@ type StaffCopy struct {
 	Boundary string
 }
 
-// ComposeStaffCopy is StaffCopy{…}.Compose(original) with a derived
-// Message-ID and no Date.
-func ComposeStaffCopy(original io.Reader, subject string, headers map[string]string, from, to string, preface string) ([]byte, error) {
-	return StaffCopy{From: from, To: to, Subject: subject, Headers: headers, Preface: preface}.Compose(original)
-}
-
-// StaffSubject prefixes the original subject with the routing tags, e.g.
-// StaffSubject("Login fails", "CS-004211", "P1", "ASUP") =
-// "[CS-004211][P1][ASUP] Login fails". Tags already leading the subject are
-// not repeated; empty tags are skipped.
-func StaffSubject(original string, tags ...string) string {
-	var prefix strings.Builder
-	for _, t := range tags {
-		if t = cleanText(t); t != "" {
-			prefix.WriteString("[" + t + "]")
-		}
-	}
-	p := prefix.String()
-	s := strings.TrimSpace(cleanText(original))
-	s = strings.TrimSpace(strings.TrimPrefix(s, p))
-	if s == "" {
-		return p
-	}
-	if p == "" {
-		return s
-	}
-	return p + " " + s
-}
-
 // Compose builds the staff copy, streaming original into the attachment.
 // Bare CR or LF in the original become CRLF and lines over 998 octets are
 // broken; a well-formed original is attached byte for byte.

@@ -82,15 +82,6 @@ func IsPermanent(err error) bool {
 	return false
 }
 
-// IsTemporary reports whether err is worth retrying later: every non-nil
-// error that is not permanent (4xx replies, network errors, timeouts, a
-// cancelled context, TLS and authentication failures). An error is always
-// exactly one of the two, so nothing is left neither retried nor
-// quarantined.
-func IsTemporary(err error) bool {
-	return err != nil && !IsPermanent(err)
-}
-
 // IsPolicy reports whether err is a server policy refusal of our sender
 // (see Error.Policy): a configuration fault, not the message's.
 func IsPolicy(err error) bool {
@@ -184,20 +175,4 @@ func max1(n int) int {
 		return 1
 	}
 	return n
-}
-
-// Expired reports whether an envelope first tried at first has been
-// failing for MaxAge or longer at now.
-func (p RetryPolicy) Expired(first, now time.Time) bool {
-	age := p.MaxAge
-	if age <= 0 {
-		age = DefaultMaxAge
-	}
-	return now.Sub(first) >= age
-}
-
-// Permanent reports whether err, for an envelope first tried at first, is
-// final at now: permanent by itself, or temporary for longer than MaxAge.
-func (p RetryPolicy) Permanent(err error, first, now time.Time) bool {
-	return IsPermanent(err) || (err != nil && p.Expired(first, now))
 }

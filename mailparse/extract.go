@@ -65,8 +65,6 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // hasDigit reports whether s holds an ASCII digit (what \d matches): a
 // necessary condition of the expressions that read a build, year or version.
-func hasDigit(s string) bool { return strings.ContainsAny(s, "0123456789") }
-
 // asciiLower lower-cases ASCII letters only, so byte offsets are unchanged.
 func asciiLower(s string) string {
 	b := []byte(s)

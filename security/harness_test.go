@@ -11,12 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"supportd/internal/config"
 	"supportd/internal/harness"
 	"supportd/internal/memserver"
 
@@ -47,11 +47,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "supportd")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
-	}
-	build := exec.Command(goTool, "build", "-o", binPath, "supportd/cmd/supportd")
+	build := exec.Command("go", "build", "-o", binPath, "supportd/cmd/supportd")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "security tests: building supportd:", err)
@@ -232,7 +228,11 @@ func rawMsg(headers []string, body string) []byte {
 
 func newEngine(t testing.TB) *daemon.Engine {
 	t.Helper()
-	cal, err := sla.New(sla.DefaultConfig())
+	sc, err := config.Default().SLAConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, err := sla.New(sc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,14 +64,6 @@ func TestSAHolidaysPublishedYears(t *testing.T) {
 }
 
 // dates extracts the dates of hs.
-func dates(hs []Holiday) []string {
-	out := make([]string, len(hs))
-	for i, h := range hs {
-		out[i] = h.Date
-	}
-	return out
-}
-
 // TestSAHolidaysChristmasOnWeekend pins the reading of Schedule 1 for the two
 // awkward Decembers: 25 December on a Sunday (2022) and on a Saturday (2021), and
 // New Year's Day on a Saturday (2022) and a Sunday (2023).

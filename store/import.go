@@ -41,16 +41,15 @@ const importChunk = 10000
 
 // importChunkBytes bounds the same by size: a read batch is compared and a
 // build transaction committed once its rows or key+value bytes pass it, even
-// before importChunk (a customer record can be ~130 KB). A variable so that
-// tests can shrink it.
-var importChunkBytes = 8 << 20
+// before importChunk (a customer record can be ~130 KB).
+const importChunkBytes = 8 << 20
 
 // inPlaceBytes bounds the changed records applied in place (see
 // applyInPlace): an import that changes at most importChunk rows holding at
 // most this many bytes of records and index keys writes them in one
-// transaction instead of building a new generation. A variable so that tests
-// can shrink it.
-var inPlaceBytes = 32 << 20
+// transaction instead of building a new generation (tests lower it through
+// DB.importInPlace).
+const inPlaceBytes = 32 << 20
 
 // importDirPattern names the work directory of an import, beside the store
 // file (os.MkdirTemp pattern appended to the file's base name).
@@ -129,9 +128,12 @@ func (db *DB) importCustomers(ctx context.Context, r io.Reader, progress func(ro
 	if db.importRunBytes > 0 {
 		im.recs.limit, im.idx.limit = db.importRunBytes, db.importRunBytes
 	}
-	im.chunk = importChunk
+	im.chunk, im.inPlace = importChunk, inPlaceBytes
 	if db.importChunkKeys > 0 {
 		im.chunk = db.importChunkKeys
+	}
+	if db.importInPlace > 0 {
+		im.inPlace = db.importInPlace
 	}
 	if err := im.read(r); err != nil {
 		return ImportStats{}, err
@@ -141,7 +143,7 @@ func (db *DB) importCustomers(ctx context.Context, r io.Reader, progress func(ro
 	}
 	switch {
 	case im.st.Added+im.st.Updated == 0:
-	case im.st.Added+im.st.Updated <= im.chunk && im.changedBytes <= inPlaceBytes:
+	case im.st.Added+im.st.Updated <= im.chunk && im.changedBytes <= im.inPlace:
 		if err := im.applyInPlace(); err != nil {
 			return ImportStats{}, err
 		}
@@ -207,12 +209,7 @@ func globEscape(s string) string {
 	return b.String()
 }
 
-// Index kinds of an index entry.
-const (
-	kindContact = iota
-	kindDomain
-)
-
+// kindNames names the index kinds of an index entry (0: contact, 1: domain).
 var kindNames = [...]string{"contact", "domain"}
 var kindColumns = [...]string{"contacts", "domains"}
 var kindBuckets = [...][]byte{bByContact, bByDomain}
@@ -277,6 +274,7 @@ type importer struct {
 	badIDs   []idLine // valid ids of rows with other errors (at most MaxCSVErrors+1)
 	rows     int
 	chunk    int // keys per write transaction, lookups per read transaction
+	inPlace  int // the in-place threshold (inPlaceBytes unless a test lowers it)
 	// changedBytes counts the records and index keys of new and changed rows.
 	changedBytes int
 	st           ImportStats

@@ -98,7 +98,6 @@ func randomCSV(rng *rand.Rand, universe, rows int, clean bool, bad float64) stri
 // the new generation and the in-place write: errors, stats, progress calls
 // and every bucket must be identical after each import.
 func TestImportMatchesReference(t *testing.T) {
-	defer func(b int) { inPlaceBytes = b }(inPlaceBytes)
 	rng := rand.New(rand.NewPCG(7, 11))
 	paths := map[string]int{}
 	for round := range 12 {
@@ -106,7 +105,7 @@ func TestImportMatchesReference(t *testing.T) {
 		ref, got := openTest(t), openTest(t)
 		got.importRunBytes = []int{40, 200, 1 << 20}[round%3]
 		got.importChunkKeys = []int{1, 3, 10000, 7, 30, 10000}[round%6]
-		inPlaceBytes = []int{32 << 20, 300, 32 << 20, 32 << 20}[round%4]
+		got.importInPlace = []int{32 << 20, 300, 32 << 20, 32 << 20}[round%4]
 		got.importHook = func(point string) error {
 			paths[point]++
 			return nil

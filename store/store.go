@@ -103,6 +103,7 @@ type DB struct {
 	importHook      func(string) error // tests: called at named points of an import
 	importRunBytes  int                // tests: sort run size (0: runBytes)
 	importChunkKeys int                // tests: keys per write transaction (0: importChunk)
+	importInPlace   int                // tests: in-place threshold in bytes (0: inPlaceBytes)
 }
 
 // Open opens (creating it with mode 0600 if absent) the store file at path,

@@ -303,12 +303,11 @@ func (k kind) wantsReply() bool { return k == kindReply || k == kindReplyToEnd }
 
 // item is one delivered test message.
 type item struct {
-	n     int
-	id    string // Message-ID without angle brackets
-	from  string
-	kind  kind
-	uid   uint32
-	reply []string // Message-IDs of the replies seen at Mailpit (filled by check)
+	n    int
+	id   string // Message-ID without angle brackets
+	from string
+	kind kind
+	uid  uint32
 }
 
 var domains = []string{"acme.test", "globex.test", "initech.test", "umbrella.test", "hooli.test", "newcorp.test"}

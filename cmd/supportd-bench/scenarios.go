@@ -38,7 +38,6 @@ type bench struct {
 	smtpConns int
 	batch     int
 	log       *slog.Logger
-	out       string // directory for profiles
 }
 
 // config is the configuration of a bench run on user's mailbox: the product
