@@ -53,7 +53,7 @@ func world(t *testing.T, now time.Time) *store.DB {
 		{"id": "CS-000006", "state": "closed", "status": "trial", "priority": 2, "subject": "Closed", "requester": "c@initech.test", "created": at(-2 * time.Hour)},
 		{"id": "CS-000007", "state": "open", "status": "unknown", "priority": 4, "subject": "No deadline", "requester": "d@x.test", "created": at(-2 * time.Hour)},
 	}
-	// Raw JSON with the SPEC §10 fields, as the store keeps tickets.
+	// Raw JSON with the docs/design.md §10 fields, as the store keeps tickets.
 	raw := map[string][]byte{}
 	for _, tk := range tickets {
 		b, _ := json.Marshal(tk)

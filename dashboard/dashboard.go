@@ -1,5 +1,5 @@
 // Package dashboard is the staff's read-only web page on the metrics listener
-// (SPEC §12): open tickets sorted by response due with a live countdown,
+// (docs/design.md §12): open tickets sorted by response due with a live countdown,
 // overdue ones marked, counts by state and priority, today's SLA compliance
 // per status, and each ticket's detail (fields, entitlement, messages).
 //
@@ -12,7 +12,7 @@
 // changes the store: it only opens read transactions, and every method but
 // GET/HEAD (and the login POST) is refused.
 //
-// Tickets are read as their stored JSON with the field names of SPEC §10
+// Tickets are read as their stored JSON with the field names of docs/design.md §10
 // (state, requester, first_response_due, first_response_at, response_due,
 // breaches, referenced_ticket, messages with at/direction/kind/from), falling
 // back to the earlier fields (from, deadline, received, action) where a
@@ -154,7 +154,7 @@ func (h *handler) render(w http.ResponseWriter, status int, name string, data an
 	fmt.Fprint(w, b.String())
 }
 
-// ticketJSON is a stored ticket with the SPEC §10 field names and the
+// ticketJSON is a stored ticket with the docs/design.md §10 field names and the
 // earlier ones.
 type ticketJSON struct {
 	ID               string     `json:"id"`

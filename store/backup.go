@@ -555,7 +555,7 @@ func (t *Tx) ForEachRecord(fn func(bucket string, key, value []byte) error) erro
 
 // PutTicketJSON stores a ticket given as its JSON (its "id" must be id),
 // exactly as given: for tools and tests that write tickets with fields this
-// version's Ticket does not know (the dashboard's tests use SPEC §10's).
+// version's Ticket does not know (the dashboard's tests use docs/design.md §10's).
 func (t *Tx) PutTicketJSON(id string, raw []byte) error {
 	var probe struct {
 		ID string `json:"id"`

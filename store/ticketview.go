@@ -3,7 +3,7 @@ package store
 import "time"
 
 // TicketView is a ticket as `supportd tickets list|show --json` and the
-// dashboard show it. The field names are a contract (SPEC §10); a value the
+// dashboard show it. The field names are a contract (docs/design.md §10); a value the
 // ticket does not have is null, never omitted.
 type TicketView struct {
 	ID               string        `json:"id"`

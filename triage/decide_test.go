@@ -125,7 +125,7 @@ func TestSuppressReasons(t *testing.T) {
 			if !contains(d.Route.Keywords, "Suppressed") {
 				t.Errorf("keywords %v lack Suppressed", d.Route.Keywords)
 			}
-			// SPEC §10: suppressed mail that names no existing ticket opens
+			// docs/design.md §10: suppressed mail that names no existing ticket opens
 			// none; a customer over a rate limit still has a question (§11).
 			if IsRateLimit(tt.reason) {
 				if d.TicketID != "CS-000100" || !d.TicketNew {

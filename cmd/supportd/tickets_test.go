@@ -35,7 +35,7 @@ func ticketStore(t *testing.T, tickets ...*store.Ticket) []string {
 	return []string{"SUPPORTD_STORE_PATH=" + path}
 }
 
-// The ticket JSON of SPEC §10: every contract key present, null for what a
+// The ticket JSON of docs/design.md §10: every contract key present, null for what a
 // ticket does not have; --open and --overdue select exactly those tickets.
 func TestTicketsJSONAndFilters(t *testing.T) {
 	now := time.Now()
