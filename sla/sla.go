@@ -332,3 +332,45 @@ func FormatTarget(d time.Duration) string {
 	}
 	return b.String()
 }
+
+// BusinessBetween is the support-hours time between from and to: the part of
+// [from, to) that falls inside support hours (configured days and hours,
+// holidays and part-day holidays excluded), measured in real seconds, so a
+// daylight-saving change inside an interval counts as the time that passed.
+// It is zero when to is not after from.
+func (c *Calendar) BusinessBetween(from, to time.Time) time.Duration {
+	if !to.After(from) {
+		return 0
+	}
+	lf := from.In(c.cfg.Location)
+	y, m, d := lf.Date()
+	var total time.Duration
+	for i := 0; i < maxScanDays; i++ {
+		start, end, ok := c.interval(y, m, d+i)
+		if !ok {
+			continue
+		}
+		if !start.Before(to) {
+			break
+		}
+		start, end = later(start, from), earlier(end, to)
+		if end.After(start) {
+			total += end.Sub(start)
+		}
+	}
+	return total
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
