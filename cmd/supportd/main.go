@@ -120,6 +120,7 @@ func newRootCmd(stdout, stderr io.Writer, env []string) *cobra.Command {
 		a.customersCmd(),
 		a.ticketsCmd(),
 		a.outboxCmd(),
+		a.reportCmd(),
 		a.backupCmd(),
 		a.restoreCmd(),
 		a.configCmd(),
