@@ -67,6 +67,9 @@ type Config struct {
 	// SentRecheck is how often the server is asked again for a folder marked
 	// \Sent when it lists none (imap.sent_mailbox; default 10m).
 	SentRecheck time.Duration
+	// TicketMetricsInterval is how often supportd_tickets is recounted from
+	// the store (default a minute; the count reads every ticket).
+	TicketMetricsInterval time.Duration
 	// RelayMaxAttachmentBytes bounds the attachments of one relayed staff
 	// reply (default DefaultRelayMaxAttachmentBytes).
 	RelayMaxAttachmentBytes int64
@@ -96,6 +99,8 @@ type Daemon struct {
 	batchObs []firstResponse
 
 	live liveness // progress of the working loops, for the watchdog
+
+	ticketClasses map[store.TicketClass]int // the supportd_tickets series set (refreshTicketMetrics)
 
 	markedMu sync.Mutex
 	marked   []markedUID // marks the server stored, not yet recorded in the ledger
@@ -130,6 +135,9 @@ func New(cfg Config, e *Engine, db *store.DB, p *poller.Poller, m *mailer.Mailer
 	if cfg.SentRecheck <= 0 {
 		cfg.SentRecheck = 10 * time.Minute
 	}
+	if cfg.TicketMetricsInterval <= 0 {
+		cfg.TicketMetricsInterval = time.Minute
+	}
 	if cfg.StallAfter <= 0 {
 		cfg.StallAfter = DefaultStallAfter
 	}
@@ -152,6 +160,7 @@ func New(cfg Config, e *Engine, db *store.DB, p *poller.Poller, m *mailer.Mailer
 // Run and stopped before it returns.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.refreshOutboxMetrics()
+	d.refreshTicketMetrics()
 	// The poller stops on its own only for an error no retry can fix (no
 	// --start-at chosen): then everything stops.
 	ctx, stop := context.WithCancelCause(ctx)

@@ -16,6 +16,7 @@ func (d *Daemon) watchHealth(ctx context.Context) {
 	defer t.Stop()
 	warned := false
 	var pruned time.Time
+	counted := time.Now() // Run counted the tickets at start
 	for {
 		select {
 		case <-ctx.Done():
@@ -23,6 +24,10 @@ func (d *Daemon) watchHealth(ctx context.Context) {
 		case <-t.C:
 		}
 		d.refreshOutboxMetrics()
+		if time.Since(counted) >= d.cfg.TicketMetricsInterval {
+			counted = time.Now()
+			d.refreshTicketMetrics()
+		}
 		if now := d.cfg.Now(); d.cfg.RawRetention > 0 && now.Sub(pruned) > time.Hour {
 			pruned = now
 			if n, err := d.db.PruneRaw(now.Add(-d.cfg.RawRetention)); err != nil {
