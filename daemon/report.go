@@ -13,7 +13,7 @@ import (
 // a row, with zeros when it had no tickets.
 var ReportStatuses = []entitlement.Status{entitlement.Active, entitlement.Trial, entitlement.Free, entitlement.Lapsed, entitlement.Unknown}
 
-// SLAReport is `supportd report sla --json` (SPEC §10; field names are a
+// SLAReport is `supportd report sla --json` (docs/design.md §10; field names are a
 // contract): the tickets created from From to To (dates in
 // support.timezone, both inclusive), one row per status.
 type SLAReport struct {
