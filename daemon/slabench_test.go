@@ -53,7 +53,13 @@ func slaBenchDaemon(b *testing.B, n int, now time.Time) *Daemon {
 			b.Fatal(err)
 		}
 	}
-	cal, err := sla.New(sla.DefaultConfig())
+	loc, err := time.LoadLocation("Australia/Adelaide")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cal, err := sla.New(sla.Config{Location: loc, Days: []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday},
+		Open: 6 * time.Hour, Close: 18 * time.Hour, Region: sla.RegionSA, Clock: sla.Elapsed,
+		InHours: 2 * time.Hour, OutOfHours: 24 * time.Hour, OutOfHoursTarget: 12 * time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"supportd/daemon"
 	"supportd/entitlement"
+	"supportd/internal/config"
 	"supportd/sla"
 	"supportd/store"
 )
@@ -89,7 +90,11 @@ func (h *slaHistory) close(tk *store.Ticket, s string) {
 // starts Sunday 4 October 02:00 ACST -> 03:00 ACDT). It returns the ids of
 // the tickets overdue now.
 func scriptedSLAHistory(t *testing.T) (*slaHistory, []string) {
-	cal, err := sla.New(sla.DefaultConfig())
+	sc, err := config.Default().SLAConfig() // the policy as shipped: Adelaide, Mon–Fri 06–18, SA holidays, 2 h / 24 h
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, err := sla.New(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
