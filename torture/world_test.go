@@ -439,6 +439,9 @@ func (w *world) replies() []reply {
 		if err != nil {
 			w.t.Fatalf("mailpit message %s: %v", m.ID, err)
 		}
+		if msg.Header.Get("X-Support-Ticket") != "" {
+			continue // internal mail (the sales brief beside a lapsed notice), not a reply to a customer
+		}
 		out = append(out, reply{
 			messageID: strings.Trim(strings.TrimSpace(msg.Header.Get("Message-Id")), "<>"),
 			inReplyTo: strings.Trim(strings.TrimSpace(msg.Header.Get("In-Reply-To")), "<>"),
