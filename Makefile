@@ -20,6 +20,7 @@ testenv:
 ## the bounded fuzz runs.
 test: testenv lint
 	SUPPORTD_REQUIRE_SERVERS=1 $(GO) test -race -count=1 -timeout 30m $(PKGS)
+	$(GO) test -count=1 -run 'TestExtractorsLinear' ./mailparse   # timing ratios: without the race detector
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
 test-unit:
