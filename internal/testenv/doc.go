@@ -10,9 +10,14 @@
 // data, so a test can simulate an outage.
 //
 // Invariants:
-//   - Servers listen on 127.0.0.1 only; plaintext authentication is enabled
+//   - Servers listen on loopback only; plaintext authentication is enabled
 //     because nothing leaves the machine. TLS (self-signed, generated per
-//     instance with crypto/x509) is available with DovecotOptions.TLS.
+//     instance with crypto/x509) is available with DovecotOptions.TLS. For
+//     the TLS acceptance tests, [NewPKI] issues a root, an intermediate and
+//     leaf, wrong-CA and wrong-name certificates; DovecotOptions.Cert and
+//     SSLRequired (ssl = required, on 127.0.0.2, since Dovecot counts a
+//     127.0.0.1-to-127.0.0.1 connection as secured) and MailpitOptions (an
+//     auth file, required STARTTLS) serve them.
 //   - A missing binary skips the test, unless the environment variable CI is
 //     set or SUPPORTD_REQUIRE_SERVERS=1, in which case the test fails. Both
 //     messages say how to install: scripts/testenv install.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -18,7 +19,8 @@ import (
 const maxAPIBody = 64 << 20
 
 // MailpitServer is a private Mailpit instance (SMTP sink + REST API) on
-// loopback. SMTP accepts any or no authentication, without TLS.
+// loopback. By default SMTP accepts any or no authentication, without TLS;
+// see MailpitOptions.
 type MailpitServer struct {
 	bin      string
 	dir      string
@@ -26,6 +28,7 @@ type MailpitServer struct {
 	smtpPort int
 	httpPort int
 	http     *http.Client
+	opts     MailpitOptions
 
 	mu   sync.Mutex
 	proc *process
@@ -106,12 +109,33 @@ func equalFoldASCII(a, b string) bool {
 	return true
 }
 
-// Mailpit starts a Mailpit instance for the test on free 127.0.0.1 ports with
-// its database in a temp dir, waits until SMTP and the API answer, and
-// registers a cleanup that stops it. It skips or fails t if mailpit is not
-// installed.
+// MailpitOptions configures StartMailpit. The zero value is Mailpit's
+// default: any or no authentication, no TLS.
+type MailpitOptions struct {
+	// Username and Password, when set, are the only credentials SMTP accepts
+	// (--smtp-auth-file); a session that does not authenticate is refused.
+	Username, Password string
+	// Cert turns on STARTTLS with this certificate and requires it
+	// (--smtp-tls-cert, --smtp-tls-key, --smtp-require-starttls).
+	Cert *Cert
+}
+
+// Mailpit starts a Mailpit instance with default options for the test. See
+// StartMailpit.
 func Mailpit(t testing.TB) *MailpitServer {
 	t.Helper()
+	return StartMailpit(t, nil)
+}
+
+// StartMailpit starts a Mailpit instance for the test on free 127.0.0.1 ports
+// with its database in a temp dir, waits until SMTP and the API answer, and
+// registers a cleanup that stops it. It skips or fails t if mailpit is not
+// installed.
+func StartMailpit(t testing.TB, opts *MailpitOptions) *MailpitServer {
+	t.Helper()
+	if opts == nil {
+		opts = &MailpitOptions{}
+	}
 	var candidates []string
 	if root, err := ProjectRoot(); err == nil {
 		candidates = append(candidates, filepath.Join(root, ".testenv", "bin", "mailpit"))
@@ -126,6 +150,10 @@ func Mailpit(t testing.TB) *MailpitServer {
 		dir:     dir,
 		logPath: filepath.Join(dir, "mailpit.log"),
 		http:    &http.Client{Timeout: 10 * time.Second},
+		opts:    *opts,
+	}
+	if err := s.writeFiles(); err != nil {
+		t.Fatalf("testenv: mailpit: %v", err)
 	}
 	logTailOnFailure(t, "mailpit", s.logPath)
 	for attempt := 1; ; attempt++ {
@@ -153,11 +181,20 @@ func (s *MailpitServer) start() error {
 		"--smtp", s.SMTPAddr(),
 		"--listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.httpPort)),
 		"--database", filepath.Join(s.dir, "mailpit.db"),
-		"--smtp-auth-accept-any",
-		"--smtp-auth-allow-insecure",
 		"--smtp-disable-rdns",
 		"--disable-version-check",
 		"--max", "0", // keep every message
+	}
+	if s.opts.Username != "" {
+		args = append(args, "--smtp-auth-file", filepath.Join(s.dir, "auth"))
+	} else {
+		args = append(args, "--smtp-auth-accept-any")
+	}
+	if s.opts.Cert != nil {
+		args = append(args, "--smtp-tls-cert", filepath.Join(s.dir, "smtp.pem"),
+			"--smtp-tls-key", filepath.Join(s.dir, "smtp.key"), "--smtp-require-starttls")
+	} else {
+		args = append(args, "--smtp-auth-allow-insecure")
 	}
 	proc, err := startProcess(s.bin, args, s.logPath)
 	if err != nil {
@@ -181,6 +218,22 @@ func (s *MailpitServer) start() error {
 	if err != nil {
 		_ = proc.stop(2 * time.Second)
 		return fmt.Errorf("mailpit on %s: %w", s.SMTPAddr(), err)
+	}
+	return nil
+}
+
+// writeFiles writes the auth file and the certificate the options need.
+func (s *MailpitServer) writeFiles() error {
+	if s.opts.Username != "" {
+		line := s.opts.Username + ":" + s.opts.Password + "\n"
+		if err := os.WriteFile(filepath.Join(s.dir, "auth"), []byte(line), 0o600); err != nil {
+			return fmt.Errorf("write auth file: %w", err)
+		}
+	}
+	if s.opts.Cert != nil {
+		if _, _, err := s.opts.Cert.writeKeyPair(s.dir, "smtp"); err != nil {
+			return err
+		}
 	}
 	return nil
 }
