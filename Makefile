@@ -1,5 +1,5 @@
 # supportd — see README.md. Every target works offline on a fresh clone except that
-# `make test` installs Dovecot (Debian) and Mailpit (Go proxy) on first use.
+# `make test` installs Dovecot and Postfix (Debian) and Mailpit (Go proxy) on first use.
 GO        ?= go
 PKGS      := ./...
 PURE      := mailparse entitlement sla versions triage
@@ -16,7 +16,7 @@ build:
 testenv:
 	scripts/testenv install
 
-## test: lint, the whole test suite with -race against real Dovecot and Mailpit, then
+## test: lint, the whole test suite with -race against real Dovecot, Postfix and Mailpit, then
 ## the bounded fuzz runs.
 test: testenv lint
 	SUPPORTD_REQUIRE_SERVERS=1 $(GO) test -race -count=1 -timeout 30m $(PKGS)

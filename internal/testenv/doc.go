@@ -1,6 +1,8 @@
 // Package testenv starts real mail servers on loopback for supportd's tests:
-// Dovecot (IMAP, Debian package dovecot-imapd) and Mailpit (an SMTP sink with
-// a REST API, Go module github.com/axllent/mailpit).
+// Dovecot (IMAP, Debian package dovecot-imapd; LMTP from dovecot-lmtpd),
+// Postfix (MX and submission in front of that Dovecot, Debian package
+// postfix; see [StartPostfix]) and Mailpit (an SMTP sink with a REST API, Go
+// module github.com/axllent/mailpit).
 //
 // Each call to [Dovecot] / [StartDovecot] or [Mailpit] starts a private
 // instance owned by the calling test: its own free loopback ports, its own
@@ -26,7 +28,9 @@
 //
 // Binaries are looked up as follows. Dovecot: $SUPPORTD_DOVECOT, PATH,
 // /usr/sbin/dovecot. Mailpit: $SUPPORTD_MAILPIT, <project root>/.testenv/bin/mailpit
-// (where scripts/testenv install puts the pinned version), PATH. The project
+// (where scripts/testenv install puts the pinned version), PATH. Postfix:
+// $SUPPORTD_POSTFIX, PATH, /usr/sbin/postfix (its master daemon runs as root:
+// without root the Postfix tests skip, or fail under CI). The project
 // root is the nearest directory above the working directory with a go.mod.
 //
 // Limits: Dovecot runs as the current user. As root (CI, containers), mail is
