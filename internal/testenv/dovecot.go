@@ -319,7 +319,7 @@ func (s *DovecotServer) start() error {
 		return err
 	}
 	s.proc = proc
-	err = waitFor(proc, 20*time.Second, func() error { return greet(s.Addr()) })
+	err = waitFor(proc, 20*time.Second, func() error { return greet(s.Addr(), "* OK") })
 	if err != nil {
 		_ = proc.stop(2 * time.Second)
 		return fmt.Errorf("dovecot on %s: %w", s.Addr(), err)
@@ -327,8 +327,9 @@ func (s *DovecotServer) start() error {
 	return nil
 }
 
-// greet connects to addr and expects an IMAP "* OK" greeting.
-func greet(addr string) error {
+// greet connects to addr and expects a greeting line starting with want
+// (IMAP "* OK", SMTP "220").
+func greet(addr, want string) error {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return err
@@ -339,7 +340,7 @@ func greet(addr string) error {
 	if err != nil {
 		return fmt.Errorf("read greeting: %w", err)
 	}
-	if !strings.HasPrefix(line, "* OK") {
+	if !strings.HasPrefix(line, want) {
 		return fmt.Errorf("unexpected greeting %q", line)
 	}
 	return nil

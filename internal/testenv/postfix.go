@@ -344,8 +344,8 @@ func (s *PostfixServer) start(master string) error {
 	err = waitFor(proc, 30*time.Second, func() error {
 		// Each listener's first smtpd takes about half a second to start.
 		sub := make(chan error, 1)
-		go func() { sub <- smtpGreet(s.SubmissionAddr()) }()
-		mx := smtpGreet(s.MXAddr())
+		go func() { sub <- greet(s.SubmissionAddr(), "220") }()
+		mx := greet(s.MXAddr(), "220")
 		if err := <-sub; err != nil {
 			return err
 		}
@@ -354,25 +354,6 @@ func (s *PostfixServer) start(master string) error {
 	if err != nil {
 		_ = proc.stop(2 * time.Second)
 		return fmt.Errorf("postfix on %s/%s: %w", s.MXAddr(), s.SubmissionAddr(), err)
-	}
-	return nil
-}
-
-// smtpGreet connects to addr and expects a 220 greeting.
-func smtpGreet(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	buf := make([]byte, 512)
-	n, err := c.Read(buf)
-	if err != nil {
-		return fmt.Errorf("read greeting: %w", err)
-	}
-	if !strings.HasPrefix(string(buf[:n]), "220") {
-		return fmt.Errorf("unexpected greeting %q", buf[:n])
 	}
 	return nil
 }
