@@ -257,10 +257,10 @@ func TestPostfixSenderLoginMismatchKeepsRepliesQueued(t *testing.T) {
 	}
 	w.run(t, fixed)
 	harness.WaitFor(t, 20*time.Second, "/healthz ok", func() bool { code, _ := w.healthz(t); return code == http.StatusOK })
-	acks := w.mailOf(t, pfCustomer, 1)
-	copies := w.mailOf(t, pfQueue, 1)
+	w.mailOf(t, pfCustomer, 1)
+	w.mailOf(t, pfQueue, 1)
 	time.Sleep(2 * time.Second) // a second copy would be delivered by now
-	acks, copies = w.mailOf(t, pfCustomer, 1), w.mailOf(t, pfQueue, 1)
+	acks, copies := w.mailOf(t, pfCustomer, 1), w.mailOf(t, pfQueue, 1)
 	if len(acks) != 1 || len(copies) != 1 {
 		t.Fatalf("after the fix: customer %d, staff queue %d messages, want exactly 1 each", len(acks), len(copies))
 	}
@@ -268,6 +268,9 @@ func TestPostfixSenderLoginMismatchKeepsRepliesQueued(t *testing.T) {
 	countByID(t, pfQueue, copies)
 	if got := acks[0].Header.Get("In-Reply-To"); got != "<mismatch-1@acme.test>" {
 		t.Errorf("the reply answers %q, want the customer's message", got)
+	}
+	if out, _, err := cli(t, w.env, "--config", fixed, "outbox", "list"); err != nil || strings.Contains(out, "pending") || strings.Contains(out, "failed") {
+		t.Errorf("outbox after the fix: %v\n%s", err, out)
 	}
 }
 
