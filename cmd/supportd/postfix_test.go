@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/mail"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -212,6 +213,28 @@ func TestPostfixSubmissionChecksHELO(t *testing.T) {
 	if got = len(dv.MessagesOf(t, pfCustomer, "INBOX")); got != want {
 		t.Errorf("customer mailbox holds %d messages, want %d", got, want)
 	}
+}
+
+// A Postfix whose SASL backend is missing dies right after STARTTLS (smtpd:
+// "fatal: no SASL authentication mechanisms"); supportd says it is a
+// server-side failure, not a TLS one, and retries.
+func TestPostfixWithoutSASLBackendIsNotATLSError(t *testing.T) {
+	dv := testenv.StartDovecot(t, &testenv.DovecotOptions{LMTP: true, Users: []string{pfCustomer}})
+	pf := testenv.StartPostfix(t, dv, &testenv.PostfixOptions{SASLPath: dv.AuthSocket() + "-missing"})
+	m, err := mailer.New(mailer.Config{Address: pf.SubmissionAddr(), TLS: mailer.TLSStartTLS, TLSConfig: pf.TLSConfig(),
+		Username: dv.User(), Password: dv.Password(), HeloName: pfHelo, IdleTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	err = m.Send(context.Background(), mailer.Envelope{From: dv.User(), To: []string{pfCustomer}, Data: []byte("Subject: x\r\n\r\nx\r\n"), MessageID: "sasl@vendor.test"})
+	if err == nil || mailer.IsTLSVerification(err) || !strings.Contains(err.Error(), "server-side failure") || mailer.IsPermanent(err) {
+		t.Fatalf("submission without its SASL backend: %v, want a temporary error naming a server-side failure", err)
+	}
+	harness.WaitFor(t, 10*time.Second, "smtpd's fatal error in the Postfix log", func() bool {
+		b, _ := os.ReadFile(pf.LogPath())
+		return strings.Contains(string(b), "no SASL authentication mechanisms")
+	})
 }
 
 // A submission login that does not own smtp.from (reject_sender_login_mismatch:

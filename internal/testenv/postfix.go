@@ -27,6 +27,10 @@ type PostfixOptions struct {
 	// SASL logins may use a sender address. Default: every login owns its
 	// own address.
 	SenderLogins map[string][]string
+	// SASLPath replaces Dovecot's auth socket as smtpd_sasl_path (a path
+	// where nothing listens makes smtpd die after STARTTLS, as a Postfix
+	// whose SASL backend is missing does).
+	SASLPath string
 }
 
 // PostfixServer is a private Postfix instance on loopback (Debian package
@@ -152,6 +156,9 @@ func (s *PostfixServer) prepare(dv *DovecotServer, opts *PostfixOptions) error {
 	}
 
 	s.sasl = dv.AuthSocket()
+	if opts.SASLPath != "" {
+		s.sasl = opts.SASLPath
+	}
 	logins := append([]string{dv.user}, dv.users...)
 	domains := opts.Domains
 	if len(domains) == 0 {
