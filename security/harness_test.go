@@ -2,11 +2,9 @@ package security_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -16,22 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"supportd/daemon"
 	"supportd/internal/config"
 	"supportd/internal/harness"
 	"supportd/internal/memserver"
-
-	"supportd/daemon"
-	"supportd/entitlement"
 	"supportd/internal/testenv"
-	"supportd/mailer"
-	"supportd/poller"
-	"supportd/sla"
-	"supportd/store"
-	"supportd/templates"
-	"supportd/triage"
-	"supportd/versions"
 )
 
+// testCustomers is what the CLI tests import (the in-process daemon's store
+// holds harness.Customers).
 const testCustomers = `id,company,contacts,domains,license,asup_expires,trial_expires,free5,extended_support,ha_module
 C100,Acme Pty Ltd,it@acme.test,acme.test,enterprise,2027-06-30,,false,false,true
 C500,Hooli Ltd,,hooli.test,enterprise,2026-08-31,,false,false,false
@@ -204,9 +195,9 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	harness.WaitFor(t, timeout, what, cond)
 }
 
-// received is the INTERNALDATE of test messages: Wednesday 25 November 2026,
-// 10:00 in Adelaide, inside support hours.
-var received = time.Date(2026, 11, 24, 23, 30, 0, 0, time.UTC)
+// received is the INTERNALDATE of test messages (the harness's, inside
+// support hours).
+var received = harness.Received
 
 func crlf(s string) []byte {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
@@ -224,110 +215,27 @@ func rawMsg(headers []string, body string) []byte {
 	return crlf(b.String())
 }
 
-// --- in-process daemon (as daemon/harness_test.go) ---
+// --- in-process daemon: the one wiring path (config.Build) via internal/harness ---
 
-func newEngine(t testing.TB) *daemon.Engine {
-	t.Helper()
-	sc, err := config.Default().SLAConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cal, err := sla.New(sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := templates.New("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	loc, err := time.LoadLocation("Australia/Adelaide")
-	if err != nil {
-		t.Fatal(err)
-	}
-	day := func(s string) time.Time { d, _ := time.Parse("2006-01-02", s); return d }
-	return &daemon.Engine{
-		Policy:   entitlement.Policy{Location: loc, TrustedAuthservIDs: []string{"mx.vendor.test"}, PublicDomains: []string{"gmail.com"}},
-		Calendar: cal,
-		Majors: []versions.Major{
-			{Major: 9, FirstBuild: 9000, LastBuild: 9999, Released: day("2021-02-15")},
-			{Major: 8, FirstBuild: 8000, LastBuild: 8999, Released: day("2017-06-01")},
-		},
-		Triage:       triage.Config{OwnAddresses: []string{"support@vendor.test"}, SalesAddress: "sales@vendor.test", RepliesPerDay: 3},
-		Renderer:     r,
-		FromName:     "Support",
-		FromAddr:     "support@vendor.test",
-		SupportHours: "Monday to Friday 06:00–18:00 Adelaide time",
-	}
-}
-
-// world is a Dovecot, a Mailpit and a daemon running in-process between them.
+// world is a Dovecot, a Mailpit and the daemon running in-process between them.
 type world struct {
 	dovecot *testenv.DovecotServer
 	mailpit *testenv.MailpitServer
-	logs    *syncBuffer
 }
 
-// startWorld starts the servers and the daemon; staffQueue "" sends no staff
-// copies; engine adjusts the decision engine.
+// startWorld starts the servers and the daemon, configured as the shared test
+// world (internal/harness) except that the hourly caps on replies to unknown
+// senders are the product defaults, which these tests prove; staffQueue ""
+// sends no staff copies; engine adjusts the decision engine.
 func startWorld(t *testing.T, staffQueue string, engine func(*daemon.Engine)) *world {
 	t.Helper()
-	w := &world{dovecot: testenv.Dovecot(t), mailpit: testenv.Mailpit(t), logs: &syncBuffer{}}
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "supportd.db")
-	spool := filepath.Join(dir, "spool")
-	if err := os.MkdirAll(spool, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(dbPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.ImportCustomers(strings.NewReader(testCustomers), nil); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	p, err := poller.New(poller.Config{
-		Address: w.dovecot.Addr(), TLS: "none", Username: w.dovecot.User(), Password: w.dovecot.Password(),
-		Mailbox: "INBOX", Idle: true, PollInterval: 2 * time.Second, SpoolDir: spool,
-		BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second, Logger: log.With("component", "imap"),
-		StartAt: poller.StartAt{Mode: poller.StartAll},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := mailer.New(mailer.Config{Address: w.mailpit.SMTPAddr(), TLS: "none", Logger: log.With("component", "smtp"), DialTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng := newEngine(t)
-	eng.Triage.StaffQueue = staffQueue
-	if engine != nil {
-		engine(eng)
-	}
-	start := time.Now() // the clock runs from the test mail's date, so its deadlines lie ahead
-	d := daemon.New(daemon.Config{Mailbox: "INBOX", StaffQueue: staffQueue, QuarantineFolder: "Quarantine",
-		RetryBackoff: func(int) time.Duration { return 200 * time.Millisecond }, DrainTimeout: 5 * time.Second,
-		Now: func() time.Time { return received.Add(time.Since(start)) }},
-		eng, db, p, m, log, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx); m.Close() }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("daemon Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("daemon did not stop within 30s")
-		}
-		db.Close()
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", w.logs.String())
-		}
-	})
-	return w
+	hw := harness.NewWorld(t, true)
+	r := hw.Start(harness.Options{Idle: true, StaffQueue: staffQueue, Engine: engine, Settings: func(c *config.Config) {
+		def := config.Default().Limits
+		c.Limits.UnknownRepliesPerDomain, c.Limits.UnknownRepliesPerHour = def.UnknownRepliesPerDomain, def.UnknownRepliesPerHour
+	}})
+	t.Cleanup(func() { r.Stop(t) })
+	return &world{dovecot: hw.Dovecot, mailpit: hw.Mailpit}
 }
 
 func (w *world) deliver(t testing.TB, raw []byte) uint32 {

@@ -107,6 +107,7 @@ type Options struct {
 	StaffQueue   string
 	Retry        func(n int) time.Duration // default 200ms for every retry
 	SMTPTimeouts time.Duration             // mailer dial/command timeout (default 5s; DATA 4×)
+	Settings     func(*config.Config)      // adjust the configuration (after Config and the fields above)
 	Engine       func(*daemon.Engine)      // adjust the engine
 	Config       func(*daemon.Config)      // adjust the daemon configuration
 	Poller       func(*poller.Config)      // adjust the poller configuration
@@ -150,6 +151,9 @@ func (w *World) Start(o Options) *Running {
 	c.IMAP.Idle = o.Idle
 	c.SMTP.Address, c.SMTP.TLS, c.SMTP.Timeout = o.SMTPAddr, "none", 4*o.SMTPTimeouts
 	c.Support.StaffQueue = o.StaffQueue
+	if o.Settings != nil {
+		o.Settings(&c)
+	}
 	k, err := c.Build(context.Background(), config.Options{
 		Logger: log, SpoolDir: w.Spool, Engine: o.Engine,
 		Poller: func(pc *poller.Config) {
