@@ -28,13 +28,16 @@ func customersCSV(w io.Writer, n int) error {
 }
 
 // supportMessage is message i of a run: a realistic support email from a
-// distinct sender (customer i, or an unknown company for every 10th), so
-// every one gets exactly one reply (acknowledgement, lapsed notice or
-// unknown-sender acknowledgement) and no per-sender reply cap applies.
+// distinct sender of customer i of customersCSV (its listed contact, or for
+// every 10th a colleague matched by the customer's domain), so every one gets
+// exactly one reply (an acknowledgement, or a lapsed notice for every 7th)
+// and no reply cap applies: not the per-sender one, nor the hourly caps on
+// senders that are not customers (limits.unknown_replies_per_*), which
+// would turn most of a drain into suppressed mail.
 func supportMessage(run string, i int) (raw []byte, messageID string) {
 	from := fmt.Sprintf("User %d <user%d@cust%d.test>", i, i, i)
 	if i%10 == 0 {
-		from = fmt.Sprintf("Sam %d <sam@newcorp%d.test>", i, i)
+		from = fmt.Sprintf("Sam %d <sam@cust%d.test>", i, i)
 	}
 	messageID = fmt.Sprintf("<%s-%d@bench.test>", run, i)
 	var b strings.Builder

@@ -220,29 +220,31 @@ func runE2E(args []string) error {
 		// Flush what the drain wrote (60,000 spool and maildir files, the
 		// stores) so its writeback does not stall the latency run's fsyncs.
 		syscall.Sync()
+		// Each latency message comes from a customer of its own (the idle
+		// run's first, then the polling runs'), as in the drain.
 		dbPath := filepath.Join(dir, "latency.db")
-		if err := newStore(dbPath, 1000); err != nil {
+		if err := newStore(dbPath, *latN+*pollN+*fastN); err != nil {
 			return err
 		}
 		nf, err := b.idleFloor("idlefloor@vendor.test", *latN, jitter(20*time.Millisecond))
 		if err != nil {
 			return err
 		}
-		li, err := b.latency("idle", "idle@vendor.test", dbPath, *latN, true, time.Hour, jitter(20*time.Millisecond))
+		li, err := b.latency("idle", "idle@vendor.test", dbPath, 0, *latN, true, time.Hour, jitter(20*time.Millisecond))
 		if err != nil {
 			return err
 		}
 		li.NotifyP50, _, li.NotifyP99, _ = quantiles(nf)
 		say("latency IDLE: n=%d p50 %.1f ms p90 %.1f ms p99 %.1f ms max %.1f ms; bare IDLE client saw EXISTS after p50 %.1f ms p99 %.1f ms",
 			li.N, li.P50, li.P90, li.P99, li.Max, li.NotifyP50, li.NotifyP99)
-		lp, err := b.latency("poll", "poll@vendor.test", dbPath, *pollN, false, *poll, jitter(*poll))
+		lp, err := b.latency("poll", "poll@vendor.test", dbPath, *latN, *pollN, false, *poll, jitter(*poll))
 		if err != nil {
 			return err
 		}
 		say("latency polling (%v): n=%d p50 %.1f ms p90 %.1f ms p99 %.1f ms max %.1f ms", *poll, lp.N, lp.P50, lp.P90, lp.P99, lp.Max)
 		res.Latency = []latencyResult{li, lp}
 		if *fastN > 0 {
-			lf, err := b.latency("fastpoll", "fastpoll@vendor.test", dbPath, *fastN, false, *fastPoll, jitter(*fastPoll))
+			lf, err := b.latency("fastpoll", "fastpoll@vendor.test", dbPath, *latN+*pollN, *fastN, false, *fastPoll, jitter(*fastPoll))
 			if err != nil {
 				return err
 			}

@@ -425,9 +425,10 @@ func (w *existsWatcher) close() {
 // latency appends n messages one at a time to user's INBOX (empty at the
 // start) while the daemon runs (IDLE or polling every poll) and measures
 // from the start of each APPEND to the moment the sink accepted its reply.
-// gap() is the pause after each reply. In IDLE mode a bare IDLE client on a
-// second connection measures the server's own notification delay.
-func (b *bench) latency(mode, user, dbPath string, n int, idle bool, poll time.Duration, gap func() time.Duration) (latencyResult, error) {
+// gap() is the pause after each reply. Message i comes from customer first+i
+// (supportMessage). In IDLE mode a bare IDLE client on a second connection
+// measures the server's own notification delay.
+func (b *bench) latency(mode, user, dbPath string, first, n int, idle bool, poll time.Duration, gap func() time.Duration) (latencyResult, error) {
 	res := latencyResult{Mode: mode, N: n}
 	if !idle {
 		res.Poll = poll.String()
@@ -447,7 +448,7 @@ func (b *bench) latency(mode, user, dbPath string, n int, idle bool, poll time.D
 	time.Sleep(500 * time.Millisecond) // connected, caught up, idling
 	var ds []time.Duration
 	for i := 1; i <= n; i++ {
-		raw, id := supportMessage(mode, 100000+i)
+		raw, id := supportMessage(mode, first+i)
 		t0 := time.Now()
 		if err := a.append(context.Background(), raw); err != nil {
 			return res, err
