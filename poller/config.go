@@ -26,7 +26,7 @@ const (
 	TLSNone     = "none"     // no TLS at all: only for loopback addresses
 )
 
-// Defaults applied by New and Dial to zero Config fields.
+// Defaults applied by New to zero Config fields.
 const (
 	DefaultMailbox          = "INBOX"
 	DefaultPollInterval     = 30 * time.Second
@@ -44,7 +44,7 @@ const (
 	tokenWarnBefore = 10 * time.Minute
 )
 
-// Config configures a Poller (and Dial). Zero fields take the defaults above.
+// Config configures a Poller. Zero fields take the defaults above.
 type Config struct {
 	// Address is host:port of the IMAP server (imap.address).
 	Address string

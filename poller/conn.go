@@ -38,7 +38,7 @@ type Mailbox struct {
 }
 
 // Conn is a connected, authenticated session with Config.Mailbox selected.
-// It is what the Poller runs on; tests, the demo and the CLI use it too.
+// It is what the Poller runs on (Poller.Connect opens one).
 // Client may be used directly; do not issue commands concurrently with the
 // poller on the same Conn.
 type Conn struct {
@@ -58,24 +58,8 @@ type Conn struct {
 	keywordWarned   bool
 }
 
-// Dial connects to cfg.Address, authenticates and selects cfg.Mailbox.
-// Zero Config fields take their defaults; the Config is validated first.
-func Dial(ctx context.Context, cfg Config) (*Conn, error) {
-	cfg = cfg.withDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	var tok *oauth2.Token
-	if cfg.TokenSource != nil {
-		var err error
-		if tok, err = cfg.TokenSource.Token(); err != nil {
-			return nil, fmt.Errorf("oauth2 token: %w", err)
-		}
-	}
-	return dial(ctx, cfg, tok, nil)
-}
-
-// dial does the work of Dial; cfg has its defaults and is valid.
+// dial connects, authenticates and selects cfg.Mailbox (Poller.Connect); cfg
+// has its defaults and is valid.
 func dial(ctx context.Context, cfg Config, tok *oauth2.Token, uh *imapclient.UnilateralDataHandler) (*Conn, error) {
 	log := cfg.Logger.With("imap_server", cfg.Address)
 	host, _, err := net.SplitHostPort(cfg.Address)

@@ -570,3 +570,12 @@ func appendVia(c *imapclient.Client, mailbox, msg string) error {
 	_, err := cmd.Wait()
 	return err
 }
+
+// connectOnce opens one session the way Run does (New, then Connect).
+func connectOnce(ctx context.Context, cfg Config) (*Conn, error) {
+	p, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return p.Connect(ctx)
+}

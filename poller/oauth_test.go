@@ -64,20 +64,20 @@ func TestXOAUTH2WrongTokenRefused(t *testing.T) {
 	cfg.TokenSource = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "wrong"})
 	done := make(chan error, 1)
 	go func() {
-		_, err := Dial(context.Background(), cfg)
+		_, err := connectOnce(context.Background(), cfg)
 		done <- err
 	}()
 	select {
 	case err := <-done:
 		if err == nil || !strings.Contains(err.Error(), "XOAUTH2") || strings.Contains(err.Error(), "wrong") {
-			t.Errorf("Dial = %v, want an XOAUTH2 failure that does not echo the token", err)
+			t.Errorf("Connect = %v, want an XOAUTH2 failure that does not echo the token", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("XOAUTH2 failure hung (the empty response after the error challenge was not sent)")
 	}
 	// LOGIN with a password is refused by this server: only the token works.
 	cfg.TokenSource = nil
-	if _, err := Dial(context.Background(), cfg); err == nil {
+	if _, err := connectOnce(context.Background(), cfg); err == nil {
 		t.Error("LOGIN accepted by an XOAUTH2-only server")
 	}
 }

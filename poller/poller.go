@@ -187,8 +187,10 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// connect takes a fresh OAuth2 token when configured, then dials.
-func (p *Poller) connect(ctx context.Context) (*Conn, error) {
+// Connect opens one session as Run does: a fresh OAuth2 token when
+// configured, connect, TLS, authenticate, select the mailbox. Run calls it at
+// every (re)connect; tests of TLS and login call it once. Close the Conn.
+func (p *Poller) Connect(ctx context.Context) (*Conn, error) {
 	var tok *oauth2.Token
 	if ts := p.cfg.TokenSource; ts != nil {
 		var err error
@@ -238,7 +240,7 @@ func (p *Poller) drainWake() {
 
 // session runs one connection: catch-up, then wait for mail, forever.
 func (p *Poller) session(ctx context.Context, h Handler, attempt *int) error {
-	conn, err := p.connect(ctx)
+	conn, err := p.Connect(ctx)
 	if err != nil {
 		return fmt.Errorf("connect %s: %w", p.cfg.Address, err)
 	}

@@ -142,7 +142,7 @@ func TestMarks(t *testing.T) {
 func TestKeywordsSkippedWithoutPermanentWildcard(t *testing.T) {
 	ts := newTestServer(t)
 	ts.appendMsg("INBOX", testMessage(1))
-	c, err := Dial(context.Background(), ts.config(t))
+	c, err := connectOnce(context.Background(), ts.config(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestReadTimeoutOnSilentServer(t *testing.T) {
 	cfg.Address = px.addr()
 	cfg.WatchdogInterval = time.Second
 	cfg.ReadTimeout = 1500 * time.Millisecond
-	c, err := Dial(context.Background(), cfg)
+	c, err := connectOnce(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,7 @@ func TestSearchNewFiltersStar(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		ts.appendMsg("INBOX", testMessage(i))
 	}
-	c, err := Dial(context.Background(), ts.config(t))
+	c, err := connectOnce(context.Background(), ts.config(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,10 +16,10 @@ func TestImplicitTLS(t *testing.T) {
 	t.Run("self-signed without RootCAs is refused", func(t *testing.T) {
 		cfg := ts.config(t)
 		cfg.TLS = TLSImplicit
-		_, err := Dial(context.Background(), cfg)
+		_, err := connectOnce(context.Background(), cfg)
 		var unknown x509.UnknownAuthorityError
 		if err == nil || !errors.As(err, &unknown) {
-			t.Fatalf("Dial = %v, want a certificate (unknown authority) error", err)
+			t.Fatalf("Connect = %v, want a certificate (unknown authority) error", err)
 		}
 	})
 	t.Run("trusted with RootCAs", func(t *testing.T) {
@@ -48,7 +48,7 @@ func TestStartTLS(t *testing.T) {
 
 	cfg := ts.config(t)
 	cfg.TLS = TLSStartTLS
-	if _, err := Dial(context.Background(), cfg); err == nil {
+	if _, err := connectOnce(context.Background(), cfg); err == nil {
 		t.Fatal("STARTTLS to a self-signed server without RootCAs succeeded")
 	}
 	cfg.TLSConfig = &tls.Config{RootCAs: ts.certs}

@@ -28,7 +28,11 @@ func TestTLSServerName(t *testing.T) {
 		if mc.TLSConfig.ServerName != "smtp.alias.test" {
 			t.Errorf("smtp.tls_server_name not applied: %q", mc.TLSConfig.ServerName)
 		}
-		conn, err := poller.Dial(context.Background(), pc)
+		p, err := poller.New(pc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := p.Connect(context.Background())
 		if err == nil {
 			conn.Close()
 		}
