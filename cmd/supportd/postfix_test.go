@@ -365,4 +365,12 @@ func TestPostfixBccPlusAddressFoundThroughDeliveredTo(t *testing.T) {
 	if from, _ := mail.ParseAddress(relay.Header.Get("From")); from == nil || from.Address != "support@vendor.test" {
 		t.Errorf("relay From %q, want the support address", relay.Header.Get("From"))
 	}
+	// The forged one reached staff, flagged.
+	flagged := false
+	for _, m := range w.dv.MessagesOf(t, pfQueue, "INBOX") {
+		flagged = flagged || bytes.Contains(m.Raw, []byte("FORGED TEXT")) && bytes.Contains(m.Raw, []byte("X-Support-Unverified-Staff: yes"))
+	}
+	if !flagged {
+		t.Error("no staff copy of the forged message flagged X-Support-Unverified-Staff: yes")
+	}
 }
