@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"errors"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +94,37 @@ func TestPostfixMXAndSubmission(t *testing.T) {
 	}
 	if ok, _ := c.Extension("AUTH"); ok {
 		t.Error("submission offers AUTH before STARTTLS")
+	}
+}
+
+// tbRecorder is a testing.TB whose Fatal and Skip end only the goroutine that
+// called them, recording which it was.
+type tbRecorder struct {
+	testing.TB
+	failed, skipped bool
+}
+
+func (r *tbRecorder) Helper()               {}
+func (r *tbRecorder) Fatal(...any)          { r.failed = true; runtime.Goexit() }
+func (r *tbRecorder) Fatalf(string, ...any) { r.failed = true; runtime.Goexit() }
+func (r *tbRecorder) Skipf(string, ...any)  { r.skipped = true; runtime.Goexit() }
+
+// A missing postfix skips the test, or fails it under CI /
+// SUPPORTD_REQUIRE_SERVERS=1.
+func TestPostfixMissingFailsWhenRequired(t *testing.T) {
+	t.Setenv("SUPPORTD_POSTFIX", filepath.Join(t.TempDir(), "no-postfix"))
+	for _, req := range []string{"1", "0"} {
+		t.Setenv("CI", "")
+		t.Setenv("SUPPORTD_REQUIRE_SERVERS", req)
+		r := &tbRecorder{TB: t}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			StartPostfix(r, &DovecotServer{lmtp: true}, nil)
+		}()
+		<-done
+		if want := req == "1"; r.failed != want || r.skipped == want {
+			t.Errorf("SUPPORTD_REQUIRE_SERVERS=%s: failed %v skipped %v, want failed %v", req, r.failed, r.skipped, want)
+		}
 	}
 }
