@@ -64,15 +64,16 @@ type PostfixServer struct {
 //
 // Why the instance is started as it is: the postfix(1) command reports its
 // own fatal errors on stderr only when stderr is a terminal, else only to
-// syslog/postlogd, so a failure under `go test` is silent. It also refuses a
+// syslog/postlogd, so a failure under `go test` is silent (run `script -qec
+// "postfix -c DIR check" /dev/null` to see them). It also refuses a
 // maillog_file outside maillog_file_prefixes (default /var and /dev/stdout),
 // which is what a private log file in a temporary directory hit. So main.cf
-// widens maillog_file_prefixes to the instance directory, `postfix -c DIR
-// check` only lays out the queue directory, and the master daemon runs as our
-// child in the foreground (`master -d -c DIR`, its output in stderr.log),
-// which `postfix start` would detach into a session of its own. As root no
-// alternate_config_directories entry in /etc/postfix/main.cf is needed for
-// -c; the system configuration is neither read nor changed.
+// widens maillog_file_prefixes to the instance directory, the queue directory
+// is laid out here (makeQueue) rather than by `postfix check`, and the master
+// daemon runs as our child in the foreground (`master -d -c DIR`, its output
+// in stderr.log), which `postfix start` would detach into a session of its
+// own. As root no alternate_config_directories entry in /etc/postfix/main.cf
+// is needed for -c; the system configuration is neither read nor changed.
 func StartPostfix(t testing.TB, dv *DovecotServer, opts *PostfixOptions) *PostfixServer {
 	t.Helper()
 	if opts == nil {
