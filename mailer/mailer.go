@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"supportd/internal/loopback"
+	"supportd/internal/tlshint"
 	"supportd/internal/xoauth2"
 
 	"github.com/emersion/go-sasl"
@@ -638,9 +639,10 @@ func (m *Mailer) open(ctx context.Context) (*session, error) {
 	if err := s.auth(tok); err != nil {
 		if se := (*smtp.SMTPError)(nil); errors.As(err, &se) && (se.Code == 535 || se.EnhancedCode == smtp.EnhancedCode{5, 7, 8}) {
 			m.authFailures.Add(1)
-			refused := fmt.Errorf("login as %s refused (check %s): %w", m.cfg.Username, m.cfg.AuthKey, err)
+			refused := fmt.Errorf("login as %s refused (check smtp.username and %s): %w", m.cfg.Username, m.cfg.AuthKey, err)
 			m.authErr.Store(&refused)
-			m.log.Error("smtp authentication failed", "account", m.cfg.Username, "key", m.cfg.AuthKey, "err", err)
+			m.log.Error("smtp authentication failed", "account", m.cfg.Username, "key", m.cfg.AuthKey, "err", refused)
+			err = refused
 		}
 		return fail("auth", err)
 	}
@@ -820,8 +822,9 @@ func (m *Mailer) wrap(ctx context.Context, op string, base *Error, err error) er
 		}
 	}
 	if IsTLSVerification(err) {
-		m.log.Error("smtp TLS certificate verification failed: check smtp.address and smtp.ca_file; mail stays queued",
-			"address", m.cfg.Address, "err", err)
+		e.Err = tlshint.Wrap("smtp", m.cfg.Address, e.Err)
+		m.log.Error("smtp TLS certificate verification failed: check smtp.address, smtp.ca_file and smtp.tls_server_name; mail stays queued",
+			"address", m.cfg.Address, "err", e.Err)
 	}
 	return e
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"supportd/internal/loopback"
+	"supportd/internal/tlshint"
 	"supportd/internal/xoauth2"
 
 	"github.com/emersion/go-imap/v2"
@@ -90,14 +91,14 @@ func dial(ctx context.Context, cfg Config, tok *oauth2.Token, uh *imapclient.Uni
 		tc := tls.Client(raw, tlsConfig(cfg, host))
 		if err := tc.HandshakeContext(dctx); err != nil {
 			raw.Close()
-			return nil, fmt.Errorf("tls handshake with %s: %w", cfg.Address, err)
+			return nil, fmt.Errorf("tls handshake with %s: %w", cfg.Address, tlshint.Wrap("imap", cfg.Address, err))
 		}
 		c = imapclient.New(tc, opts)
 	case TLSStartTLS:
 		opts.TLSConfig = tlsConfig(cfg, host)
 		if c, err = imapclient.NewStartTLS(raw, opts); err != nil {
 			raw.Close()
-			return nil, fmt.Errorf("starttls with %s: %w", cfg.Address, ctxErr(dctx, err))
+			return nil, fmt.Errorf("starttls with %s: %w", cfg.Address, tlshint.Wrap("imap", cfg.Address, ctxErr(dctx, err)))
 		}
 	case TLSNone:
 		if !loopback.Host(host) { // Validate checks it too; never weaken this
@@ -235,7 +236,13 @@ func authenticate(c *imapclient.Client, cfg Config, tok *oauth2.Token) (string, 
 	case caps.Has(imap.Cap("AUTH=PLAIN")):
 		return sasl.Plain, c.Authenticate(sasl.NewPlainClient("", cfg.Username, password(cfg)))
 	case caps.Has(imap.CapLoginDisabled):
-		return "LOGIN", errors.New("server disabled LOGIN and offers no AUTH=PLAIN")
+		// Dovecot with disable_plaintext_auth / ssl = required on a
+		// connection without TLS: the password is not sent.
+		msg := "server disabled LOGIN and offers no AUTH=PLAIN"
+		if cfg.TLS == TLSNone {
+			msg += ": it requires TLS (set imap.tls to starttls or implicit)"
+		}
+		return "LOGIN", errors.New(msg)
 	default:
 		return "LOGIN", c.Login(cfg.Username, password(cfg)).Wait()
 	}

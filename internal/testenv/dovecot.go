@@ -75,11 +75,12 @@ type DovecotServer struct {
 	user    string
 	pass    string
 
-	host    string // the listening address: 127.0.0.1, SSLRequiredHost
-	port    int
-	tlsPort int // 0 without TLS
-	certPEM []byte
-	caPool  *x509.CertPool
+	host       string // the listening address: 127.0.0.1, SSLRequiredHost
+	port       int
+	tlsPort    int // 0 without TLS
+	certPEM    []byte
+	caPool     *x509.CertPool
+	serverName string // what TLSConfig verifies
 
 	noKeywords  bool
 	sslRequired bool
@@ -217,6 +218,12 @@ func (s *DovecotServer) writeCert(c *Cert) error {
 		}
 	}
 	s.certPEM, s.caPool = c.CertPEM, c.Pool
+	// The helpers' own sessions verify the certificate by a name it holds
+	// (PKI.WrongName names no address).
+	s.serverName = s.host
+	if leaf := c.TLS.Leaf; leaf != nil && leaf.VerifyHostname(s.host) != nil && len(leaf.DNSNames) > 0 {
+		s.serverName = leaf.DNSNames[0]
+	}
 	_, _, err := c.writeKeyPair(s.dir, "cert")
 	return err
 }
@@ -408,12 +415,13 @@ func (s *DovecotServer) CertPEM() []byte { return s.certPEM }
 
 // TLSConfig returns a client configuration that trusts only this instance's
 // certificate's root, with ServerName the listening address (127.0.0.1,
-// SSLRequiredHost); nil without TLS.
+// SSLRequiredHost) or, when the certificate does not name it, the
+// certificate's first DNS name; nil without TLS.
 func (s *DovecotServer) TLSConfig() *tls.Config {
 	if s.caPool == nil {
 		return nil
 	}
-	return &tls.Config{RootCAs: s.caPool, ServerName: s.host, MinVersion: tls.VersionTLS12}
+	return &tls.Config{RootCAs: s.caPool, ServerName: s.serverName, MinVersion: tls.VersionTLS12}
 }
 
 // Client returns a logged-in go-imap client (plaintext, or STARTTLS with
