@@ -161,8 +161,9 @@ func tlsEnv(dv *testenv.DovecotServer, smtpPass string) []string {
 }
 
 // The chain verifies with only the root in imap.ca_file and smtp.ca_file:
-// supportd fetches the message over STARTTLS from Dovecot (ssl = required) and
-// delivers the reply to Mailpit over STARTTLS with AUTH.
+// supportd fetches the message over STARTTLS (then implicit TLS) from Dovecot
+// (ssl = required) and delivers the reply to Mailpit over STARTTLS with AUTH;
+// restarted on a fresh store it answers nothing old.
 func TestTLSChainRootOnlyFetchesAndAnswers(t *testing.T) {
 	pki := testenv.NewPKI(t)
 	r := newTLSRig(t, pki, pki.Leaf, pki.Leaf)
@@ -194,6 +195,20 @@ func TestTLSChainRootOnlyFetchesAndAnswers(t *testing.T) {
 	}
 	if !r.processed(uid) || !strings.Contains(run.logs.String(), "tls=implicit") {
 		t.Errorf("the second message was not read over implicit TLS")
+	}
+
+	// A fresh store (lost database, second instance) with start_at all, over
+	// TLS: the two tagged messages are not answered again; a new one is.
+	r.dbPath = filepath.Join(filepath.Dir(r.dbPath), "fresh.db")
+	uid = r.deliver("chain-fresh")
+	run = startRun(t, r.config("starttls", "", ""), tlsEnv(r.dv, tlsSMTPPass))
+	r.mp.WaitMessages(t, 3, 30*time.Second)
+	time.Sleep(time.Second)
+	if err := run.stop(); err != nil {
+		t.Fatalf("run on a fresh store: %v", err)
+	}
+	if n := len(r.mp.Messages(t)); n != 3 || !r.processed(uid) {
+		t.Errorf("a fresh store: Mailpit holds %d messages, want 3 (nothing old answered again)", n)
 	}
 }
 
