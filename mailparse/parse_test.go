@@ -8,12 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
 )
 
 // testParser is New(opts) (defaults for nil), failing the test on an error.
@@ -671,6 +676,53 @@ func TestLenientFilenameParams(t *testing.T) {
 		m := parseString(t, raw, nil)
 		if len(m.Attachments) != 1 || m.Attachments[0].Filename != tc.want {
 			t.Errorf("%q: attachments %+v, want file name %q", tc.disp, m.Attachments, tc.want)
+		}
+	}
+}
+
+// TestBase64Reader: base64Reader decodes what go-message's decoder does
+// (message.New with Content-Transfer-Encoding base64), and fails where it
+// fails after the same bytes, for lines of any length (quanta split across
+// lines and reads), CRLF or LF, indented lines, read in any piece size.
+func TestBase64Reader(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 300 {
+		raw := make([]byte, rng.IntN(3000))
+		for k := range raw {
+			raw[k] = byte(rng.Uint32())
+		}
+		enc := base64.StdEncoding.EncodeToString(raw)
+		var b strings.Builder
+		for len(enc) > 0 {
+			n := min(len(enc), 1+rng.IntN(100))
+			if rng.IntN(10) == 0 {
+				b.WriteString(" \t"[rng.IntN(2):])
+			}
+			b.WriteString(enc[:n])
+			b.WriteString([]string{"\r\n", "\n"}[rng.IntN(2)])
+			enc = enc[n:]
+		}
+		in := b.String()
+		switch rng.IntN(4) {
+		case 0: // a byte outside the alphabet
+			if k := rng.IntN(len(in) + 1); k < len(in) {
+				in = in[:k] + "!" + in[k+1:]
+			}
+		case 1: // truncated
+			in = in[:rng.IntN(len(in)+1)]
+		}
+		ref, err := message.New(message.Header{Header: textproto.Header{}}, strings.NewReader(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref.Header.Set("Content-Transfer-Encoding", "base64")
+		ref, _ = message.New(ref.Header, strings.NewReader(in))
+		want, wantErr := io.ReadAll(ref.Body)
+		for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in)), iotest.HalfReader(strings.NewReader(in))} {
+			got, err := io.ReadAll(newBase64Reader(r))
+			if !bytes.Equal(got, want) || (err == nil) != (wantErr == nil) {
+				t.Fatalf("case %d: %d bytes, error %v; want %d bytes, error %v", i, len(got), err, len(want), wantErr)
+			}
 		}
 	}
 }
