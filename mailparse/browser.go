@@ -18,13 +18,21 @@ const (
 
 var (
 	uaTokens = []string{"edg/", "edge/", "edga/", "edgios/", "opr/", "firefox/", "fxios/", "chrome/", "crios/", "trident/", "msie ", "safari/"}
-	uaEdgeRe = regexp.MustCompile(`\bedg(?:e|a|ios)?/(\d+(?:\.\d+)*)`)
-	uaOprRe  = regexp.MustCompile(`\bopr/(\d+(?:\.\d+)*)`)
-	uaFfRe   = regexp.MustCompile(`\b(?:firefox|fxios)/(\d+(?:\.\d+)*)`)
-	uaTriRe  = regexp.MustCompile(`\btrident/(\d+)`)
-	uaMsieRe = regexp.MustCompile(`\bmsie (\d+)`)
-	uaChrRe  = regexp.MustCompile(`\b(?:chrome|crios)/(\d+(?:\.\d+)*)`)
-	uaSafRe  = regexp.MustCompile(`\bversion/(\d+(?:\.\d+)*).*\bsafari/`)
+	// uaBrowsers are read from a User-Agent in this order (Edge and Opera
+	// also say Chrome and Safari); Trident/7.0 is IE 11.
+	uaBrowsers = []struct {
+		re   *regexp.Regexp
+		name string
+	}{
+		{regexp.MustCompile(`\bedg(?:e|a|ios)?/(\d+(?:\.\d+)*)`), BrowserEdge},
+		{regexp.MustCompile(`\bopr/(\d+(?:\.\d+)*)`), BrowserOpera},
+		{regexp.MustCompile(`\b(?:firefox|fxios)/(\d+(?:\.\d+)*)`), BrowserFirefox},
+		{regexp.MustCompile(`\bmsie (\d+)`), BrowserIE},
+		{regexp.MustCompile(`\btrident/(\d+)`), BrowserIE},
+		{regexp.MustCompile(`\b(?:chrome|crios)/(\d+(?:\.\d+)*)`), BrowserChrome},
+		{regexp.MustCompile(`\bversion/(\d+(?:\.\d+)*).*\bsafari/`), BrowserSafari},
+		{regexp.MustCompile(`safari/`), BrowserSafari},
+	}
 	// versionAfterRe reads the version after a browser name: " 118.0.5993.88",
 	// " Version 85.0.564.51", " (version 17.1)", ": 119", " v104".
 	versionAfterRe = regexp.MustCompile(`^\s*(?:browser\s*)?(?:\(?\s*(?:version|ver\.?|v\.?)\s*)?[:\-]?\s*(\d{1,3}(?:\.\d+){0,3})`)
@@ -74,33 +82,17 @@ func findUA(lower string) *Browser {
 	if isExample(lower, ua) {
 		return nil
 	}
-	if m := uaEdgeRe.FindStringSubmatch(line); m != nil {
-		return &Browser{BrowserEdge, m[1]}
-	}
-	if m := uaOprRe.FindStringSubmatch(line); m != nil {
-		return &Browser{BrowserOpera, m[1]}
-	}
-	if m := uaFfRe.FindStringSubmatch(line); m != nil {
-		return &Browser{BrowserFirefox, m[1]}
-	}
-	if m := uaMsieRe.FindStringSubmatch(line); m != nil {
-		return &Browser{BrowserIE, m[1]}
-	}
-	if m := uaTriRe.FindStringSubmatch(line); m != nil {
-		v := ""
-		if n, err := strconv.Atoi(m[1]); err == nil && n >= 4 && n <= 7 {
-			v = strconv.Itoa(n + 4) // Trident/7.0 is IE 11
+	for _, ua := range uaBrowsers {
+		if m := ua.re.FindStringSubmatch(line); m != nil {
+			v := strings.Join(m[1:], "")
+			if n, err := strconv.Atoi(v); strings.HasPrefix(m[0], "trident/") {
+				v = ""
+				if err == nil && n >= 4 && n <= 7 {
+					v = strconv.Itoa(n + 4)
+				}
+			}
+			return &Browser{ua.name, v}
 		}
-		return &Browser{BrowserIE, v}
-	}
-	if m := uaChrRe.FindStringSubmatch(line); m != nil {
-		return &Browser{BrowserChrome, m[1]}
-	}
-	if m := uaSafRe.FindStringSubmatch(line); m != nil {
-		return &Browser{BrowserSafari, m[1]}
-	}
-	if strings.Contains(line, "safari/") {
-		return &Browser{BrowserSafari, ""}
 	}
 	return nil
 }
@@ -129,13 +121,10 @@ func findNamedBrowser(orig, lower string) *Browser {
 	atV, atNoV := -1, -1
 	onBrowserLine := lineMemo{s: lower, word: "browser", start: -1, end: -1}
 	for _, bn := range browserNames {
-		for i := 0; ; {
-			j := strings.Index(lower[i:], bn.anchor)
-			if j < 0 || (atV >= 0 && i+j > atV) {
+		for at := range indexes(lower, bn.anchor) {
+			if atV >= 0 && at > atV {
 				break
 			}
-			at := i + j
-			i = at + len(bn.anchor)
 			if at > 0 && isAlnum(lower[at-1]) || isExample(lower, at) {
 				continue
 			}
@@ -175,13 +164,10 @@ func findNamedBrowser(orig, lower string) *Browser {
 // findIE finds "IE11" or "IE 11" (versions 5 to 11) before limit (any
 // position if limit < 0): the version and its position, or -1.
 func findIE(lower string, limit int) (string, int) {
-	for i := 0; ; {
-		j := strings.Index(lower[i:], "ie")
-		if j < 0 || (limit >= 0 && i+j > limit) {
-			return "", -1
+	for at := range indexes(lower, "ie") {
+		if limit >= 0 && at > limit {
+			break
 		}
-		at := i + j
-		i = at + 2
 		if at > 0 && isAlnum(lower[at-1]) {
 			continue
 		}
@@ -197,6 +183,7 @@ func findIE(lower string, limit int) (string, int) {
 		}
 		return m[1], at
 	}
+	return "", -1
 }
 
 // weakNameCounts decides whether "edge" or "opera" without a version names

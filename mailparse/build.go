@@ -1,6 +1,7 @@
 package mailparse
 
 import (
+	"cmp"
 	"regexp"
 	"slices"
 	"strconv"
@@ -39,20 +40,12 @@ type buildMention struct {
 	current  bool // the target of an upgrade ("to 9785", "now on 9785")
 }
 
-// findBuilds reads the build numbers of own (the customer's own text,
-// lower-cased): the build the customer is on now — a labelled field first,
-// else the target of the last upgrade mentioned, else the highest build —
-// and every build mentioned, in order, each once. Example values ("e.g.
-// build 9653") and operating-system builds do not count.
+// findBuilds reads the build the customer is on now (doc.go) from own (their
+// own text, lower-cased), and every build mentioned, in order, each once;
+// examples and operating-system builds do not count.
 func findBuilds(own string) (int, []int) {
 	var ms []buildMention
-	for i := 0; ; {
-		j := strings.Index(own[i:], "build")
-		if j < 0 {
-			break
-		}
-		at := i + j
-		i = at + 5
+	for at := range indexes(own, "build") {
 		if at > 0 && isAlnum(own[at-1]) {
 			continue
 		}
@@ -61,10 +54,10 @@ func findBuilds(own string) (int, []int) {
 			continue
 		}
 		n, ok := buildAt(own, at+m[2], at+m[3])
-		if !ok || osBeforeBuildRe.MatchString(linePrefix(own, at, 40)) {
+		lead := linePrefix(own, at, 40)
+		if !ok || osBeforeBuildRe.MatchString(lead) {
 			continue
 		}
-		lead := linePrefix(own, at, 40)
 		labelled := labelLeadRe.MatchString(lead) && len(lead) < 40 && strings.ContainsAny(own[at:at+m[2]], ":=#\t\n-–")
 		ms = append(ms, buildMention{at: at + m[2], n: n, labelled: labelled})
 	}
@@ -111,13 +104,7 @@ func findBuilds(own string) (int, []int) {
 		}
 		highest = max(highest, bm.n)
 	}
-	switch {
-	case current != 0:
-		return current, all
-	case last != 0:
-		return last, all
-	}
-	return highest, all
+	return cmp.Or(current, last, highest), all
 }
 
 // buildAt reads the build number own[a:b]: not part of a longer number or a

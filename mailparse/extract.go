@@ -1,6 +1,9 @@
 package mailparse
 
-import "strings"
+import (
+	"iter"
+	"strings"
+)
 
 // DefaultServerOSes are the supported web-server operating systems used when
 // Options.ServerOSes is nil.
@@ -15,41 +18,35 @@ var DefaultServerOSes = []string{
 	"Windows 11",
 }
 
-// maxFieldBytes bounds the body text searched for the ticket id, build,
-// server OS and browser: what a customer states comes in the first pages, and
-// a pasted megabyte of log must not cost a megabyte of scanning per field.
+// maxFieldBytes bounds the body text searched for fields: what a customer
+// states comes first, and a pasted log must not be scanned per field.
 const maxFieldBytes = 64 << 10
 
 // maxProseBytes bounds the text examined by the description and steps
 // heuristics (the customer's own words come first).
 const maxProseBytes = 32 << 10
 
-// Extract fills the support fields of m (TicketID, Build, BuildsMentioned,
-// ServerOS, Browser, HasDescription, HasSteps) from m.Subject and m.Text. Parse calls it; it can
-// also be used alone on a Message built by hand.
+// Extract fills the support fields of m from m.Subject and m.Text; Parse
+// calls it, and it works on a Message built by hand.
 func (ps *Parser) Extract(m *Message) {
 	if m == nil {
 		return
 	}
-	text := m.Text
-	if len(text) > maxFieldBytes {
-		text = text[:maxFieldBytes]
-	}
+	text := m.Text[:min(len(m.Text), maxFieldBytes)]
 	orig := m.Subject + "\n" + text
 	lower := asciiLower(orig)
-	ns := len(m.Subject)
-	m.TicketID = ps.ticket.find(m.Subject, lower[:ns])
+	ns := len(m.Subject) + 1
+	m.TicketID = ps.ticket.find(m.Subject, lower[:ns-1])
 	if m.TicketID == "" {
-		m.TicketID = ps.ticket.find(text, lower[ns+1:])
+		m.TicketID = ps.ticket.find(text, lower[ns:])
 	}
 	// The customer's data is read from their own text: what they quote
 	// does not count (the ticket id does: a quoted id marks a follow-up).
-	ownBody, ownLower := ownText(text, lower[ns+1:])
-	own, ownL := m.Subject+"\n"+ownBody, lower[:ns+1]+ownLower
+	own, ownL := ownText(orig, lower, ns)
 	m.Build, m.BuildsMentioned = findBuilds(ownL)
 	m.ServerOS = ps.oses.find(ownL)
 	m.Browser = findBrowser(own, ownL)
-	lines := ownLines(ownBody, ownLower)
+	lines := ownLines(own[ns:], ownL[ns:])
 	m.HasDescription = hasDescription(lines)
 	m.HasSteps = hasSteps(lines)
 	m.Problems = normaliseProblems(m.Problems)
@@ -63,8 +60,6 @@ func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// hasDigit reports whether s holds an ASCII digit (what \d matches): a
-// necessary condition of the expressions that read a build, year or version.
 // asciiLower lower-cases ASCII letters only, so byte offsets are unchanged.
 func asciiLower(s string) string {
 	b := []byte(s)
@@ -74,6 +69,19 @@ func asciiLower(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// indexes yields the position of each occurrence of sub in s, in order.
+func indexes(s, sub string) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for i := 0; i <= len(s); i++ {
+			j := strings.Index(s[i:], sub)
+			if j < 0 || !yield(i+j) {
+				return
+			}
+			i += j
+		}
+	}
 }
 
 // window returns s[i:i+n] (bounded).

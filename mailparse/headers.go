@@ -57,8 +57,7 @@ func (p *parser) headers(h message.Header) {
 		m.HasReturnPath = true
 		m.ReturnPath = returnPath(h.Get("Return-Path"))
 	}
-	// The topmost Delivered-To only: the receiving server adds it above any
-	// the sender supplied.
+	// The topmost Delivered-To: the receiving server's, above the sender's.
 	m.DeliveredTo = strings.ToLower(returnPath(h.Get("Delivered-To")))
 	m.AutoSubmitted = token(h.Get("Auto-Submitted"))
 	m.Precedence = token(h.Get("Precedence"))
@@ -94,17 +93,15 @@ func token(v string) string {
 	return strings.ToLower(clean(v, 256))
 }
 
-// wordDecoder decodes RFC 2047 encoded words with go-message's charsets,
-// like go-message's own header decoding. addressParser is
-// go-message/mail.ParseAddressList's parser with that decoder.
+// wordDecoder decodes RFC 2047 encoded words with go-message's charsets, as
+// go-message does; addressParser is go-message/mail's, with that decoder.
 var (
 	wordDecoder   = mime.WordDecoder{CharsetReader: wordCharsetReader}
 	addressParser = mail.AddressParser{WordDecoder: &wordDecoder}
 )
 
-// wordCharsetReader is message.CharsetReader for the few bytes of one
-// encoded word, returned as a bytes.Reader: mime.WordDecoder copies the
-// result with io.Copy, which uses its WriteTo instead of a 32 KiB buffer.
+// wordCharsetReader is message.CharsetReader returning a bytes.Reader, which
+// io.Copy reads without a 32 KiB buffer per encoded word.
 func wordCharsetReader(charset string, input io.Reader) (io.Reader, error) {
 	r, err := message.CharsetReader(charset, input)
 	if err != nil {
@@ -117,15 +114,23 @@ func wordCharsetReader(charset string, input io.Reader) (io.Reader, error) {
 // decodeWords decodes RFC 2047 encoded words; on failure (an unknown
 // charset) the raw value is kept and a problem recorded.
 func (p *parser) decodeWords(v, field string) string {
-	if !strings.Contains(v, "=?") {
-		return fixUTF8(v)
-	}
-	s, err := wordDecoder.DecodeHeader(v)
-	if err != nil {
+	s, ok := decodeWordsOK(v)
+	if !ok {
 		p.problem("bad_encoded_word: " + field)
-		return fixUTF8(v)
 	}
 	return fixUTF8(s)
+}
+
+// decodeWordsOK decodes RFC 2047 encoded words, keeping v as it is when
+// they cannot be decoded (ok false).
+func decodeWordsOK(v string) (string, bool) {
+	if !strings.Contains(v, "=?") {
+		return v, true
+	}
+	if s, err := wordDecoder.DecodeHeader(v); err == nil {
+		return s, true
+	}
+	return v, false
 }
 
 // fixUTF8 returns s as valid UTF-8: raw 8-bit header bytes are read as
@@ -140,25 +145,13 @@ func fixUTF8(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-// clean replaces every run of control characters (CR, LF, TAB, C0, DEL, C1,
-// Unicode line and paragraph separators) with one space, trims, and cuts to at
-// most max bytes on a rune boundary. It is what makes a decoded header safe to
-// write back into a header (no injection).
+// clean replaces every run of control characters (C0, DEL, C1, U+2028/9)
+// with one space, trims, and cuts to max bytes on a rune boundary: a decoded
+// header is then safe to write back into a header (no injection).
 func clean(s string, max int) string {
-	needs := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == 0x7f || c >= utf8.RuneSelf {
-			needs = true
-			break
-		}
-	}
-	if !needs {
+	if strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r >= utf8.RuneSelf }) < 0 {
 		s = strings.TrimSpace(s)
-		if len(s) > max {
-			s = s[:max]
-		}
-		return s
+		return s[:min(len(s), max)]
 	}
 	var b strings.Builder
 	b.Grow(len(s))
@@ -187,14 +180,7 @@ func isControl(r rune) bool {
 // cleanFilename makes an attachment name displayable: decoded, no control
 // characters, no directory part.
 func cleanFilename(s string) string {
-	if s == "" {
-		return ""
-	}
-	if strings.Contains(s, "=?") {
-		if d, err := wordDecoder.DecodeHeader(s); err == nil {
-			s = d
-		}
-	}
+	s, _ = decodeWordsOK(s)
 	s = clean(fixUTF8(s), 255)
 	if i := strings.LastIndexAny(s, `/\`); i >= 0 {
 		s = s[i+1:]
@@ -204,26 +190,24 @@ func cleanFilename(s string) string {
 
 var lenientParamRe = regexp.MustCompile(`([A-Za-z0-9][A-Za-z0-9\-_.*]*)\s*=\s*("(?:[^"\\]|\\.)*"?|[^;\s]*)`)
 
-// parseParams parses "type/subtype; a=b; ..." with mime.ParseMediaType, and
-// falls back to a lenient parse (duplicate or malformed parameters, bad
-// quoting) reporting err.
+// parseParams parses a value "type/subtype; a=b; ..." with mime: the type
+// lower-cased, the parameters RFC 2047-decoded; for what mime refuses, a
+// lenient parse, reporting err.
 func parseParams(v string) (string, map[string]string, error) {
+	if strings.TrimSpace(v) == "" {
+		return "", map[string]string{}, nil
+	}
 	t, params, err := mime.ParseMediaType(v)
 	if err == nil {
 		for k, pv := range params {
-			if strings.Contains(pv, "=?") {
-				if d, derr := wordDecoder.DecodeHeader(pv); derr == nil {
-					params[k] = d
-				}
-			}
+			params[k], _ = decodeWordsOK(pv)
 		}
 		return strings.ToLower(t), params, nil
 	}
 	params = map[string]string{}
 	if err == mime.ErrInvalidMediaParameter {
-		// The media type is fine, some parameter is not (an unquoted 8-bit
-		// file name, a stray character): mime drops every parameter then, so
-		// read them leniently, as enmime does, and keep the file name.
+		// A bad parameter (an unquoted 8-bit file name): mime drops them
+		// all, so read them leniently, as enmime does.
 		if i := strings.IndexByte(v, ';'); i >= 0 {
 			lenientParams(v[i+1:], params)
 		}
@@ -255,11 +239,7 @@ func lenientParams(rest string, params map[string]string) {
 			val = strings.TrimSuffix(strings.TrimPrefix(val, `"`), `"`)
 			val = strings.ReplaceAll(val, `\"`, `"`)
 		}
-		if strings.Contains(val, "=?") {
-			if d, derr := wordDecoder.DecodeHeader(val); derr == nil {
-				val = d
-			}
-		}
+		val, _ = decodeWordsOK(val)
 		if _, dup := params[k]; !dup {
 			params[k] = val
 		}
@@ -302,14 +282,10 @@ func (p *parser) addressList(h message.Header, key string) []Address {
 	return out
 }
 
-// from reads the From field: one reading, the one a DMARC check judges.
-// When the field is exactly one mailbox (one field, one address, no group),
-// that is From and the author. Otherwise the problem "ambiguous_from" is
-// recorded, FromAmbiguous is set (Author is nil: no entitlement follows
-// from it), and From is only what MTAs read for a reply from a malformed
-// value or a group of one: the address of the value's one angle-addr, or
-// its one local@domain when it has no angle-addr; nil when there is no such
-// single address, and for several mailboxes or From fields.
+// from reads the From field as a DMARC check does: exactly one mailbox (one
+// field, one address, no group) is From and the author. Otherwise it is
+// "ambiguous_from", and From is only what an MTA replies to (mtaAddress) for
+// a malformed value or a group of one, nil for several mailboxes or fields.
 func (p *parser) from(vals []string) {
 	vals = slices.DeleteFunc(vals, func(v string) bool { return strings.TrimSpace(v) == "" })
 	if len(vals) == 0 {
@@ -338,26 +314,24 @@ var angleAddrRe = regexp.MustCompile(`<([^<>]*)>`)
 // mtaAddress reads a From value that is not one mailbox as MTAs do: the
 // address in its one angle-addr, or, without any, its one local@domain.
 func mtaAddress(v string) *Address {
-	var addr string
-	var at int
-	if angles := angleAddrRe.FindAllStringSubmatchIndex(v, 2); len(angles) > 0 {
-		if len(angles) > 1 {
-			return nil
+	angles := angleAddrRe.FindAllStringSubmatchIndex(v, 2)
+	if len(angles) == 0 {
+		if as := fallbackAddresses(v); len(as) == 1 {
+			return &as[0]
 		}
-		inner := strings.TrimSpace(v[angles[0][2]:angles[0][3]])
-		if loc := addrFallbackRe.FindStringIndex(inner); loc == nil || loc[0] != 0 || loc[1] != len(inner) {
-			return nil
-		}
-		addr, at = inner, angles[0][0]
-	} else {
-		locs := addrFallbackRe.FindAllStringIndex(v, 2)
-		if len(locs) != 1 {
-			return nil
-		}
-		addr, at = v[locs[0][0]:locs[0][1]], locs[0][0]
+		return nil
 	}
-	name := strings.Trim(strings.TrimRight(strings.TrimSpace(v[:at]), "<( \t"), `"' `)
-	return &Address{Name: clean(name, maxHeaderValue), Addr: normAddr(addr)}
+	inner := strings.TrimSpace(v[angles[0][2]:angles[0][3]])
+	if loc := addrFallbackRe.FindStringIndex(inner); len(angles) > 1 || loc == nil || loc[0] != 0 || loc[1] != len(inner) {
+		return nil
+	}
+	return &Address{Name: leadName(v[:angles[0][0]]), Addr: normAddr(inner)}
+}
+
+// leadName is the display name standing before an address that could not
+// be parsed: lead without quotes and the opening "<" or "(".
+func leadName(lead string) string {
+	return clean(strings.Trim(strings.TrimRight(strings.TrimSpace(lead), "<( \t"), `"' `), maxHeaderValue)
 }
 
 // isGroup reports whether an address list that parsed is a group
@@ -388,19 +362,15 @@ func isGroup(v string) bool {
 	return false
 }
 
-// fallbackAddresses extracts local@domain shapes from a malformed value,
-// taking the text before an address as its display name when it is the only
-// one.
+// fallbackAddresses extracts local@domain shapes from a malformed value (an
+// only one has the text before it as its display name).
 func fallbackAddresses(v string) []Address {
 	locs := addrFallbackRe.FindAllStringIndex(v, 1000)
 	var out []Address
 	for i, l := range locs {
 		a := Address{Addr: normAddr(v[l[0]:l[1]])}
 		if i == 0 && len(locs) == 1 {
-			name := strings.TrimSpace(v[:l[0]])
-			name = strings.TrimRight(name, "<( \t")
-			name = strings.Trim(name, `"' `)
-			a.Name = clean(name, maxHeaderValue)
+			a.Name = leadName(v[:l[0]])
 		}
 		out = append(out, a)
 	}
@@ -413,42 +383,33 @@ func normAddr(a string) string {
 	return strings.ToLower(clean(a, 320))
 }
 
-// msgIDs extracts "<...>" message identifiers from a header value. Values
-// without brackets are tolerated: each whitespace-separated token becomes
-// one identifier.
+// msgIDs extracts "<...>" message identifiers from a header value; without
+// brackets, each whitespace-separated token is one.
 func msgIDs(v string, max int) []string {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return nil
-	}
 	var out []string
-	if strings.Contains(v, "<") {
-		for len(out) < max {
-			i := strings.IndexByte(v, '<')
-			if i < 0 {
-				break
-			}
-			j := strings.IndexByte(v[i:], '>')
-			if j < 0 {
-				if id := idToken(v[i+1:]); id != "" {
-					out = append(out, id)
-				}
-				break
-			}
-			if id := idToken(v[i+1 : i+j]); id != "" {
-				out = append(out, id)
-			}
-			v = v[i+j+1:]
+	add := func(s string) {
+		if id := idToken(s); id != "" && len(out) < max {
+			out = append(out, id)
+		}
+	}
+	if !strings.Contains(v, "<") {
+		for _, f := range strings.FieldsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || r == ',' }) {
+			add(f)
 		}
 		return out
 	}
-	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return unicode.IsSpace(r) || r == ',' }) {
-		if len(out) >= max {
+	for len(out) < max {
+		i := strings.IndexByte(v, '<')
+		if i < 0 {
 			break
 		}
-		if id := idToken(f); id != "" {
-			out = append(out, id)
+		j := strings.IndexByte(v[i:], '>')
+		if j < 0 {
+			add(v[i+1:])
+			break
 		}
+		add(v[i+1 : i+j])
+		v = v[i+j+1:]
 	}
 	return out
 }
@@ -500,8 +461,7 @@ var dateCommentRe = regexp.MustCompile(`\s*\([^)]*\)`)
 
 // parseDate parses an RFC 5322 date, tolerating the usual deviations.
 func parseDate(v string) (time.Time, bool) {
-	// Fast path for the canonical form: net/mail tries dozens of layouts and
-	// builds an error for each miss (10% of Parse on testdata/mail).
+	// The canonical form first: net/mail tries dozens of layouts.
 	if t, err := time.Parse(dateLayouts[0], v); err == nil {
 		return t, true
 	}

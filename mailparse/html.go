@@ -11,11 +11,8 @@ import (
 	"golang.org/x/net/html/atom"
 )
 
-// htmlText converts HTML to plain text for field extraction: block elements
-// and <br> become line breaks, table cells are separated by a tab and rows by
-// a line break (so "Build Number | 8973" in a table reads "Build Number\t8973"),
-// list items get "- " or "N. ", blockquote lines get "> ", script/style/head
-// are dropped, entities are decoded, and runs of white space collapse.
+// htmlText converts HTML to text (doc.go): table cells are separated by a
+// tab, so "Build Number | 8973" in a table reads "Build Number\t8973".
 type htmlText struct {
 	out     []byte
 	start   int // len(out) when the conversion began
@@ -156,24 +153,28 @@ func (w *htmlText) block() {
 	}
 }
 
+// skipped are the elements whose content is not text; blocks start and end
+// on a line of their own.
+var (
+	skipped = map[atom.Atom]bool{atom.Script: true, atom.Style: true, atom.Title: true, atom.Noscript: true, atom.Template: true}
+	blocks  = map[atom.Atom]bool{atom.P: true, atom.Div: true, atom.H1: true, atom.H2: true, atom.H3: true, atom.H4: true, atom.H5: true,
+		atom.H6: true, atom.Address: true, atom.Article: true, atom.Section: true, atom.Header: true, atom.Footer: true, atom.Dl: true,
+		atom.Dt: true, atom.Dd: true, atom.Center: true, atom.Form: true, atom.Fieldset: true, atom.Caption: true}
+)
+
 func (w *htmlText) startTag(a atom.Atom, selfClosing bool, z *html.Tokenizer, hasAttr bool) {
-	switch a {
-	case atom.Script, atom.Style, atom.Title, atom.Noscript, atom.Template:
-		if !selfClosing {
-			w.skip++
-		}
+	if skipped[a] && !selfClosing {
+		w.skip++
+	}
+	if w.skip > 0 || skipped[a] {
 		return
 	}
-	if w.skip > 0 {
-		return
+	if blocks[a] {
+		w.block()
 	}
 	switch a {
 	case atom.Br:
 		w.br()
-	case atom.P, atom.Div, atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6,
-		atom.Address, atom.Article, atom.Section, atom.Header, atom.Footer, atom.Dl, atom.Dt, atom.Dd,
-		atom.Center, atom.Form, atom.Fieldset, atom.Caption:
-		w.block()
 	case atom.Hr:
 		w.block()
 		if w.cell == 0 {
@@ -251,45 +252,39 @@ func (w *htmlText) startTag(a atom.Atom, selfClosing bool, z *html.Tokenizer, ha
 }
 
 func (w *htmlText) endTag(a atom.Atom) {
-	switch a {
-	case atom.Script, atom.Style, atom.Title, atom.Noscript, atom.Template:
-		if w.skip > 0 {
-			w.skip--
-		}
+	if skipped[a] && w.skip > 0 {
+		w.skip--
+	}
+	if w.skip > 0 || skipped[a] {
 		return
 	}
-	if w.skip > 0 {
-		return
-	}
-	switch a {
-	case atom.P, atom.Div, atom.H1, atom.H2, atom.H3, atom.H4, atom.H5, atom.H6,
-		atom.Address, atom.Article, atom.Section, atom.Header, atom.Footer, atom.Dl, atom.Dt, atom.Dd,
-		atom.Center, atom.Form, atom.Fieldset, atom.Caption, atom.Li:
+	switch {
+	case blocks[a] || a == atom.Li:
 		w.block()
-	case atom.Pre:
+	case a == atom.Pre:
 		if w.pre > 0 {
 			w.pre--
 		}
 		w.block()
-	case atom.Blockquote:
+	case a == atom.Blockquote:
 		w.block()
 		if w.quote > 0 {
 			w.quote--
 		}
-	case atom.Ul, atom.Ol:
+	case a == atom.Ul || a == atom.Ol:
 		if n := len(w.lists); n > 0 {
 			w.lists = w.lists[:n-1]
 		}
 		w.block()
-	case atom.Td, atom.Th:
+	case a == atom.Td || a == atom.Th:
 		if w.cell > 0 {
 			w.cell--
 		}
-	case atom.Tr:
+	case a == atom.Tr:
 		if w.cell == 0 {
 			w.block()
 		}
-	case atom.Table:
+	case a == atom.Table:
 		if n := len(w.rowCell); n > 0 {
 			w.rowCell = w.rowCell[:n-1]
 		}

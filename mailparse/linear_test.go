@@ -32,7 +32,7 @@ func extractors(t testing.TB) map[string]func(orig, lower string) {
 	return map[string]func(orig, lower string){
 		"ticket":      func(orig, lower string) { p.ticket.find(orig, lower) },
 		"build":       func(_, lower string) { findBuilds(lower) },
-		"own_text":    func(orig, lower string) { ownText(orig, lower) },
+		"own_text":    func(orig, lower string) { ownText(orig, lower, 0) },
 		"server_os":   func(_, lower string) { p.oses.find(lower) },
 		"browser":     func(orig, lower string) { findBrowser(orig, lower) },
 		"description": func(orig, lower string) { hasDescription(ownLines(orig, lower)) },

@@ -24,9 +24,8 @@ const peekBufferSize = 4096
 var errMultipartEOF = errors.New("multipart: no final boundary")
 
 // multipartReader iterates over the parts of a multipart body (RFC 2046
-// §5.1). Unlike go-message's, part headers are read tolerantly (a malformed
-// line is skipped, not fatal to the rest of the body) and within
-// Limits.MaxHeaderBytes.
+// §5.1); unlike go-message's, it reads part headers tolerantly and within
+// MaxHeaderBytes.
 type multipartReader struct {
 	p         *parser
 	budget    *budgetReader
@@ -43,7 +42,7 @@ type multipartReader struct {
 
 func newMultipartReader(p *parser, r io.Reader, boundary string) *multipartReader {
 	b := []byte("\r\n--" + boundary + "--")
-	bud := &budgetReader{r: &stickyErrorReader{r: r}}
+	bud := &budgetReader{r: r}
 	return &multipartReader{
 		p:                p,
 		budget:           bud,
@@ -53,20 +52,6 @@ func newMultipartReader(p *parser, r io.Reader, boundary string) *multipartReade
 		dashBoundaryDash: b[2:],
 		dashBoundary:     b[2 : len(b)-2],
 	}
-}
-
-// stickyErrorReader keeps returning the first error it saw.
-type stickyErrorReader struct {
-	r   io.Reader
-	err error
-}
-
-func (r *stickyErrorReader) Read(p []byte) (n int, _ error) {
-	if r.err != nil {
-		return 0, r.err
-	}
-	n, r.err = r.r.Read(p)
-	return n, r.err
 }
 
 // part is one part of a multipart body: its header and its raw body.
@@ -89,7 +74,6 @@ func (pt *part) Read(d []byte) (int, error) {
 		peek, _ := br.Peek(br.Buffered())
 		pt.n, pt.err = scanUntilBoundary(peek, pt.mr.dashBoundary, pt.mr.nlDashBoundary, pt.total, pt.readErr)
 		if pt.n == 0 && pt.err == nil {
-			// Force buffered I/O to read more into buffer.
 			_, pt.readErr = br.Peek(len(peek) + 1)
 			if pt.readErr == io.EOF {
 				pt.readErr = io.ErrUnexpectedEOF
@@ -99,22 +83,13 @@ func (pt *part) Read(d []byte) (int, error) {
 	if pt.n == 0 {
 		return 0, pt.err
 	}
-	n := len(d)
-	if n > pt.n {
-		n = pt.n
-	}
-	n, _ = br.Read(d[:n])
+	n, _ := br.Read(d[:min(len(d), pt.n)])
 	pt.total += int64(n)
 	pt.n -= n
 	if pt.n == 0 {
 		return n, pt.err
 	}
 	return n, nil
-}
-
-// close skips the rest of the part.
-func (pt *part) close() {
-	_, _ = io.Copy(io.Discard, pt)
 }
 
 // scanUntilBoundary returns how many bytes of buf belong to the part body
@@ -184,10 +159,7 @@ func matchAfterPrefix(buf, prefix []byte, readErr error) int {
 // line that is neither a boundary nor an empty line between parts.
 func (r *multipartReader) nextPart() (*part, error) {
 	if r.currentPart != nil {
-		r.currentPart.close()
-	}
-	if string(r.dashBoundary) == "--" {
-		return nil, fmt.Errorf("multipart: boundary is empty")
+		_, _ = io.Copy(io.Discard, r.currentPart) // the rest of the part
 	}
 	expectNewPart := false
 	for {
@@ -225,7 +197,6 @@ func (r *multipartReader) nextPart() (*part, error) {
 		}
 
 		if r.isFinalBoundary(line) {
-			// Expected EOF
 			return nil, io.EOF
 		}
 
@@ -234,7 +205,6 @@ func (r *multipartReader) nextPart() (*part, error) {
 		}
 
 		if r.partsRead == 0 {
-			// skip line
 			continue
 		}
 

@@ -5,28 +5,33 @@ import (
 	"strings"
 )
 
-// ownText returns text without what the customer quoted: lines starting
-// with ">" are left out, and the text ends at the header of a quoted reply
-// ("-----Original Message-----", "On … wrote:", Outlook's "From: … Sent:
-// …"). lower is asciiLower(text); both results keep that relation.
-func ownText(text, lower string) (string, string) {
+// ownText returns text[:from] and the customer's own text after it: no line
+// starting with ">", nothing from the header of a quoted reply on ("On …
+// wrote:", "From: … Sent: …"). lower is asciiLower(text); the results keep
+// that relation, and are prefixes of text and lower if no line is left out.
+func ownText(text, lower string, from int) (string, string) {
 	var b, lb strings.Builder
-	for len(text) > 0 {
-		l, ll := text, lower
-		if i := strings.IndexByte(text, '\n'); i >= 0 {
-			l, ll, text, lower = text[:i+1], lower[:i+1], text[i+1:], lower[i+1:]
-		} else {
-			text, lower = "", ""
+	start, i := 0, from // text[start:i] is own text not yet copied
+	for i < len(text) {
+		j := len(text)
+		if k := strings.IndexByte(text[i:], '\n'); k >= 0 {
+			j = i + k + 1
 		}
-		if isReplyHeader(strings.TrimSpace(ll), lower) {
+		if isReplyHeader(strings.TrimSpace(lower[i:j]), lower[j:]) {
 			break
 		}
-		if strings.HasPrefix(strings.TrimSpace(l), ">") {
-			continue
+		if strings.HasPrefix(strings.TrimSpace(text[i:j]), ">") {
+			b.WriteString(text[start:i])
+			lb.WriteString(lower[start:i])
+			start = j
 		}
-		b.WriteString(l)
-		lb.WriteString(ll)
+		i = j
 	}
+	if start == 0 {
+		return text[:i], lower[:i]
+	}
+	b.WriteString(text[start:i])
+	lb.WriteString(lower[start:i])
 	return b.String(), lb.String()
 }
 

@@ -23,16 +23,12 @@ import (
 	"golang.org/x/text/encoding/charmap"
 )
 
-// errHeaderTooLarge is returned by the source reader while a header block is
-// read past Limits.MaxHeaderBytes.
+// errHeaderTooLarge is read past a header block's budget (MaxHeaderBytes).
 var errHeaderTooLarge = errors.New("mailparse: header too large")
 
 // htmlInputFactor bounds the HTML markup read for one part relative to
 // MaxTextBytes (markup is much larger than the text it yields).
 const htmlInputFactor = 4
-
-// copyBufSize is the size of the buffer attachments are hashed through.
-const copyBufSize = 8 << 10
 
 // Parser parses messages with one configuration, compiled once by New. It is
 // safe for concurrent use.
@@ -108,23 +104,15 @@ func (s *source) Read(p []byte) (int, error) {
 
 // probe checks whether the input goes on past the limit.
 func (s *source) probe() {
-	if s.truncated || s.eof || s.err != nil {
-		return
-	}
 	var b [1]byte
-	for i := 0; i < 100; i++ {
-		k, err := s.r.Read(b[:])
-		if k > 0 {
+	for i := 0; i < 100 && !s.truncated && !s.eof && s.err == nil; i++ {
+		switch k, err := s.r.Read(b[:]); {
+		case k > 0:
 			s.truncated = true
-			return
-		}
-		if err == io.EOF {
+		case err == io.EOF:
 			s.eof = true
-			return
-		}
-		if err != nil {
+		case err != nil:
 			s.err = err
-			return
 		}
 	}
 }
@@ -189,11 +177,9 @@ func (p *parser) problem(token string) {
 	p.problems = append(p.problems, token)
 }
 
-// Parse reads one message from r and returns everything supportd needs from
-// it. It never panics and always returns a non-nil *Message; a malformed
-// message is not an error (its oddities are listed in Message.Problems). The
-// error is only for a failure of r itself; the Message then holds what was
-// read before it.
+// Parse reads one message from r. It never panics and always returns a
+// Message; a malformed message is not an error (see Message.Problems), a
+// failure of r is, and the Message then holds what was read before it.
 func (ps *Parser) Parse(r io.Reader) (*Message, error) {
 	m := &Message{Problems: []string{}}
 	p := &parser{ps: ps, lim: ps.opts.Limits, m: m}
@@ -205,22 +191,16 @@ func (ps *Parser) Parse(r io.Reader) (*Message, error) {
 	p.src = &source{r: r, max: p.lim.MaxMessageBytes}
 	// Last line of defence: a bug in a decoder must cost one message's
 	// details, never the daemon.
-	func() {
-		defer func() {
-			if v := recover(); v != nil {
-				p.problem("internal_error: " + clean(fmt.Sprint(v), 80))
-			}
-		}()
-		p.walk()
-	}()
-	func() {
+	safely := func(f func()) {
 		defer func() {
 			if v := recover(); v != nil {
 				m.Problems = normaliseProblems(append(m.Problems, "internal_error: "+clean(fmt.Sprint(v), 80)))
 			}
 		}()
-		p.finish()
-	}()
+		f()
+	}
+	safely(p.walk)
+	safely(p.finish)
 	if p.src.err != nil {
 		return m, fmt.Errorf("mailparse: read message: %w", p.src.err)
 	}
@@ -229,17 +209,13 @@ func (ps *Parser) Parse(r io.Reader) (*Message, error) {
 
 // walk reads the header and the MIME tree.
 func (p *parser) walk() {
-	bud := &budgetReader{r: p.src, on: true, left: int64(p.lim.MaxHeaderBytes)}
-	br := bufio.NewReader(bud)
-	h, ok := p.readHeader(br, func() { bud.on = false })
-	bud.on = false
+	br, h, ok := p.messageHeader(p.src)
 	if !ok && p.src.n == 0 {
 		p.problem("empty_message")
 	}
 	p.headers(h)
 	p.entity(h, br, 0, false)
-	// Drain what is left so that Size and message_too_large are exact. The
-	// source is bounded by MaxMessageBytes.
+	// Drain the rest (bounded) so that Size and message_too_large are exact.
 	if p.src.err == nil {
 		_, _ = io.Copy(io.Discard, br)
 	}
@@ -286,20 +262,26 @@ func normaliseProblems(in []string) []string {
 	return slices.Compact(in)
 }
 
-// readHeader reads a header block from br with go-message's reader,
-// tolerating malformed lines (they are skipped and reported). onTooLarge is
-// called when the header exceeds its budget: it must lift the budget, after
-// which the rest of the block is discarded. ok is false when not a single
-// byte of header could be read.
+// messageHeader reads a message's header block from r within
+// MaxHeaderBytes; the reader returned goes on with the body.
+func (p *parser) messageHeader(r io.Reader) (*bufio.Reader, message.Header, bool) {
+	bud := &budgetReader{r: r, on: true, left: int64(p.lim.MaxHeaderBytes)}
+	br := bufio.NewReaderSize(bud, peekBufferSize)
+	h, ok := p.readHeader(br, func() { bud.on = false })
+	bud.on = false
+	return br, h, ok
+}
+
+// readHeader reads a header block with go-message's reader, skipping (and
+// reporting) malformed lines. Past its budget, onTooLarge lifts the budget
+// and the rest is discarded. ok is false when no header could be read.
 func (p *parser) readHeader(br *bufio.Reader, onTooLarge func()) (message.Header, bool) {
 	var chunks []textproto.Header
 	ok := false
 	for i := 0; ; i++ {
 		h, err := textproto.ReadHeader(br)
 		chunks = append(chunks, h)
-		if h.Len() > 0 {
-			ok = true
-		}
+		ok = ok || h.Len() > 0
 		if err == nil || errors.Is(err, io.EOF) {
 			break
 		}
@@ -313,24 +295,20 @@ func (p *parser) readHeader(br *bufio.Reader, onTooLarge func()) (message.Header
 		if p.src.err != nil || errors.Is(err, io.ErrUnexpectedEOF) {
 			break
 		}
-		if strings.Contains(err.Error(), "malformed MIME header") {
-			ok = true
-			p.problem("malformed_header")
-			// Skip the bad line only when what follows still looks like a
-			// header; otherwise the body started without its blank line.
-			if i > 10000 || !nextLooksLikeHeader(br) {
-				break
-			}
-			continue
-		}
 		p.problem("malformed_header")
-		break
+		if !strings.Contains(err.Error(), "malformed MIME header") {
+			break
+		}
+		ok = true
+		// A bad line is skipped unless the body started without its blank line.
+		if i > 10000 || !nextLooksLikeHeader(br) {
+			break
+		}
 	}
 	if len(chunks) == 1 {
 		return message.Header{Header: chunks[0]}, ok
 	}
-	// Merge the chunks. Add prepends (Get returns the last added), so add in
-	// reverse file order to keep "first field wins".
+	// Merge the chunks: Add prepends, so add in reverse to keep file order.
 	type kv struct{ k, v string }
 	var all []kv
 	for i := range chunks {
@@ -369,34 +347,17 @@ func nextLooksLikeHeader(br *bufio.Reader) bool {
 // discardHeader skips the rest of a header block: the current (oversized)
 // line, then lines up to and including the first empty one.
 func discardHeader(br *bufio.Reader) {
-	first := true
-	atStart := false
+	atStart := false // the first line read is the rest of the current one
 	for {
 		line, err := br.ReadSlice('\n')
-		if len(line) > 0 && line[len(line)-1] == '\n' {
-			if atStart && !first && (len(line) == 1 || (len(line) == 2 && line[0] == '\r')) {
-				return
-			}
-			atStart = true
-			first = false
-		} else {
-			atStart = false
+		if atStart && (string(line) == "\n" || string(line) == "\r\n") {
+			return
 		}
+		atStart = len(line) > 0 && line[len(line)-1] == '\n'
 		if err != nil && err != bufio.ErrBufferFull {
 			return
 		}
 	}
-}
-
-// mediaType parses a Content-Type-like header value tolerantly: the media type
-// lower-cased and its parameters (RFC 2231 and RFC 2047 decoded).
-func (p *parser) mediaType(h message.Header, key string) (string, map[string]string, bool) {
-	v := h.Get(key)
-	if strings.TrimSpace(v) == "" {
-		return "", map[string]string{}, true
-	}
-	t, params, err := parseParams(v)
-	return t, params, err == nil
 }
 
 // entity walks one MIME entity: header h and its raw (still transfer-encoded)
@@ -405,8 +366,8 @@ func (p *parser) entity(h message.Header, body io.Reader, depth int, encapsulate
 	if p.stop {
 		return
 	}
-	mt, params, ok := p.mediaType(h, "Content-Type")
-	if !ok {
+	mt, params, perr := parseParams(h.Get("Content-Type"))
+	if perr != nil {
 		p.problem("bad_content_type")
 	}
 	if mt == "" || !strings.Contains(mt, "/") {
@@ -443,9 +404,8 @@ func (p *parser) entity(h message.Header, body io.Reader, depth int, encapsulate
 			h.SetContentType(mt, map[string]string{"charset": fixed})
 		}
 	}
-	// Leaf: go-message decodes the transfer encoding and the charset, but
-	// base64 is read by base64Reader (then text goes through message.New
-	// for its charset alone).
+	// Leaf: go-message decodes the transfer encoding (base64 is ours) and the
+	// charset.
 	var ent *message.Entity
 	var err error
 	if strings.ToLower(h.Get("Content-Transfer-Encoding")) == "base64" {
@@ -475,8 +435,8 @@ func (p *parser) entity(h message.Header, body io.Reader, depth int, encapsulate
 	if ent == nil {
 		return
 	}
-	disp, dparams, dok := p.mediaType(h, "Content-Disposition")
-	if !dok {
+	disp, dparams, derr := parseParams(h.Get("Content-Disposition"))
+	if derr != nil {
 		p.problem("bad_content_disposition")
 	}
 	filename := dparams["filename"]
@@ -565,19 +525,15 @@ func fixCharsetName(cs string) string {
 	return c
 }
 
-// encapsulated walks a message/rfc822 part: its body is parsed as a message
-// (text and attachments count for this message; its headers do not) and the
-// part itself is listed as an attachment, hashed while it is read.
+// encapsulated walks a message/rfc822 part: its text and attachments count,
+// its headers do not, and the part is listed as an attachment too.
 func (p *parser) encapsulated(body io.Reader, mt, filename, disp, cte string, depth int) {
 	hw := &hashCounter{h: sha256.New()}
 	tee := io.TeeReader(body, hw)
 	if depth+1 > p.lim.MaxDepth {
 		p.problem("too_deep")
 	} else {
-		bud := &budgetReader{r: tee, on: true, left: int64(p.lim.MaxHeaderBytes)}
-		br := bufio.NewReaderSize(bud, peekBufferSize)
-		h, _ := p.readHeader(br, func() { bud.on = false })
-		bud.on = false
+		br, h, _ := p.messageHeader(tee)
 		p.entity(h, br, depth+1, true)
 		if p.stop {
 			return
@@ -585,13 +541,7 @@ func (p *parser) encapsulated(body io.Reader, mt, filename, disp, cte string, de
 		p.drain(br, cte)
 	}
 	p.drain(tee, cte)
-	p.m.Attachments = append(p.m.Attachments, Attachment{
-		Filename:    filename,
-		ContentType: mt,
-		Size:        hw.n,
-		SHA256:      hex.EncodeToString(hw.h.Sum(nil)),
-		Inline:      disp == "inline",
-	})
+	p.m.Attachments = append(p.m.Attachments, hw.attachment(filename, mt, disp == "inline"))
 }
 
 // base64Reader decodes base64 as message.New does (spaces and tabs are
@@ -654,6 +604,7 @@ func (d *base64Reader) fill() {
 	d.err = cmp.Or(derr, err)
 }
 
+// hashCounter hashes and counts an attachment's bytes.
 type hashCounter struct {
 	h hash.Hash
 	n int64
@@ -662,6 +613,10 @@ type hashCounter struct {
 func (w *hashCounter) Write(b []byte) (int, error) {
 	w.n += int64(len(b))
 	return w.h.Write(b)
+}
+
+func (w *hashCounter) attachment(filename, mt string, inline bool) Attachment {
+	return Attachment{Filename: filename, ContentType: mt, Size: w.n, SHA256: hex.EncodeToString(w.h.Sum(nil)), Inline: inline}
 }
 
 // drain reads r to its end, reporting decoding errors.
@@ -692,31 +647,20 @@ func (p *parser) readErr(err error, cte string) {
 func (p *parser) attachment(body io.Reader, h message.Header, mt, filename, disp, cte string) {
 	hw := &hashCounter{h: sha256.New()}
 	if p.buf == nil {
-		p.buf = make([]byte, copyBufSize)
+		p.buf = make([]byte, 8<<10)
 	}
 	_, err := io.CopyBuffer(hw, body, p.buf)
 	// A part cut short by a bad encoding keeps what decoded.
 	p.readErr(err, cte)
 	lname := strings.ToLower(filename)
-	a := Attachment{
-		Filename:    filename,
-		ContentType: mt,
-		Size:        hw.n,
-		SHA256:      hex.EncodeToString(hw.h.Sum(nil)),
-		Inline:      disp == "inline" || (disp == "" && h.Get("Content-Id") != ""),
-		Winmail:     lname == "winmail.dat" || mt == "application/ms-tnef" || mt == "application/vnd.ms-tnef",
-	}
-	a.Screenshot = strings.HasPrefix(mt, "image/") ||
-		(mt == "application/octet-stream" && isImageExt(path.Ext(lname)))
+	a := hw.attachment(filename, mt, disp == "inline" || (disp == "" && h.Get("Content-Id") != ""))
+	a.Winmail = lname == "winmail.dat" || mt == "application/ms-tnef" || mt == "application/vnd.ms-tnef"
+	a.Screenshot = strings.HasPrefix(mt, "image/") || (mt == "application/octet-stream" && isImageExt(path.Ext(lname)))
 	p.m.Attachments = append(p.m.Attachments, a)
 }
 
 func isImageExt(ext string) bool {
-	switch ext {
-	case ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".heic":
-		return true
-	}
-	return false
+	return slices.Contains([]string{".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".heic"}, ext)
 }
 
 // text reads one body text part (bounded) and appends it to the plain or HTML
@@ -724,9 +668,8 @@ func isImageExt(ext string) bool {
 func (p *parser) text(body io.Reader, isHTML bool, charset, cte string, unknownCharset bool) {
 	limit := p.lim.MaxTextBytes - len(p.plain)
 	if isHTML {
-		// HTML is only used when there is no plain text: once some plain
-		// text exists, an HTML part (usually the other alternative) is
-		// skipped unread.
+		// HTML is only used when there is no plain text (it is usually the
+		// other alternative).
 		limit = p.lim.MaxTextBytes*htmlInputFactor - p.htmlLen
 		if len(bytes.Trim(p.plain, " \t\r\n")) > 0 {
 			limit = 0
@@ -836,16 +779,12 @@ func appendText(dst, data []byte, max int) []byte {
 // trimPartialRune drops an incomplete UTF-8 sequence at the end of b (a cut
 // made by a limit).
 func trimPartialRune(b []byte) []byte {
-	for i := 1; i <= 3 && i <= len(b); i++ {
-		c := b[len(b)-i]
-		if c < utf8.RuneSelf {
-			return b
-		}
-		if utf8.RuneStart(c) {
-			if !utf8.FullRune(b[len(b)-i:]) {
-				return b[:len(b)-i]
+	for i := len(b) - 1; i >= 0 && i >= len(b)-3; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				return b[:i]
 			}
-			return b
+			break
 		}
 	}
 	return b

@@ -16,17 +16,12 @@ type line struct{ t, lt string }
 // signature ("-- ") or a closing ("Kind regards,"). lower is
 // asciiLower(text).
 func ownLines(text, lower string) []line {
-	if len(text) > maxProseBytes {
-		text, lower = text[:maxProseBytes], lower[:maxProseBytes]
-	}
+	text, lower = text[:min(len(text), maxProseBytes)], lower[:min(len(lower), maxProseBytes)]
 	var out []line
-	for len(text) > 0 {
-		l, ll := text, lower
-		if i := strings.IndexByte(text, '\n'); i >= 0 {
-			l, ll, text, lower = text[:i], lower[:i], text[i+1:], lower[i+1:]
-		} else {
-			text, lower = "", ""
-		}
+	off := 0
+	for l := range strings.SplitSeq(text, "\n") {
+		ll := lower[off : off+len(l)]
+		off += len(l) + 1
 		t, lt := strings.TrimSpace(l), strings.TrimSpace(ll)
 		if l == "-- " || t == "--" || t == "__" || len(lt) < 40 && isClosing(lt) {
 			break
@@ -58,27 +53,13 @@ var fieldLineRe = regexp.MustCompile(`^(?:[-*•]\s*)?(?:support\s+)?(?:ticket(?
 // isFieldLine reports whether lt (lower-cased) is a labelled field line.
 func isFieldLine(lt string) bool {
 	// A label is short: its separator comes early.
-	head := lt
-	if len(head) > 48 {
-		head = head[:48]
-	}
-	if !strings.ContainsAny(head, ":-–=") {
-		return false
-	}
-	return fieldLineRe.MatchString(lt)
+	return strings.ContainsAny(lt[:min(len(lt), 48)], ":-–=") && fieldLineRe.MatchString(lt)
 }
 
 // isGreeting reports whether lt is a short greeting line ("Hi team,").
 func isGreeting(lt string) bool {
-	if len(lt) > 60 {
-		return false
-	}
-	switch lt[0] {
-	case 'h', 'd', 'g', 'b':
-	default:
-		return false
-	}
-	return greetingRe.MatchString(lt) && countWords(lt) <= 5
+	// Every greeting starts with h, d, g or b.
+	return len(lt) <= 60 && strings.IndexByte("hdgb", lt[0]) >= 0 && greetingRe.MatchString(lt) && countWords(lt) <= 5
 }
 
 // descriptionRe finds a "Description:" section.
@@ -185,9 +166,7 @@ func filledIn(after []line) bool {
 // least two items starting at 1, or a bulleted list of at least two items one
 // of which starts with an action ("- click …").
 func hasSteps(lines []line) bool {
-	numbered := 0
-	next := 1
-	bullets, actions := 0, 0
+	numbered, next, bullets, actions := 0, 1, 0, 0
 	for i, l := range lines {
 		lt := l.lt
 		if lt == "" {
@@ -205,18 +184,11 @@ func hasSteps(lines []line) bool {
 		isNum := isDigit(c) || c == '(' || c == 's' && strings.HasPrefix(lt, "step")
 		// bulletRe's non-ASCII bullets are "•" and "·".
 		isBullet := c == '-' || c == '*' || c >= utf8.RuneSelf && (strings.HasPrefix(lt, "•") || strings.HasPrefix(lt, "·"))
-		if !isNum && !isBullet {
-			continue
-		}
-		if isFieldLine(lt) {
+		if !isNum && !isBullet || isFieldLine(lt) {
 			continue
 		}
 		if m := numberedRe.FindStringSubmatch(lt); m != nil {
-			num := m[1]
-			if num == "" {
-				num = m[2]
-			}
-			n, _ := strconv.Atoi(num)
+			n, _ := strconv.Atoi(m[1] + m[2]) // "1." or "step 1"
 			if n == 1 {
 				numbered, next = 1, 2
 			} else if n == next && numbered > 0 {

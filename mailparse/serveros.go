@@ -28,12 +28,8 @@ func osKey(lower string) (key string, n int) {
 }
 
 func serverKey(year string, r2 bool) string {
-	if strings.HasPrefix(year, "2k") {
-		y := year[2:]
-		if len(y) == 1 {
-			y = "0" + y
-		}
-		year = "20" + y
+	if y, ok := strings.CutPrefix(year, "2k"); ok { // 2k3, 2k12
+		year = "20" + strings.Repeat("0", 2-len(y)) + y
 	}
 	k := "windows server " + year
 	if r2 {
@@ -91,42 +87,27 @@ func (ol *osList) find(lower string) string {
 		}
 	}
 	// "Windows Server 2019", "Win2019", "Windows 2016", "Windows 10" (labelled).
-	for i := 0; ; {
-		j := strings.Index(lower[i:], "win")
-		if j < 0 || (best.at >= 0 && i+j > best.at) {
+	for at := range indexes(lower, "win") {
+		if best.at >= 0 && at > best.at {
 			break
 		}
-		at := i + j
-		i = at + 3
 		if at > 0 && isLetter(lower[at-1]) {
 			continue
 		}
-		w := window(lower, at, 40)
-		if m := winOSRe.FindStringSubmatch(w); m != nil {
-			if e := at + len(m[0]); e < len(lower) && isAlnum(lower[e]) || isExample(lower, at) {
-				continue
-			}
-			take(at, serverKey(m[1], m[2] != ""))
-			break
+		key, n := osKey(window(lower, at, 40))
+		if key == "" || at+n < len(lower) && isAlnum(lower[at+n]) || isExample(lower, at) {
+			continue
 		}
-		if m := winDeskRe.FindStringSubmatch(w); m != nil {
-			if e := at + len(m[0]); e < len(lower) && isAlnum(lower[e]) {
-				continue
-			}
-			if osLabelRe.MatchString(linePrefix(lower, at, 80)) && !isExample(lower, at) {
-				take(at, "windows "+m[1])
-				break
-			}
+		if strings.HasPrefix(key, "windows server") || osLabelRe.MatchString(linePrefix(lower, at, 80)) {
+			take(at, key)
+			break
 		}
 	}
 	// "Server 2019" (not "SQL Server 2019").
-	for i := 0; ; {
-		j := strings.Index(lower[i:], "server")
-		if j < 0 || (best.at >= 0 && i+j > best.at) {
+	for at := range indexes(lower, "server") {
+		if best.at >= 0 && at > best.at {
 			break
 		}
-		at := i + j
-		i = at + 6
 		if at > 0 && isLetter(lower[at-1]) {
 			continue
 		}
@@ -145,13 +126,10 @@ func (ol *osList) find(lower string) string {
 		break
 	}
 	// "2012 R2".
-	for i := 0; ; {
-		j := strings.Index(lower[i:], "r2")
-		if j < 0 || (best.at >= 0 && i+j > best.at) {
+	for at := range indexes(lower, "r2") {
+		if best.at >= 0 && at > best.at {
 			break
 		}
-		at := i + j
-		i = at + 2
 		if at+2 < len(lower) && isAlnum(lower[at+2]) {
 			continue
 		}
@@ -172,16 +150,11 @@ func (ol *osList) find(lower string) string {
 	}
 	// Configured names that are not Windows versions are looked up verbatim.
 	for i, ln := range ol.literal {
-		for k := 0; ; {
-			j := strings.Index(lower[k:], ln)
-			if j < 0 {
-				break
-			}
-			if at := k + j; !isExample(lower, at) {
+		for at := range indexes(lower, ln) {
+			if !isExample(lower, at) {
 				take(at, "name:"+ol.literalNames[i])
 				break
 			}
-			k += j + len(ln)
 		}
 	}
 	if best.at < 0 {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // ticketMatcher finds ticket ids: the configured pattern, case-insensitive,
@@ -28,20 +29,11 @@ func compileTicket(pattern string) (*ticketMatcher, error) {
 	}
 	tm := &ticketMatcher{re: re, anchored: anchored}
 	if cs, err := regexp.Compile(pattern); err == nil {
-		if p, _ := cs.LiteralPrefix(); p != "" && isASCII(p) {
+		if p, _ := cs.LiteralPrefix(); p != "" && strings.IndexFunc(p, func(r rune) bool { return r >= utf8.RuneSelf }) < 0 {
 			tm.prefix = asciiLower(p)
 		}
 	}
 	return tm, nil
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 // find returns the first match in s that is not glued to a neighbouring
@@ -60,17 +52,12 @@ func (tm *ticketMatcher) find(s, lower string) string {
 		return true
 	}
 	if tm.prefix != "" {
-		for i := 0; ; {
-			j := strings.Index(lower[i:], tm.prefix)
-			if j < 0 {
-				return ""
-			}
-			at := i + j
-			i = at + 1
+		for at := range indexes(lower, tm.prefix) {
 			if loc := tm.anchored.FindStringIndex(window(s, at, 512)); loc != nil && ok(at, at+loc[1]) && !isExample(lower, at) {
 				return strings.ToUpper(s[at : at+loc[1]])
 			}
 		}
+		return ""
 	}
 	for _, loc := range tm.re.FindAllStringIndex(s, 1000) {
 		if ok(loc[0], loc[1]) && !isExample(lower, loc[0]) {
