@@ -178,7 +178,7 @@ var parsers = []struct {
 	}},
 }
 
-// rawWalk is the floor: go-message reads every part and decodes its
+// rawWalk is a reference: go-message reads every part and decodes its
 // transfer encoding (and charset, with go-message/charset registered by
 // mailparse), and the decoded bytes are discarded.
 func rawWalk(data, buf []byte) error {
@@ -186,7 +186,7 @@ func rawWalk(data, buf []byte) error {
 	if e == nil {
 		return nil // unreadable header: nothing to walk (not a benchmark failure)
 	}
-	// A malformed multipart ends the walk early; that is the floor's result
+	// A malformed multipart ends the walk early; that is the walk's result
 	// for that message, not a benchmark failure.
 	_ = e.Walk(func(_ []int, part *message.Entity, _ error) error {
 		if part != nil && part.MultipartReader() == nil {
