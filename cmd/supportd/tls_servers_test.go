@@ -106,6 +106,30 @@ func (r *tlsRig) dovecotLogins(mark int) (logins []string, all string) {
 	return logins, all
 }
 
+// requeuePending makes the pending outbox entries due now (`supportd outbox
+// retry ID…`, as an operator would after a fix) and returns how many.
+func (r *tlsRig) requeuePending() int {
+	r.t.Helper()
+	env := []string{"SUPPORTD_STORE_PATH=" + r.dbPath}
+	out, _, err := cli(r.t, env, "outbox", "list")
+	if err != nil {
+		r.t.Fatalf("outbox list: %v", err)
+	}
+	var ids []string
+	for _, l := range strings.Split(out, "\n")[1:] {
+		if f := strings.Fields(l); len(f) > 1 && f[1] == "pending" {
+			ids = append(ids, f[0])
+		}
+	}
+	if len(ids) == 0 {
+		r.t.Fatalf("nothing pending in the outbox:\n%s", out)
+	}
+	if out, _, err := cli(r.t, env, append([]string{"outbox", "retry"}, ids...)...); err != nil {
+		r.t.Fatalf("outbox retry: %v\n%s", err, out)
+	}
+	return len(ids)
+}
+
 // waitDovecotLog waits until Dovecot (which logs a closed connection a moment
 // later) has logged want after mark.
 func (r *tlsRig) waitDovecotLog(mark int, want string) {
@@ -272,9 +296,9 @@ func TestTLSWrongCARefused(t *testing.T) {
 	})
 }
 
-// A certificate for mail.vendor.test, the server reached as an IP address:
-// refused, naming imap.tls_server_name; with imap.tls_server_name (and
-// smtp.tls_server_name) set to mail.vendor.test it works.
+// A certificate for mail.vendor.test, the servers reached as IP addresses:
+// refused, naming imap.tls_server_name, then smtp.tls_server_name; with each
+// set to mail.vendor.test it works.
 func TestTLSWrongNameNeedsServerName(t *testing.T) {
 	pki := testenv.NewPKI(t)
 	r := newTLSRig(t, pki, pki.WrongName, pki.WrongName)
@@ -294,14 +318,32 @@ func TestTLSWrongNameNeedsServerName(t *testing.T) {
 		t.Fatal("processed although the certificate does not name the server")
 	}
 
+	// imap.tls_server_name: read; the SMTP server's certificate is refused
+	// in turn, naming smtp.tls_server_name, and the reply waits.
 	name := ", tls_server_name: " + testenv.WrongNameHost
-	run = startRun(t, r.config("starttls", name, name), tlsEnv(r.dv, tlsSMTPPass))
-	msgs := r.mp.WaitMessages(t, 1, 30*time.Second)
+	run = startRun(t, r.config("starttls", name, ""), tlsEnv(r.dv, tlsSMTPPass))
+	line = run.waitLog(t, "the SMTP host name error", regexp.MustCompile(`.*smtp TLS certificate verification failed.*`))
 	if err := run.stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if len(msgs) != 1 || !r.processed(uid) {
-		t.Fatalf("with tls_server_name: %d replies, processed %v", len(msgs), r.processed(uid))
+	for _, want := range []string{"smtp.tls_server_name", testenv.WrongNameHost, r.mp.SMTPAddr()} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the SMTP error does not say %q: %s", want, line)
+		}
+	}
+	if !r.processed(uid) {
+		t.Fatal("not read with imap.tls_server_name")
+	}
+	if n := len(r.mp.Messages(t)); n != 0 {
+		t.Fatalf("%d messages sent to a server whose certificate names another host", n)
+	}
+
+	// smtp.tls_server_name too: the reply goes out.
+	n := r.requeuePending()
+	run = startRun(t, r.config("starttls", name, name), tlsEnv(r.dv, tlsSMTPPass))
+	r.mp.WaitMessages(t, n, 30*time.Second)
+	if err := run.stop(); err != nil {
+		t.Fatalf("run: %v", err)
 	}
 }
 
@@ -377,25 +419,16 @@ func TestTLSMailpitWrongPasswordKeepsQueued(t *testing.T) {
 	if err != nil || strings.Contains(out, "failed") || !strings.Contains(out, "pending") || !strings.Contains(out, "smtp.username") {
 		t.Fatalf("outbox after the refused login: %v\n%s", err, out)
 	}
-	var ids []string
-	for _, l := range strings.Split(out, "\n")[1:] {
-		if f := strings.Fields(l); len(f) > 1 && f[1] == "pending" {
-			ids = append(ids, f[0])
-		}
-	}
-
-	if out, _, err := cli(t, storeEnv, append([]string{"outbox", "retry"}, ids...)...); err != nil {
-		t.Fatalf("outbox retry: %v\n%s", err, out)
-	}
+	n := r.requeuePending()
 	run = startRun(t, r.config("starttls", "", ""), tlsEnv(r.dv, tlsSMTPPass))
-	r.mp.WaitMessages(t, len(ids), 30*time.Second)
+	r.mp.WaitMessages(t, n, 30*time.Second)
 	time.Sleep(1500 * time.Millisecond) // a second poll: nothing goes out twice
 	if err := run.stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
 	msgs := r.mp.Messages(t)
-	if len(msgs) != len(ids) || msgs[0].Username != tlsSMTPUser {
-		t.Fatalf("after the fix: %d messages (want %d, once each) %+v", len(msgs), len(ids), msgs)
+	if len(msgs) != n || msgs[0].Username != tlsSMTPUser {
+		t.Fatalf("after the fix: %d messages (want %d, once each) %+v", len(msgs), n, msgs)
 	}
 	if out, _, _ := cli(t, storeEnv, "outbox", "list"); strings.Contains(out, "pending") {
 		t.Errorf("entries still queued after the fix:\n%s", out)
