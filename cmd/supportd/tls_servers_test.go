@@ -180,6 +180,16 @@ func (r *cliRun) waitLog(t *testing.T, what string, re *regexp.Regexp) string {
 	return line
 }
 
+// mustSay fails t unless the log line contains every one of wants.
+func mustSay(t *testing.T, line string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(line, w) {
+			t.Errorf("the error does not say %q: %s", w, line)
+		}
+	}
+}
+
 func tlsEnv(dv *testenv.DovecotServer, smtpPass string) []string {
 	return []string{"SUPPORTD_IMAP_PASSWORD=" + dv.Password(), "SUPPORTD_SMTP_PASSWORD=" + smtpPass}
 }
@@ -257,11 +267,7 @@ func TestTLSWrongCARefused(t *testing.T) {
 		if logins, _ := r.dovecotLogins(mark); len(logins) != 0 {
 			t.Errorf("Dovecot saw logins (plain-text fallback?): %q", logins)
 		}
-		for _, want := range []string{"imap.ca_file", r.dv.Addr(), "not issued by a trusted CA"} {
-			if !strings.Contains(line, want) {
-				t.Errorf("the error does not say %q: %s", want, line)
-			}
-		}
+		mustSay(t, line, "imap.ca_file", r.dv.Addr(), "not issued by a trusted CA")
 		if r.processed(uid) {
 			t.Error("the message was processed over an untrusted connection")
 		}
@@ -278,11 +284,7 @@ func TestTLSWrongCARefused(t *testing.T) {
 		if err := run.stop(); err != nil {
 			t.Fatalf("run: %v", err)
 		}
-		for _, want := range []string{"smtp.ca_file", r.mp.SMTPAddr(), "not issued by a trusted CA"} {
-			if !strings.Contains(line, want) {
-				t.Errorf("the error does not say %q: %s", want, line)
-			}
-		}
+		mustSay(t, line, "smtp.ca_file", r.mp.SMTPAddr(), "not issued by a trusted CA")
 		if !r.processed(uid) {
 			t.Error("the message was not read (IMAP is trusted)")
 		}
@@ -309,11 +311,7 @@ func TestTLSWrongNameNeedsServerName(t *testing.T) {
 	if err := run.stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	for _, want := range []string{"imap.tls_server_name", testenv.WrongNameHost, r.dv.Addr()} {
-		if !strings.Contains(line, want) {
-			t.Errorf("the error does not say %q: %s", want, line)
-		}
-	}
+	mustSay(t, line, "imap.tls_server_name", testenv.WrongNameHost, r.dv.Addr())
 	if r.processed(uid) {
 		t.Fatal("processed although the certificate does not name the server")
 	}
@@ -326,11 +324,7 @@ func TestTLSWrongNameNeedsServerName(t *testing.T) {
 	if err := run.stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	for _, want := range []string{"smtp.tls_server_name", testenv.WrongNameHost, r.mp.SMTPAddr()} {
-		if !strings.Contains(line, want) {
-			t.Errorf("the SMTP error does not say %q: %s", want, line)
-		}
-	}
+	mustSay(t, line, "smtp.tls_server_name", testenv.WrongNameHost, r.mp.SMTPAddr())
 	if !r.processed(uid) {
 		t.Fatal("not read with imap.tls_server_name")
 	}
