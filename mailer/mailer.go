@@ -81,9 +81,8 @@ type Config struct {
 	// HeloName is the name sent in EHLO (smtp.helo_name; default: the
 	// machine's fully qualified name, HostFQDN). A submission server that
 	// checks HELO (Postfix reject_non_fqdn_helo_hostname) rejects
-	// "localhost". With starttls the EHLO before the TLS handshake says
-	// "localhost" (go-smtp does not let it be set there); servers judge the
-	// one after it, which says HeloName.
+	// "localhost". With starttls both EHLOs, before and after the TLS
+	// handshake, say HeloName (starttls.go).
 	HeloName string
 
 	// DialTimeout bounds TCP connect plus the implicit TLS handshake
@@ -561,21 +560,6 @@ type session struct {
 	broken    bool        // connection state unknown or closed: discard
 }
 
-// deadlineConn pins every deadline go-smtp sets to now+d while d is
-// non-zero: NewClientStartTLS greets and says EHLO with go-smtp's 5-minute
-// default before the timeouts can be set on the client.
-type deadlineConn struct {
-	net.Conn
-	d atomic.Int64
-}
-
-func (c *deadlineConn) SetDeadline(t time.Time) error {
-	if d := time.Duration(c.d.Load()); d > 0 && !t.IsZero() {
-		t = time.Now().Add(d)
-	}
-	return c.Conn.SetDeadline(t)
-}
-
 func (m *Mailer) open(ctx context.Context) (*session, error) {
 	var tok *oauth2.Token
 	if m.cfg.TokenSource != nil {
@@ -608,14 +592,11 @@ func (m *Mailer) open(ctx context.Context) (*session, error) {
 		}
 		s.c = smtp.NewClient(tc)
 	case TLSStartTLS:
-		dc := &deadlineConn{Conn: raw}
-		dc.d.Store(int64(m.cfg.CommandTimeout))
-		c, err := smtp.NewClientStartTLS(dc, m.tlsConfig)
-		dc.d.Store(0)
+		tc, err := m.startTLS(raw)
 		if err != nil {
 			return fail("starttls", err)
 		}
-		s.c = c
+		s.c = smtp.NewClient(tc)
 	default:
 		s.c = smtp.NewClient(raw)
 	}
