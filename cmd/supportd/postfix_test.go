@@ -160,13 +160,18 @@ func countByID(t *testing.T, who string, msgs []*mail.Message) map[string]int {
 	return ids
 }
 
-// supportd's EHLO passes a submission server that checks HELO: with
-// smtp.helo_name set and, when the machine has a fully qualified name, by
-// default; "localhost" (what supportd sent before smtp.helo_name) is refused by
-// the same server, so the check is real.
+// supportd's EHLO passes a submission server that checks HELO, even one that
+// judges it when it is said (smtpd_delay_reject = no: the EHLO before STARTTLS
+// counts too): with smtp.helo_name set and, when the machine has a fully
+// qualified name, by default; "localhost" (what supportd sent before
+// smtp.helo_name, and go-smtp before STARTTLS) is refused by the same server,
+// so the check is real.
 func TestPostfixSubmissionChecksHELO(t *testing.T) {
 	dv := testenv.StartDovecot(t, &testenv.DovecotOptions{LMTP: true, Users: []string{pfCustomer}})
-	pf := testenv.StartPostfix(t, dv, nil)
+	pf := testenv.StartPostfix(t, dv, &testenv.PostfixOptions{StrictHELO: true})
+	if _, err := smtp.DialStartTLS(pf.SubmissionAddr(), pf.TLSConfig()); err == nil || !strings.Contains(err.Error(), "Helo command rejected") {
+		t.Fatalf("go-smtp's own STARTTLS (EHLO localhost first): %v, want the HELO refused before TLS", err)
+	}
 	send := func(helo, id string) error {
 		m, err := mailer.New(mailer.Config{Address: pf.SubmissionAddr(), TLS: mailer.TLSStartTLS, TLSConfig: pf.TLSConfig(),
 			Username: dv.User(), Password: dv.Password(), HeloName: helo, IdleTimeout: -1})
@@ -185,8 +190,8 @@ func TestPostfixSubmissionChecksHELO(t *testing.T) {
 	if !errors.As(err, &se) || se.Code != 504 || !strings.Contains(se.Message, "Helo command rejected") {
 		t.Fatalf("EHLO localhost: %v, want 504 Helo command rejected", err)
 	}
-	if !mailer.IsPermanent(err) {
-		t.Errorf("the HELO refusal is not permanent: %v", err)
+	if mailer.IsPermanent(err) {
+		t.Errorf("a HELO refused before STARTTLS is the connection's, not the message's: want it temporary (kept queued): %v", err)
 	}
 	// The default is the machine's name: accepted where it is fully qualified.
 	def := mailer.HostFQDN()
