@@ -40,7 +40,7 @@ func (m *Mailer) startTLS(raw net.Conn) (net.Conn, error) {
 	}
 	ext, err := step(250, "EHLO %s", m.cfg.HeloName)
 	if err != nil {
-		return nil, fmt.Errorf("ehlo %s: %w", m.cfg.HeloName, err)
+		return nil, fmt.Errorf("ehlo %s (smtp.helo_name): %w", m.cfg.HeloName, err)
 	}
 	if !hasExtension(ext, "STARTTLS") {
 		return nil, errors.New("smtp: server doesn't support STARTTLS")

@@ -187,8 +187,8 @@ func TestPostfixSubmissionChecksHELO(t *testing.T) {
 	}
 	err := send("localhost", "helo-localhost@vendor.test")
 	var se *smtp.SMTPError
-	if !errors.As(err, &se) || se.Code != 504 || !strings.Contains(se.Message, "Helo command rejected") {
-		t.Fatalf("EHLO localhost: %v, want 504 Helo command rejected", err)
+	if !errors.As(err, &se) || se.Code != 504 || !strings.Contains(se.Message, "Helo command rejected") || !strings.Contains(err.Error(), "smtp.helo_name") {
+		t.Fatalf("EHLO localhost: %v, want 504 Helo command rejected, naming smtp.helo_name", err)
 	}
 	if mailer.IsPermanent(err) {
 		t.Errorf("a HELO refused before STARTTLS is the connection's, not the message's: want it temporary (kept queued): %v", err)
