@@ -73,6 +73,9 @@ type Config struct {
 	// RelayMaxAttachmentBytes bounds the attachments of one relayed staff
 	// reply (default DefaultRelayMaxAttachmentBytes).
 	RelayMaxAttachmentBytes int64
+	// ReplyNameFromStaff (support.reply_name_from_staff) puts the staff
+	// member's name in the From display name of a relayed reply (relayFrom).
+	ReplyNameFromStaff bool
 	// TestHook, when set, is called with each parsed message before it is decided,
 	// from the goroutines that parse a batch in parallel; fault tests use it to
 	// make a handler panic. Never set in production.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"supportd/daemon"
+	"supportd/internal/config"
 	"supportd/internal/harness"
 	"supportd/internal/testenv"
 	"supportd/poller"
@@ -50,6 +51,7 @@ type runOpts struct {
 	engine       func(*daemon.Engine)
 	cfg          func(*daemon.Config)
 	retry        time.Duration
+	settings     func(*config.Config) // configuration keys, through the one wiring path
 }
 
 type running struct {
@@ -66,7 +68,7 @@ func (e *env) start(o runOpts) *running {
 func (e *env) startWith(o runOpts, pcfg func(*poller.Config)) *running {
 	e.t.Helper()
 	e.w.DBPath, e.w.Spool = e.dbPath, e.spool // a test may move the store (storefail)
-	ho := harness.Options{Idle: o.idle, PollInterval: o.pollInterval, StaffQueue: o.staffQueue, Engine: o.engine, Config: o.cfg, Poller: pcfg}
+	ho := harness.Options{Idle: o.idle, PollInterval: o.pollInterval, StaffQueue: o.staffQueue, Engine: o.engine, Config: o.cfg, Poller: pcfg, Settings: o.settings}
 	if o.retry > 0 {
 		ho.Retry = func(int) time.Duration { return o.retry }
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"supportd/internal/config"
 	"supportd/internal/testenv"
 	"supportd/store"
 )
@@ -134,8 +135,8 @@ func TestStaffReplyRelayedToCustomer(t *testing.T) {
 	if got := relay.Header("In-Reply-To"); !strings.Contains(got, "<c1@acme.test>") {
 		t.Errorf("relay In-Reply-To = %q, want the customer's message", got)
 	}
-	if relay.From == nil || relay.From.Address != "support@vendor.test" {
-		t.Errorf("relay From = %+v, want the support address", relay.From)
+	if relay.From == nil || relay.From.Address != "support@vendor.test" || relay.From.Name != "Support" {
+		t.Errorf("relay From = %+v, want the support address with smtp.from's name (support.reply_name_from_staff is off by default)", relay.From)
 	}
 	var cc []string
 	for _, c := range relay.Cc {
@@ -164,6 +165,39 @@ func TestStaffReplyRelayedToCustomer(t *testing.T) {
 	})
 	if tk := r.ticket(t, ticket); tk.ResponseDue.IsZero() {
 		t.Errorf("reopened active ticket has no response_due")
+	}
+}
+
+// support.reply_name_from_staff: the relay's From display name carries the
+// staff member's name before ours ("Erin Engineer via Support"); the address
+// stays the support address. A staff From without a usable name (none, or
+// an address as the name) leaves our From alone.
+func TestStaffReplyNameFromStaff(t *testing.T) {
+	e := newEnv(t)
+	r := e.start(runOpts{idle: true, staffQueue: queue, settings: func(c *config.Config) { c.Support.ReplyNameFromStaff = true }})
+	defer r.stop(t)
+	for i, c := range []struct{ staffFrom, wantName string }{
+		{"Erin Engineer <" + engineer + ">", "Erin Engineer via Support"},
+		{"\"eng@staff.vendor.test\" <" + engineer + ">", "Support"},
+		{engineer, "Support"},
+	} {
+		customer := fmt.Sprintf("user%d@acme.test", i)
+		_, copy := openTicket(t, e, customer, fmt.Sprintf("Import stops %d", i), fmt.Sprintf("n%d@acme.test", i), "Import stops. Build Number: 9653\n")
+		signed := strings.Trim(copy.Header("Reply-To"), "<> ")
+		e.deliver(staffReply(c.staffFrom, signed, copy, fmt.Sprintf("sn%d@staff.vendor.test", i), "Restart the import service."))
+		var relay *testenv.MailpitMessageDetail
+		waitFor(t, 20*time.Second, "the relay to "+customer, func() bool {
+			for _, d := range messagesTo(t, e, customer) {
+				if d.Header("Auto-Submitted") == "" {
+					relay = d
+					return true
+				}
+			}
+			return false
+		})
+		if relay.From == nil || relay.From.Address != "support@vendor.test" || relay.From.Name != c.wantName {
+			t.Errorf("staff From %q: relay From = %+v, want %q <support@vendor.test>", c.staffFrom, relay.From, c.wantName)
+		}
 	}
 }
 

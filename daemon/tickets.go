@@ -14,6 +14,7 @@ import (
 	gomail "github.com/emersion/go-message/mail"
 
 	"supportd/entitlement"
+	"supportd/internal/mailtext"
 	"supportd/mailer"
 	"supportd/mailparse"
 	"supportd/poller"
@@ -393,7 +394,7 @@ func (d *Daemon) staffReply(tx *store.Tx, f poller.Fetched, p *parsedMsg, asm *A
 			outs = append(outs, n)
 		}
 	case st.Text != "":
-		relay, err := d.composeRelay(t, f, p, st.Text, now)
+		relay, err := d.composeRelay(t, f, p, msg.Author(), st.Text, now)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -449,10 +450,34 @@ func domainOrInvalid(addr string) string {
 	return "supportd.invalid"
 }
 
+// maxStaffNameRunes bounds the staff name in a relay's From display name.
+const maxStaffNameRunes = 64
+
+// relayFrom is the From of a relayed staff reply: the support address, and
+// with support.reply_name_from_staff the staff member's display name before
+// ours: "Erin Engineer via Support" (just the staff name when smtp.from has
+// no display name). A staff From without a name, or whose name holds an
+// address, leaves our From as it is: the customer never sees a staff address.
+func (d *Daemon) relayFrom(staff *mailparse.Address) gomail.Address {
+	from := d.engine.from()
+	if !d.cfg.ReplyNameFromStaff || staff == nil {
+		return from
+	}
+	name := mailtext.Sanitize(staff.Name, maxStaffNameRunes)
+	if name == "" || strings.Contains(name, "@") {
+		return from
+	}
+	if from.Name != "" {
+		name += " via " + from.Name
+	}
+	from.Name = name
+	return from
+}
+
 // composeRelay builds the customer's copy of a staff reply: From the
-// support address, to the requester and the customer's Cc, threaded to the
-// customer's latest message, the staff text and attachments.
-func (d *Daemon) composeRelay(t *store.Ticket, f poller.Fetched, p *parsedMsg, text string, now time.Time) (*store.OutboxEntry, error) {
+// support address (relayFrom), to the requester and the customer's Cc,
+// threaded to the customer's latest message, the staff text and attachments.
+func (d *Daemon) composeRelay(t *store.Ticket, f poller.Fetched, p *parsedMsg, staff *mailparse.Address, text string, now time.Time) (*store.OutboxEntry, error) {
 	to := []string{t.From}
 	var cc []string
 	for _, a := range t.Addresses {
@@ -479,7 +504,7 @@ func (d *Daemon) composeRelay(t *store.Ticket, f poller.Fetched, p *parsedMsg, t
 		return nil, fmt.Errorf("relay for ticket %s: %w", t.ID, err)
 	}
 	id := derivedID(t.ID, p.hash, "relay", d.engine.FromAddr)
-	data, err := mailer.ComposeReply(mailer.Reply{From: d.engine.from(), To: to, Cc: cc,
+	data, err := mailer.ComposeReply(mailer.Reply{From: d.relayFrom(staff), To: to, Cc: cc,
 		Subject: triage.ReplySubject(t.ID, t.Subject), InReplyTo: parent, References: refs,
 		MessageID: id, Date: now, Body: text + "\n", Relayed: true, Attachments: atts})
 	if err != nil {

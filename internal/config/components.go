@@ -218,6 +218,7 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 		Mailbox: c.IMAP.Mailbox, Parser: parser, MaxAttempts: c.Limits.MaxAttempts,
 		QuarantineFolder: c.Limits.QuarantineFolder, StaffQueue: c.Support.StaffQueue, EscalationAddress: c.Support.EscalationAddress,
 		RawRetention: c.Store.RawRetention, StaffCopyMaxBytes: int64(c.Limits.StaffCopyMaxBytes),
+		ReplyNameFromStaff: c.Support.ReplyNameFromStaff,
 	}
 	if o.Daemon != nil {
 		o.Daemon(&dc)

@@ -65,6 +65,10 @@ type SupportConfig struct {
 	// SalesBrief: with each lapsed or never-purchased notice, an internal
 	// brief to sales_address (docs/design.md §11).
 	SalesBrief bool `mapstructure:"sales_brief"`
+	// ReplyNameFromStaff: a relayed staff reply's From display name carries
+	// the staff member's name ("Erin Engineer via Support"); the address
+	// stays the support address (docs/design.md §10).
+	ReplyNameFromStaff bool `mapstructure:"reply_name_from_staff"`
 	// Phone is priority phone support, told to active customers when a
 	// number is set.
 	Phone PhoneConfig `mapstructure:"phone"`

@@ -86,6 +86,25 @@ func TestUnknownKeyIsNamed(t *testing.T) {
 	}
 }
 
+// support.reply_name_from_staff (§10) is a boolean, off by default, also
+// settable from the environment; anything else is an error naming the key.
+func TestReplyNameFromStaffKey(t *testing.T) {
+	if Default().Support.ReplyNameFromStaff {
+		t.Error("support.reply_name_from_staff is on by default")
+	}
+	c, _, err := Load(writeConfig(t, "support:\n  reply_name_from_staff: true\n"), nil, nil)
+	if err != nil || !c.Support.ReplyNameFromStaff {
+		t.Errorf("reply_name_from_staff: true loaded as %v (%v)", c.Support.ReplyNameFromStaff, err)
+	}
+	c, _, err = Load(writeConfig(t, "support:\n  sales_address: sales@vendor.test\n"), nil, []string{"SUPPORTD_SUPPORT_REPLY_NAME_FROM_STAFF=true"})
+	if err != nil || !c.Support.ReplyNameFromStaff {
+		t.Errorf("SUPPORTD_SUPPORT_REPLY_NAME_FROM_STAFF=true loaded as %v (%v)", c.Support.ReplyNameFromStaff, err)
+	}
+	if _, _, err := Load(writeConfig(t, "support:\n  reply_name_from_staff: maybe\n"), nil, nil); err == nil || !strings.Contains(err.Error(), "reply_name_from_staff") {
+		t.Errorf("reply_name_from_staff: maybe: want an error naming the key, got %v", err)
+	}
+}
+
 func TestPrecedenceFileEnvFlags(t *testing.T) {
 	p := writeConfig(t, "store:\n  path: from-file.db\nimap:\n  poll_interval: 45s\nlimits:\n  max_message_bytes: 10MiB\n")
 	c, _, err := Load(p, nil, nil)
