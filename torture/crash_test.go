@@ -36,14 +36,7 @@ func modeFromEnv() tortureMode {
 // TORTURE=long for ≥ 50 kills over ≥ 1,000 messages; TORTURE_SEED=n repeats a run.
 func TestCrashTorture(t *testing.T) {
 	mode := modeFromEnv()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("TORTURE_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("TORTURE_SEED: %v", err)
-		}
-		seed = v
-	}
+	seed := tortureSeed(t)
 	t.Logf("mode %s: %d messages, %d kills, TORTURE_SEED=%d", mode.name, mode.messages, mode.kills, seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	const perDay = 3
@@ -115,6 +108,19 @@ func TestCrashTorture(t *testing.T) {
 	if len(w.items) < mode.messages || kills < mode.kills {
 		t.Errorf("ran %d kills over %d messages, want ≥ %d over ≥ %d", kills, len(w.items), mode.kills, mode.messages)
 	}
+}
+
+// tortureSeed is TORTURE_SEED, else a new seed (logged by the tests).
+func tortureSeed(t *testing.T) uint64 {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("TORTURE_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("TORTURE_SEED: %v", err)
+		}
+		seed = v
+	}
+	return seed
 }
 
 // pickPoint chooses how run i dies: every other run after a random delay (""),

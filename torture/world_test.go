@@ -91,6 +91,8 @@ func (w *world) newConn() int {
 type worldOpts struct {
 	batchSize     int
 	repliesPerDay int
+	staffQueue    string // support.staff_queue ("" = none)
+	extraConfig   string // YAML sections appended to the config (not support, limits, store, imap, smtp, metrics, log)
 }
 
 func newWorld(t *testing.T, o worldOpts) *world {
@@ -112,7 +114,7 @@ func newWorld(t *testing.T, o worldOpts) *world {
 	cfg := fmt.Sprintf(`support:
   addresses: [support@vendor.test]
   sales_address: sales@vendor.test
-  staff_queue: ""
+  staff_queue: %q
 limits:
   auto_replies_per_sender_per_day: %d
   unknown_replies_per_domain_per_hour: 1000
@@ -140,7 +142,7 @@ metrics:
 log:
   level: info
   format: json
-`, o.repliesPerDay, w.dbPath, w.imapPx.addr(), w.dovecot.User(), w.dovecot.Password(), o.batchSize, w.smtpPx.addr())
+%s`, o.staffQueue, o.repliesPerDay, w.dbPath, w.imapPx.addr(), w.dovecot.User(), w.dovecot.Password(), o.batchSize, w.smtpPx.addr(), o.extraConfig)
 	if err := os.WriteFile(w.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -516,15 +518,11 @@ func (w *world) check(perDay int) summary {
 		byIRT[r.inReplyTo] = append(byIRT[r.inReplyTo], r.messageID)
 		copies[r.messageID]++
 	}
-	// A second copy of one reply is explainable only by the RFC 1047 window: the
-	// run that delivered the earlier copy (its final "." reached the server) was
-	// SIGKILLed before recording it as sent. Copies delivered within one run, or
-	// by a run that stopped cleanly, are ordinary duplicates. (The SMTP proxy
-	// tells runs apart: the run alive when the connection was opened.)
+	// A second copy of one reply is explainable only by the RFC 1047 window
+	// (unexplainedCopies).
 	w.mu.Lock()
 	accepted := maps.Clone(w.accepted)
 	deliveries := maps.Clone(w.deliveries)
-	procs := slices.Clone(w.procList)
 	w.mu.Unlock()
 	// Every copy but the last was resent: count them by the connection (and
 	// the run) that delivered them.
@@ -541,24 +539,7 @@ func (w *world) check(perDay int) summary {
 	for _, n := range byRun {
 		s.resentMaxKill = max(s.resentMaxKill, n)
 	}
-	unexplained := map[string]bool{}
-	for id, n := range copies {
-		runs := accepted[id]
-		if len(runs) < n {
-			s.problem("reply %s: Mailpit holds %d copies, the SMTP proxy delivered %d", id, n, len(runs))
-		}
-		if n < 2 {
-			continue
-		}
-		slices.Sort(runs)
-		for i := 0; i+1 < len(runs); i++ {
-			if runs[i] < 0 || runs[i] == runs[i+1] || !procs[runs[i]].killed.Load() {
-				unexplained[id] = true
-				s.problem("reply %s delivered again without a kill in between (runs %v)", id, runs[:min(len(runs), 10)])
-				break
-			}
-		}
-	}
+	unexplained := w.unexplainedCopies(copies, &s)
 	known := map[string]bool{}
 	for _, it := range w.items {
 		known[it.id] = true
@@ -670,6 +651,39 @@ func (w *world) check(perDay int) summary {
 		}
 	}
 	return s
+}
+
+// unexplainedCopies returns the Message-IDs of which Mailpit holds more copies
+// (copies: Message-ID → count) than the RFC 1047 window explains: a second copy
+// is explained only when the run that delivered the earlier one (its final "."
+// reached the server) was SIGKILLed before recording it as sent. Copies
+// delivered within one run, or by a run that stopped cleanly, are ordinary
+// duplicates. The SMTP proxy tells runs apart: the run alive when the
+// connection was opened. Each problem is noted in s.
+func (w *world) unexplainedCopies(copies map[string]int, s *summary) map[string]bool {
+	w.mu.Lock()
+	accepted := maps.Clone(w.accepted)
+	procs := slices.Clone(w.procList)
+	w.mu.Unlock()
+	unexplained := map[string]bool{}
+	for id, n := range copies {
+		runs := slices.Clone(accepted[id])
+		if len(runs) < n {
+			s.problem("message %s: Mailpit holds %d copies, the SMTP proxy delivered %d", id, n, len(runs))
+		}
+		if n < 2 {
+			continue
+		}
+		slices.Sort(runs)
+		for i := 0; i+1 < len(runs); i++ {
+			if runs[i] < 0 || runs[i] == runs[i+1] || !procs[runs[i]].killed.Load() {
+				unexplained[id] = true
+				s.problem("message %s delivered again without a kill in between (runs %v)", id, runs[:min(len(runs), 10)])
+				break
+			}
+		}
+	}
+	return unexplained
 }
 
 func uniq(ids []string) []string {
