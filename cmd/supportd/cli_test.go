@@ -52,7 +52,23 @@ func TestDemoPrintsTheFlow(t *testing.T) {
 	if !strings.Contains(out, "13 messages processed") || !strings.Contains(out, "9 automatic replies") {
 		t.Errorf("demo summary wrong:\n%s", out)
 	}
-	// One sales brief with each lapsed and never-purchased notice (issue 10 item 6).
+	// The SLA step (issue 9): a message received now on a 2-second SLA gets
+	// its warning, then its breach, at the staff queue, Overdue in IMAP, and
+	// the `report sla` table follows.
+	warn := regexp.MustCompile(`(?m)^  \d\d:\d\d:\d\d\.\d  to staff-queue@vendor.test: \[(CS-M\d{5})\] SLA warning: response due \d{4}-\d\d-\d\d \d\d:\d\d ACS?DT \((\+10:30|\+09:30)\)$`)
+	breach := regexp.MustCompile(`(?m)^  \d\d:\d\d:\d\d\.\d  to staff-queue@vendor.test: \[(CS-M\d{5})\] SLA breached: response was due \d{4}-\d\d-\d\d \d\d:\d\d ACS?DT \((\+10:30|\+09:30)\)$`)
+	w, b := warn.FindStringSubmatch(out), breach.FindStringSubmatch(out)
+	if w == nil || b == nil || w[1] != b[1] || strings.Index(out, w[0]) > strings.Index(out, b[0]) {
+		t.Errorf("demo does not show one ticket's SLA warning, then its breach:\n%s", out)
+	}
+	if !regexp.MustCompile(`(?m)^  IMAP flags of the message now .*\boverdue\b`).MatchString(out) {
+		t.Errorf("demo does not show the Overdue keyword of the SLA step's message:\n%s", out)
+	}
+	report := regexp.MustCompile(`(?m)^\$ supportd report sla\nSLA report, tickets created \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d \(Australia/Adelaide\)\n\s+STATUS\s+TICKETS\s+RESPONDED\s+MET\s+BREACHED\s+OPEN OVERDUE\s+FIRST RESPONSE P50\s+P90\n\s+active\s+(\d+)\s+\d+\s+\d+\s+(\d+)\s+(\d+)\s`)
+	if m := report.FindStringSubmatch(out); m == nil || m[2] == "0" || m[3] == "0" {
+		t.Errorf("demo does not end with the report sla table counting the breached, still open ticket:\n%s", out)
+	}
+
 	for _, want := range []string{"to sales@vendor.test: [CS-M00004] Quote request: Hooli Ltd", "to sales@vendor.test: [CS-M00008] Quote request: Pied Piper"} {
 		if !strings.Contains(out, "Sales brief (internal, beside the lapsed and never-purchased notices) "+want) {
 			t.Errorf("demo does not show the sales brief %q:\n%s", want, out)

@@ -200,6 +200,9 @@ func (a *app) demo(ctx context.Context, verbose bool, keep string, serve bool) e
 		return err
 	}
 	a.demoStaffReport(db, smtpSrv)
+	if err := a.demoSLA(ctx, db, imapSrv, smtpSrv, uv, log, filepath.Join(dir, "spool")); err != nil {
+		return err
+	}
 	if keep != "" {
 		fmt.Fprintf(a.stdout, "\nThe demo's store is kept at %s: try `supportd --store %s tickets list`.\n", keep, keep)
 	}

@@ -59,14 +59,7 @@ func (a *app) reportCmd() *cobra.Command {
 			if asJSON {
 				return a.printJSON(rep)
 			}
-			fmt.Fprintf(a.stdout, "SLA report, tickets created %s to %s (%s)\n", rep.From, rep.To, loc)
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "STATUS\tTICKETS\tRESPONDED\tMET\tBREACHED\tOPEN OVERDUE\tFIRST RESPONSE P50\tP90\t")
-			for _, r := range rep.Rows {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", r.Status, r.Tickets, r.Responded, r.Met, r.Breached, r.OpenOverdue,
-					secondsText(r.P50Seconds), secondsText(r.P90Seconds))
-			}
-			return tw.Flush()
+			return a.printSLAReport(rep, loc)
 		},
 	}
 	slaCmd.Flags().StringVar(&from, "from", "", "first creation date, YYYY-MM-DD in support.timezone (default: the oldest ticket's)")
@@ -74,6 +67,18 @@ func (a *app) reportCmd() *cobra.Command {
 	slaCmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (field names as in the documentation)")
 	c.AddCommand(slaCmd)
 	return c
+}
+
+// printSLAReport prints rep as the table of `report sla` (also the demo's).
+func (a *app) printSLAReport(rep daemon.SLAReport, loc *time.Location) error {
+	fmt.Fprintf(a.stdout, "SLA report, tickets created %s to %s (%s)\n", rep.From, rep.To, loc)
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "STATUS\tTICKETS\tRESPONDED\tMET\tBREACHED\tOPEN OVERDUE\tFIRST RESPONSE P50\tP90\t")
+	for _, r := range rep.Rows {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", r.Status, r.Tickets, r.Responded, r.Met, r.Breached, r.OpenOverdue,
+			secondsText(r.P50Seconds), secondsText(r.P90Seconds))
+	}
+	return tw.Flush()
 }
 
 // secondsText shows a percentile as a rounded duration, "-" for none.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	"github.com/emersion/go-sasl"
@@ -70,6 +71,33 @@ func (s *IMAP) Append(mailbox string, raw []byte, received time.Time) (uint32, e
 		return 0, fmt.Errorf("append to %s: %w", mailbox, err)
 	}
 	return uint32(data.UID), nil
+}
+
+// Flags returns the flags of message uid in mailbox, read over IMAP like any
+// mail client would (a read-only SELECT).
+func (s *IMAP) Flags(mailbox string, uid uint32) ([]string, error) {
+	c, err := imapclient.DialInsecure(s.Addr(), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if err := c.Login(s.Username, s.Password).Wait(); err != nil {
+		return nil, err
+	}
+	if _, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		return nil, err
+	}
+	msgs, err := c.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{Flags: true}).Collect()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range msgs {
+		for _, f := range m.Flags {
+			out = append(out, string(f))
+		}
+	}
+	return out, c.Logout().Wait()
 }
 
 // Close stops the server.
