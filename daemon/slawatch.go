@@ -64,11 +64,20 @@ func (d *Daemon) wakeSLA() {
 }
 
 // slaRound handles every event due now and returns when the next one is
-// due (zero: none).
+// due (zero: none). A round with nothing due (the loop is woken after every
+// intake batch) is one read transaction: no commit, no fsync.
 func (d *Daemon) slaRound() (time.Time, error) {
 	for {
 		now := d.cfg.Now()
 		var next time.Time
+		due := false
+		if err := d.db.View(func(tx *store.Tx) error {
+			due = len(tx.DueTickets(now, 1)) > 0
+			next = tx.NextTicketEvent()
+			return nil
+		}); err != nil || !due {
+			return next, err
+		}
 		var events []slaEvent
 		err := d.db.Update(func(tx *store.Tx) error {
 			events = events[:0]

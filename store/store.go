@@ -254,6 +254,14 @@ func (db *DB) Update(fn func(*Tx) error) error {
 	return db.bolt.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
 }
 
+// PageWrites is how many page writes the store's committed write
+// transactions made since it was opened (every commit writes at least its
+// meta page and syncs): tests use it to prove a path writes nothing.
+func (db *DB) PageWrites() int64 {
+	st := db.bolt.Stats()
+	return st.TxStats.GetWrite()
+}
+
 // Check runs bbolt's consistency check on the whole file and returns the
 // problems found, joined.
 func (db *DB) Check() error {
