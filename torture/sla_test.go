@@ -370,9 +370,14 @@ func TestSLAKillTorture(t *testing.T) {
 		want = append(want, wantSLA{m, true})
 	}
 	rfc1047 := w.checkSLA(t, due, want)
-	line := fmt.Sprintf("SLA TORTURE seed=%d tickets=%d kills=%d kills_by_mode=%v rfc1047_copies=%d", seed, tickets, kills, hits, rfc1047)
+	perConn, perRun := w.resentMax()
+	line := fmt.Sprintf("SLA TORTURE seed=%d tickets=%d kills=%d kills_by_mode=%v rfc1047_copies=%d max_resends_one_conn=%d max_resends_one_kill=%d",
+		seed, tickets, kills, hits, rfc1047, perConn, perRun)
 	t.Log(line)
 	fmt.Println(line)
+	if perConn > 1 {
+		t.Errorf("one SMTP connection had %d notices resent after a kill, want at most 1 (the RFC 1047 window)", perConn)
+	}
 	for _, m := range modes {
 		if hits[m] == 0 {
 			t.Errorf("no kill landed at %s", m)

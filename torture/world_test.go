@@ -520,25 +520,7 @@ func (w *world) check(perDay int) summary {
 	}
 	// A second copy of one reply is explainable only by the RFC 1047 window
 	// (unexplainedCopies).
-	w.mu.Lock()
-	accepted := maps.Clone(w.accepted)
-	deliveries := maps.Clone(w.deliveries)
-	w.mu.Unlock()
-	// Every copy but the last was resent: count them by the connection (and
-	// the run) that delivered them.
-	byConn, byRun := map[int]int{}, map[int]int{}
-	for id, conns := range deliveries {
-		for i := 0; i+1 < len(conns); i++ {
-			byConn[conns[i]]++
-			byRun[accepted[id][i]]++
-		}
-	}
-	for _, n := range byConn {
-		s.resentMaxConn = max(s.resentMaxConn, n)
-	}
-	for _, n := range byRun {
-		s.resentMaxKill = max(s.resentMaxKill, n)
-	}
+	s.resentMaxConn, s.resentMaxKill = w.resentMax()
 	unexplained := w.unexplainedCopies(copies, &s)
 	known := map[string]bool{}
 	for _, it := range w.items {
@@ -651,6 +633,30 @@ func (w *world) check(perDay int) summary {
 		}
 	}
 	return s
+}
+
+// resentMax is the most copies that one SMTP connection, and one daemon run,
+// delivered and then had resent after a kill (every copy but the last of a
+// Message-ID was resent).
+func (w *world) resentMax() (perConn, perRun int) {
+	w.mu.Lock()
+	accepted := maps.Clone(w.accepted)
+	deliveries := maps.Clone(w.deliveries)
+	w.mu.Unlock()
+	byConn, byRun := map[int]int{}, map[int]int{}
+	for id, conns := range deliveries {
+		for i := 0; i+1 < len(conns); i++ {
+			byConn[conns[i]]++
+			byRun[accepted[id][i]]++
+		}
+	}
+	for _, n := range byConn {
+		perConn = max(perConn, n)
+	}
+	for _, n := range byRun {
+		perRun = max(perRun, n)
+	}
+	return perConn, perRun
 }
 
 // unexplainedCopies returns the Message-IDs of which Mailpit holds more copies
