@@ -25,6 +25,9 @@
 //     repeats a run's kill delays. Prints one summary line starting "TORTURE".
 //   - TestUIDValidityChange: the mailbox rebuilt with a new UIDVALIDITY gives
 //     no new reply and no new ticket; the ledger marks every message duplicate.
+//   - TestSLAKillBetweenWarningAndBreach, TestSLAKillTorture (sla_test.go):
+//     SLA warning and breach exactly once on a seconds-long SLA, across a
+//     SIGKILL between them, downtime across the deadline and random kills.
 //
 // The disk-full proof (a real ENOSPC on a tiny tmpfs) is daemon/storefail_test.go.
 //
