@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"supportd/daemon"
 	"supportd/dashboard"
 	"supportd/internal/config"
 	"supportd/internal/memserver"
@@ -45,6 +46,17 @@ var demoReceived = map[string]string{
 	"11-gmail-contact.eml":   "2026-11-26T07:05:12+10:30",
 	"12-mailing-list.eml":    "2026-11-25T09:00:30+10:30",
 	"13-never-purchased.eml": "2026-11-27T03:40:05+10:30",
+}
+
+// demoWeekStart is the earliest INTERNALDATE of the sample mail.
+func demoWeekStart() time.Time {
+	var first time.Time
+	for _, v := range demoReceived {
+		if at, err := time.Parse(time.RFC3339, v); err == nil && (first.IsZero() || at.Before(first)) {
+			first = at
+		}
+	}
+	return first
 }
 
 func (a *app) demoCmd() *cobra.Command {
@@ -124,7 +136,15 @@ func (a *app) demo(ctx context.Context, verbose bool, keep string, serve bool) e
 	}
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	k, err := c.Build(ctx, config.Options{Logger: log, SpoolDir: filepath.Join(dir, "spool")})
+	// The sample mail is dated the week of 23 November 2026: the daemon's clock
+	// runs from the week's first sample, so its tickets' deadlines lie ahead as
+	// they would in production (on the real clock every one of them would be
+	// days overdue and breached at once). The SLA step below shows a warning and
+	// a breach on the real clock.
+	weekStart := demoWeekStart()
+	began := time.Now()
+	k, err := c.Build(ctx, config.Options{Logger: log, SpoolDir: filepath.Join(dir, "spool"),
+		Daemon: func(dc *daemon.Config) { dc.Now = func() time.Time { return weekStart.Add(time.Since(began)) } }})
 	if err != nil {
 		return err
 	}
