@@ -94,6 +94,10 @@ type Daemon struct {
 	mail    *mailer.Mailer
 	log     *slog.Logger
 	metrics *Metrics
+	// accepted is the outbox's acceptance log (store.AcceptLog), open while
+	// Run runs; nil when it could not be opened (each acceptance then waits
+	// for its commit).
+	accepted *store.AcceptLog
 
 	kick    chan struct{} // wakes the outbox loop after a commit
 	slaKick chan struct{} // wakes the SLA loop after a commit (a due time may have moved)
@@ -162,6 +166,8 @@ func New(cfg Config, e *Engine, db *store.DB, p *poller.Poller, m *mailer.Mailer
 // the outbox can within DrainTimeout. The poller and the outbox loop are owned by
 // Run and stopped before it returns.
 func (d *Daemon) Run(ctx context.Context) error {
+	d.openAcceptLog()
+	defer d.closeAcceptLog()
 	d.refreshOutboxMetrics()
 	d.refreshTicketMetrics()
 	// The poller stops on its own only for an error no retry can fix (no

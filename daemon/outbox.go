@@ -69,15 +69,16 @@ func (d *Daemon) sendDue(ctx context.Context) int {
 	for i, e := range due {
 		envs[i] = mailer.Envelope{From: e.From, To: e.To, Data: e.Data, MessageID: e.MessageID}
 	}
-	// Each acceptance (250 to the final ".") is committed before the next
-	// message on that SMTP connection can be accepted: the mailer transfers the
-	// next message while the commit runs and sends its final "." only once the
-	// commit is done (SendBatchRecorded). Acceptances from the other
-	// connections that arrive during a commit share the next one (a group
-	// commit without a timer). A crash can then resend at most one reply per
-	// connection (the RFC 1047 window). Failures are recorded when the round
-	// ends, so a fault of the whole round (a server policy refusing our
-	// sender) is seen as such.
+	// Each acceptance (250 to the final ".") is written to the acceptance log
+	// before the next message on that SMTP connection can be accepted, so a
+	// crash of the process resends at most one reply per connection (the RFC
+	// 1047 window). The store commits the acceptances meanwhile, one
+	// transaction for whatever arrived during the previous one (a group commit
+	// without a timer), and the log is emptied when the round is committed.
+	// Without the log, the mailer sends the next message's final "." only once
+	// the previous acceptance is committed (SendBatchRecorded). Failures are
+	// recorded when the round ends, so a fault of the whole round (a server
+	// policy refusing our sender) is seen as such.
 	accepts := make(chan acceptance, len(due))
 	committed := make(chan int, 1)
 	go func() { committed <- d.commitAcceptances(ctx, due, accepts) }()
@@ -86,7 +87,11 @@ func (d *Daemon) sendDue(ctx context.Context) int {
 			return nil
 		}
 		a := acceptance{i: i, done: make(chan struct{})}
+		logged := d.accepted != nil && d.logAcceptance(due[i])
 		accepts <- a
+		if logged {
+			return nil
+		}
 		return a.done
 	})
 	close(accepts)
@@ -98,8 +103,56 @@ func (d *Daemon) sendDue(ctx context.Context) int {
 		}
 	}
 	d.recordFailures(ctx, due, failed)
+	d.resetAcceptLog()
 	d.refreshOutboxMetrics()
 	return sent
+}
+
+// openAcceptLog opens the acceptance log and marks sent what an earlier run
+// logged but did not commit.
+func (d *Daemon) openAcceptLog() {
+	l, err := d.db.OpenAcceptLog()
+	if err == nil {
+		var n int
+		if n, err = l.Replay(d.db, d.cfg.Now()); n > 0 {
+			d.log.Info("outbox: acceptances logged by an earlier run recorded as sent", "count", n)
+		}
+		if err != nil {
+			l.Close()
+		}
+	}
+	if err != nil {
+		d.log.Warn("outbox: no acceptance log; each SMTP acceptance waits for its commit", "err", err)
+		return
+	}
+	d.accepted = l
+}
+
+// logAcceptance writes an accepted entry's Message-ID to the acceptance log;
+// false when it could not (the acceptance then waits for its commit).
+func (d *Daemon) logAcceptance(e store.OutboxEntry) bool {
+	if err := d.accepted.Add(e.MessageID); err != nil {
+		d.log.Warn("outbox: acceptance log write failed; waiting for the commit", "message_id", e.MessageID, "err", err)
+		return false
+	}
+	return true
+}
+
+// resetAcceptLog empties the acceptance log once a round is committed.
+func (d *Daemon) resetAcceptLog() {
+	if d.accepted == nil {
+		return
+	}
+	if err := d.accepted.Reset(); err != nil {
+		d.log.Warn("outbox: emptying the acceptance log failed", "err", err)
+	}
+}
+
+func (d *Daemon) closeAcceptLog() {
+	if d.accepted != nil {
+		d.accepted.Close()
+		d.accepted = nil
+	}
 }
 
 type sendResult struct {

@@ -23,8 +23,8 @@
 //   - Temporary failures are retried with Backoff (1m doubling to 1h).
 //   - A connection lost between the final "." and the reply may have
 //     delivered (RFC 1047): a retry can duplicate, which the deterministic
-//     Message-ID makes recognisable; the daemon records each acceptance before
-//     the next message goes out on that connection.
+//     Message-ID makes recognisable; with SendBatchRecorded the caller records
+//     each acceptance before the next message goes out on that connection.
 //   - Nothing from an incoming message reaches a header unsanitised
 //     (internal/mailtext); values go through go-message's typed setters (RFC
 //     2047). Replies carry Auto-Submitted: auto-replied and

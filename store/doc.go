@@ -35,6 +35,9 @@
 // Export escapes cells a spreadsheet would run as formulas with one leading '
 // and import removes exactly one, so export then import is the identity.
 //
+// AcceptLog, "<db path>.sent", logs SMTP acceptances ahead of their commit
+// (not synced; replayed at the daemon's start).
+//
 // Raw copies: SaveRaw writes "<db path>.raw/<hex sha256(key)>.eml" (0600,
 // fsync, rename, at most Options.MaxRawBytes); PruneRaw deletes by age.
 //

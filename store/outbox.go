@@ -280,19 +280,24 @@ func (t *Tx) OutboxHas(msgid string) bool {
 
 // SentByMessageID reports whether a message with this Message-ID was delivered.
 func (t *Tx) SentByMessageID(msgid string) (bool, error) {
+	_, e, err := t.outboxByMessageID(msgid)
+	return e != nil && e.State == OutboxSent, err
+}
+
+// outboxByMessageID returns the entry (without data) queued under msgid and
+// its id; nil when there is none.
+func (t *Tx) outboxByMessageID(msgid string) (uint64, *OutboxEntry, error) {
 	k := NormalizeMessageID(msgid)
 	if k == "" {
-		return false, nil
+		return 0, nil, nil
 	}
 	v := t.bucket(bOutboxByMsgID).Get([]byte(k))
 	if v == nil {
-		return false, nil
+		return 0, nil, nil
 	}
-	e, err := t.outboxMeta(binary.BigEndian.Uint64(v))
-	if err != nil {
-		return false, err
-	}
-	return e.State == OutboxSent, nil
+	id := binary.BigEndian.Uint64(v)
+	e, err := t.outboxMeta(id)
+	return id, e, err
 }
 
 func truncateBytes(s string, n int) string {
