@@ -1,6 +1,7 @@
 package mailparse
 
 import (
+	"cmp"
 	"regexp"
 	"strconv"
 	"strings"
@@ -39,11 +40,9 @@ var (
 	ieRe           = regexp.MustCompile(`^ie\s?(\d{1,2})(?:\.0)?`)
 )
 
+// findBrowser reads a pasted User-Agent, else a browser's name.
 func findBrowser(orig, lower string) *Browser {
-	if b := findUA(lower); b != nil {
-		return b
-	}
-	return findNamedBrowser(orig, lower)
+	return cmp.Or(findUA(lower), findNamedBrowser(orig, lower))
 }
 
 // findUA reads the first pasted User-Agent string.
@@ -97,15 +96,12 @@ func findUA(lower string) *Browser {
 	return nil
 }
 
-type browserName struct {
-	anchor string
-	name   string
-	// weak names ("edge", "opera") without a version count only as
-	// weakNameCounts says.
-	weak bool
-}
-
-var browserNames = []browserName{
+// browserNames: a weak name ("edge", "opera") without a version counts only
+// as weakNameCounts says.
+var browserNames = []struct {
+	anchor, name string
+	weak         bool
+}{
 	{"edge", BrowserEdge, true},
 	{"chrome", BrowserChrome, false},
 	{"firefox", BrowserFirefox, false},

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -143,6 +144,37 @@ func TestGolden(t *testing.T) {
 	if len(stale) > 0 {
 		t.Errorf("golden files without an input: %v", stale)
 	}
+}
+
+// TestGoldenOneParser parses every golden input with one Parser from four
+// goroutines, twice over: the buffers a Parser reuses from one message to
+// the next change no result (and, under -race, are never shared).
+func TestGoldenOneParser(t *testing.T) {
+	corpus, own := goldenInputs(t)
+	files := append(corpus, own...)
+	p := testParser(t, nil)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2 * len(files) {
+				f := files[(i+g*31)%len(files)]
+				data, err := os.ReadFile(f.path)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				m, err := p.Parse(bytes.NewReader(data))
+				want, _ := os.ReadFile(filepath.Join(goldenDir, f.name+".json"))
+				if got := goldenJSON(t, m); err != nil || !bytes.Equal(got, want) {
+					t.Errorf("%s with a shared Parser (error %v):\n%s", f.name, err, got)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func FuzzParse(f *testing.F) {

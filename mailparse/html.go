@@ -69,9 +69,7 @@ func (w *htmlText) write(s string) {
 		for room > 0 && room < len(s) && !utf8.RuneStart(s[room]) {
 			room--
 		}
-		if room > 0 {
-			w.out = append(w.out, s[:room]...)
-		}
+		w.out = append(w.out, s[:room]...)
 		w.full = true
 		return
 	}

@@ -46,7 +46,7 @@ func newMultipartReader(p *parser, r io.Reader, boundary string) *multipartReade
 	return &multipartReader{
 		p:                p,
 		budget:           bud,
-		bufReader:        bufio.NewReaderSize(bud, peekBufferSize),
+		bufReader:        p.reader(bud),
 		nl:               b[:2],
 		nlDashBoundary:   b[:len(b)-2],
 		dashBoundaryDash: b[2:],
@@ -224,19 +224,16 @@ func (r *multipartReader) isFinalBoundary(line []byte) bool {
 	if !bytes.HasPrefix(line, r.dashBoundaryDash) {
 		return false
 	}
-	rest := line[len(r.dashBoundaryDash):]
-	rest = skipLWSPChar(rest)
+	rest := bytes.TrimLeft(line[len(r.dashBoundaryDash):], " \t")
 	return len(rest) == 0 || bytes.Equal(rest, r.nl)
 }
 
-func (r *multipartReader) isBoundaryDelimiterLine(line []byte) (ret bool) {
+func (r *multipartReader) isBoundaryDelimiterLine(line []byte) bool {
 	// RFC 2046 §5.1: a delimiter starts a line; its CRLF belongs to it.
 	if !bytes.HasPrefix(line, r.dashBoundary) {
 		return false
 	}
-	rest := line[len(r.dashBoundary):]
-	rest = skipLWSPChar(rest)
-
+	rest := bytes.TrimLeft(line[len(r.dashBoundary):], " \t")
 	// Bare \n line ends (against the spec, but common) are seen at the
 	// first boundary.
 	if r.partsRead == 0 && len(rest) == 1 && rest[0] == '\n' {
@@ -244,11 +241,4 @@ func (r *multipartReader) isBoundaryDelimiterLine(line []byte) (ret bool) {
 		r.nlDashBoundary = r.nlDashBoundary[1:]
 	}
 	return bytes.Equal(rest, r.nl)
-}
-
-func skipLWSPChar(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	return b
 }

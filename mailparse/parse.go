@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
@@ -36,17 +37,21 @@ type Parser struct {
 	opts   Options // every zero field replaced by its default
 	ticket *ticketMatcher
 	oses   *osList
+	// The 4 KiB buffers of one message (header and multipart readers, base64,
+	// hashing) are reused by the next: else most of a small message's garbage.
+	readers, slabs sync.Pool
 }
 
 // New checks and compiles opts: a ticket pattern that does not compile, or
 // matches the empty string, is an error naming it.
 func New(opts Options) (*Parser, error) {
 	d, l := DefaultLimits(), &opts.Limits
-	l.MaxMessageBytes = orDefault(l.MaxMessageBytes, d.MaxMessageBytes)
-	l.MaxHeaderBytes = orDefault(l.MaxHeaderBytes, d.MaxHeaderBytes)
-	l.MaxParts = orDefault(l.MaxParts, d.MaxParts)
-	l.MaxDepth = orDefault(l.MaxDepth, d.MaxDepth)
-	l.MaxTextBytes = orDefault(l.MaxTextBytes, d.MaxTextBytes)
+	// A limit that is not positive is the default.
+	l.MaxMessageBytes = cmp.Or(max(l.MaxMessageBytes, 0), d.MaxMessageBytes)
+	l.MaxHeaderBytes = cmp.Or(max(l.MaxHeaderBytes, 0), d.MaxHeaderBytes)
+	l.MaxParts = cmp.Or(max(l.MaxParts, 0), d.MaxParts)
+	l.MaxDepth = cmp.Or(max(l.MaxDepth, 0), d.MaxDepth)
+	l.MaxTextBytes = cmp.Or(max(l.MaxTextBytes, 0), d.MaxTextBytes)
 	opts.TicketPattern = cmp.Or(opts.TicketPattern, DefaultTicketPattern)
 	if opts.ServerOSes == nil {
 		opts.ServerOSes = DefaultServerOSes
@@ -57,14 +62,6 @@ func New(opts Options) (*Parser, error) {
 	}
 	opts.ServerOSes = slices.Clone(opts.ServerOSes)
 	return &Parser{opts: opts, ticket: tm, oses: newOSList(opts.ServerOSes)}, nil
-}
-
-// orDefault is v, or d when v is not positive.
-func orDefault[T int | int64](v, d T) T {
-	if v <= 0 {
-		return d
-	}
-	return v
 }
 
 // source wraps the caller's reader: it counts bytes, stops at
@@ -169,8 +166,31 @@ type parser struct {
 	plain   []byte   // text/plain body text, bounded by MaxTextBytes
 	htmlRaw [][]byte // decoded HTML parts, converted only when no plain text exists
 	htmlLen int
-	buf     []byte       // for hashing attachments, made for the first
+	buf     []byte       // for hashing attachments, taken for the first
 	raw     bytes.Buffer // one text part's bytes at a time
+	readers []*bufio.Reader
+	slabs   []*[peekBufferSize]byte
+}
+
+// reader is a pooled buffered reader of r, returned to the pool after walk.
+func (p *parser) reader(r io.Reader) *bufio.Reader {
+	br, _ := p.ps.readers.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(r, peekBufferSize)
+	}
+	br.Reset(r)
+	p.readers = append(p.readers, br)
+	return br
+}
+
+// slab is a pooled buffer, returned to the pool after walk.
+func (p *parser) slab() []byte {
+	b, _ := p.ps.slabs.Get().(*[peekBufferSize]byte)
+	if b == nil {
+		b = new([peekBufferSize]byte)
+	}
+	p.slabs = append(p.slabs, b)
+	return b[:]
 }
 
 func (p *parser) problem(token string) {
@@ -200,6 +220,13 @@ func (ps *Parser) Parse(r io.Reader) (*Message, error) {
 		f()
 	}
 	safely(p.walk)
+	for _, br := range p.readers {
+		br.Reset(nil)
+		ps.readers.Put(br)
+	}
+	for _, b := range p.slabs {
+		ps.slabs.Put(b)
+	}
 	safely(p.finish)
 	if p.src.err != nil {
 		return m, fmt.Errorf("mailparse: read message: %w", p.src.err)
@@ -266,7 +293,7 @@ func normaliseProblems(in []string) []string {
 // MaxHeaderBytes; the reader returned goes on with the body.
 func (p *parser) messageHeader(r io.Reader) (*bufio.Reader, message.Header, bool) {
 	bud := &budgetReader{r: r, on: true, left: int64(p.lim.MaxHeaderBytes)}
-	br := bufio.NewReaderSize(bud, peekBufferSize)
+	br := p.reader(bud)
 	h, ok := p.readHeader(br, func() { bud.on = false })
 	bud.on = false
 	return br, h, ok
@@ -409,7 +436,7 @@ func (p *parser) entity(h message.Header, body io.Reader, depth int, encapsulate
 	var ent *message.Entity
 	var err error
 	if strings.ToLower(h.Get("Content-Transfer-Encoding")) == "base64" {
-		ent = &message.Entity{Header: h, Body: newBase64Reader(body)}
+		ent = &message.Entity{Header: h, Body: newBase64Reader(body, p.slab(), p.slab()[:3<<10])}
 		if strings.HasPrefix(mt, "text/") {
 			th := message.Header{Header: h.Header.Copy()}
 			th.Del("Content-Transfer-Encoding")
@@ -515,14 +542,7 @@ func (p *parser) multipart(params map[string]string, body io.Reader, depth int, 
 // fixCharsetName repairs common damage to a charset name.
 func fixCharsetName(cs string) string {
 	c := strings.TrimSpace(cs)
-	if i := strings.LastIndexByte(c, '='); i >= 0 {
-		c = c[i+1:]
-	}
-	c = strings.Trim(c, "\"' \t;")
-	if c == "" {
-		return cs
-	}
-	return c
+	return cmp.Or(strings.Trim(c[strings.LastIndexByte(c, '=')+1:], "\"' \t;"), cs)
 }
 
 // encapsulated walks a message/rfc822 part: its text and attachments count,
@@ -556,8 +576,9 @@ type base64Reader struct {
 	err     error
 }
 
-func newBase64Reader(r io.Reader) *base64Reader {
-	return &base64Reader{r: r, in: make([]byte, 8<<10), dst: make([]byte, 6<<10)}
+// newBase64Reader reads r with buffers in and dst (len(dst) >= len(in)*3/4).
+func newBase64Reader(r io.Reader, in, dst []byte) *base64Reader {
+	return &base64Reader{r: r, in: in, dst: dst}
 }
 
 func (d *base64Reader) Read(p []byte) (int, error) {
@@ -647,7 +668,7 @@ func (p *parser) readErr(err error, cte string) {
 func (p *parser) attachment(body io.Reader, h message.Header, mt, filename, disp, cte string) {
 	hw := &hashCounter{h: sha256.New()}
 	if p.buf == nil {
-		p.buf = make([]byte, 8<<10)
+		p.buf = p.slab()
 	}
 	_, err := io.CopyBuffer(hw, body, p.buf)
 	// A part cut short by a bad encoding keeps what decoded.

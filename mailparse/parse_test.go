@@ -719,7 +719,7 @@ func TestBase64Reader(t *testing.T) {
 		ref, _ = message.New(ref.Header, strings.NewReader(in))
 		want, wantErr := io.ReadAll(ref.Body)
 		for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in)), iotest.HalfReader(strings.NewReader(in))} {
-			got, err := io.ReadAll(newBase64Reader(r))
+			got, err := io.ReadAll(newBase64Reader(r, make([]byte, 4<<10), make([]byte, 3<<10)))
 			if !bytes.Equal(got, want) || (err == nil) != (wantErr == nil) {
 				t.Fatalf("case %d: %d bytes, error %v; want %d bytes, error %v", i, len(got), err, len(want), wantErr)
 			}

@@ -39,17 +39,9 @@ func compileTicket(pattern string) (*ticketMatcher, error) {
 // find returns the first match in s that is not glued to a neighbouring
 // letter or digit, upper-cased. lower is asciiLower(s).
 func (tm *ticketMatcher) find(s, lower string) string {
-	ok := func(a, b int) bool {
-		if a == b {
-			return false
-		}
-		if isAlnum(s[a]) && a > 0 && isAlnum(s[a-1]) {
-			return false
-		}
-		if isAlnum(s[b-1]) && b < len(s) && isAlnum(s[b]) {
-			return false
-		}
-		return true
+	ok := func(a, b int) bool { // not empty, not glued to a letter or digit
+		return a < b && !(a > 0 && isAlnum(s[a-1]) && isAlnum(s[a])) &&
+			!(b < len(s) && isAlnum(s[b-1]) && isAlnum(s[b]))
 	}
 	if tm.prefix != "" {
 		for at := range indexes(lower, tm.prefix) {
