@@ -27,7 +27,14 @@ import (
 
 // Config of the daemon beyond the Engine.
 type Config struct {
+	// Mailbox is the folder New's poller reads, of Account (a name of
+	// accounts:, "" for the top-level imap/smtp sections); AddAccount and
+	// AddInbox add further accounts and folders.
 	Mailbox string
+	Account string
+	// AccountKey prefixes that account's configuration keys in messages
+	// ("accounts[0]."; "" for the top-level sections).
+	AccountKey string
 	// Parser reads each message (nil: mailparse's defaults).
 	Parser           *mailparse.Parser
 	MaxAttempts      int    // a message failing this often is quarantined (default 3)
@@ -86,14 +93,20 @@ type Config struct {
 // commits every decision, ticket change and outbox entry in one transaction per
 // fetched batch, before anything is sent or marked.
 type Daemon struct {
-	cfg     Config
-	engine  *Engine
-	db      *store.DB
-	poll    *poller.Poller
-	sent    *poller.Poller // the Sent folder's, nil when not watched (sent.go)
-	mail    *mailer.Mailer
-	log     *slog.Logger
-	metrics *Metrics
+	cfg    Config
+	engine *Engine
+	db     *store.DB
+	log    *slog.Logger
+
+	// accounts by name, accountList in order (the first is New's);
+	// inboxes are the folders read, each by its own poller (accounts.go);
+	// sent the Sent folders watched (sent.go).
+	accounts    map[string]*Account
+	accountList []*Account
+	inboxes     []*inbox
+	byKey       map[string]*inbox
+	sent        []sentFolder
+	metrics     *Metrics
 	// accepted is the outbox's acceptance log (store.AcceptLog), open while
 	// Run runs; nil when it could not be opened (each acceptance then waits
 	// for its commit).
@@ -113,7 +126,9 @@ type Daemon struct {
 	marked   []markedUID // marks the server stored, not yet recorded in the ledger
 }
 
-// New wires a daemon. The caller owns db, p and m and closes them after Run returns.
+// New wires a daemon reading cfg.Mailbox of cfg.Account with p and sending
+// through m (further accounts and folders: AddAccount, AddInbox). The caller
+// owns db, the pollers and the mailers and closes them after Run returns.
 func New(cfg Config, e *Engine, db *store.DB, p *poller.Poller, m *mailer.Mailer, log *slog.Logger, metrics *Metrics) *Daemon {
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 3
@@ -154,11 +169,24 @@ func New(cfg Config, e *Engine, db *store.DB, p *poller.Poller, m *mailer.Mailer
 	if metrics == nil {
 		metrics = NewMetrics(nil)
 	}
-	if p != nil {
-		metrics.WatchKeywordsDropped(func() float64 { return float64(p.Stats().KeywordsDropped) })
-	}
-	d := &Daemon{cfg: cfg, engine: e, db: db, poll: p, mail: m, log: log, metrics: metrics, kick: make(chan struct{}, 1), slaKick: make(chan struct{}, 1)}
+	d := &Daemon{cfg: cfg, engine: e, db: db, log: log, metrics: metrics, kick: make(chan struct{}, 1), slaKick: make(chan struct{}, 1),
+		accounts: map[string]*Account{}}
 	d.live.base = time.Now()
+	a := Account{Name: cfg.Account, Mailer: m, ConfigKey: cfg.AccountKey}
+	if e != nil {
+		a.FromName, a.FromAddr, a.Addresses = e.FromName, e.FromAddr, e.Triage.OwnAddresses
+	}
+	d.AddAccount(a)
+	if p != nil {
+		_ = d.AddInbox(cfg.Account, cfg.Mailbox, p)
+	}
+	metrics.WatchKeywordsDropped(func() float64 {
+		var n int64
+		for _, in := range d.inboxes {
+			n += in.poll.Stats().KeywordsDropped
+		}
+		return float64(n)
+	})
 	return d
 }
 
@@ -175,16 +203,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	var wg sync.WaitGroup
-	pollErr := make(chan error, 1)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		err := d.poll.Run(ctx, d)
-		if err != nil {
-			stop(err)
-		}
-		pollErr <- err
-	}()
+	// Each inbox runs on its own: a server that is down or refuses the login
+	// is retried by that poller with its own backoff, the others go on.
+	pollErr := make(chan error, len(d.inboxes))
+	var polling sync.WaitGroup
+	for _, in := range d.inboxes {
+		polling.Go(func() {
+			err := in.poll.Run(ctx, in)
+			if err != nil {
+				err = fmt.Errorf("account %s, mailbox %s: %w", in.acct.display(), in.folder, err)
+				stop(err)
+			}
+			pollErr <- err
+		})
+	}
+	wg.Add(1)
 	outCtx, stopOut := context.WithCancel(context.Background())
 	outDone := make(chan struct{})
 	go func() {
@@ -201,8 +234,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer wg.Done()
 		d.slaLoop(ctx)
 	}()
-	if d.sent != nil {
-		wg.Go(func() { d.runSent(ctx) })
+	for _, s := range d.sent {
+		wg.Go(func() { d.runSent(ctx, s) })
 	}
 	d.superviseUntil(ctx)
 	d.notify("STOPPING=1")
@@ -213,7 +246,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// the loop stopped, so no entry is sent by both.
 	drainCtx, cancel := context.WithTimeout(context.Background(), d.cfg.DrainTimeout)
 	stopAtDeadline := context.AfterFunc(drainCtx, stopOut)
-	err := <-pollErr
+	polling.Wait()
+	close(pollErr)
+	var err error
+	for e := range pollErr {
+		if err == nil && e != nil {
+			err = e
+		}
+	}
 	<-outDone
 	d.drainOutbox(drainCtx)
 	stopAtDeadline()
@@ -273,6 +313,8 @@ func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.F
 			oldest = f.InternalDate
 		}
 	}
+	acct := d.senderOf(mb.Name)
+	log := d.log.With("account", acct.display(), "mailbox", mb.Name)
 	d.metrics.Unprocessed.Set(start.Sub(oldest).Seconds())
 	defer d.metrics.Unprocessed.Set(0)
 	parsed := d.parseAll(batch)
@@ -338,14 +380,14 @@ func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.F
 	for _, o := range outs {
 		marks = append(marks, o.mark)
 		if o.action != "" {
-			d.metrics.Messages.WithLabelValues(o.action, o.status).Inc()
+			d.metrics.Messages.WithLabelValues(o.action, o.status, mailboxLabel(mb.Name)).Inc()
 			d.metrics.Latency.Observe(d.cfg.Now().Sub(o.received).Seconds())
 		}
 		if o.err != nil {
-			d.log.Warn("message not processed; will retry", "uid", o.f.UID, "message_id", o.messageID, "err", o.err)
+			log.Warn("message not processed; will retry", "uid", o.f.UID, "message_id", o.messageID, "err", o.err)
 			continue
 		}
-		d.log.Info("message processed", "uid", o.f.UID, "message_id", o.messageID, "ticket", o.ticket, "action", o.action, "status", o.status)
+		log.Info("message processed", "uid", o.f.UID, "message_id", o.messageID, "ticket", o.ticket, "action", o.action, "status", o.status)
 	}
 	d.metrics.BatchSeconds.Observe(d.cfg.Now().Sub(start).Seconds())
 	for _, o := range d.batchObs {
@@ -752,8 +794,9 @@ func quoteNotes(problems []string) string {
 // quarantine folder, and staff are told; it never blocks the messages behind it.
 func (d *Daemon) quarantine(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *parsedMsg, reason string, now time.Time) outcome {
 	o := outcome{f: f, received: f.InternalDate, action: "quarantine", status: "unknown"}
-	d.log.Warn("message quarantined", "uid", f.UID, "reason", reason, "folder", d.cfg.QuarantineFolder)
-	d.metrics.Quarantined.Inc()
+	acct := d.senderOf(mb.Name)
+	d.log.Warn("message quarantined", "account", acct.display(), "mailbox", mb.Name, "uid", f.UID, "reason", reason, "folder", d.cfg.QuarantineFolder)
+	d.metrics.Quarantined.WithLabelValues(mailboxLabel(mb.Name)).Inc()
 	kws := []string{QuarantinedKeyword, ProcessedKeyword}
 	entry := &store.LedgerEntry{Mailbox: mb.Name, UIDValidity: mb.UIDValidity, UID: f.UID, ContentHash: p.hash,
 		Action: "quarantine", SuppressReason: reason, Processed: now, Quarantined: true, Keywords: kws, MoveTo: d.cfg.QuarantineFolder}
@@ -769,11 +812,15 @@ func (d *Daemon) quarantine(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p
 	if d.cfg.StaffQueue != "" {
 		body := fmt.Sprintf("supportd could not process message UID %d of %s (UIDVALIDITY %d), %d bytes, received %s.\nReason: %s\nIt was moved to the folder %q for a person to read.\n",
 			f.UID, mb.Name, mb.UIDValidity, f.Size, f.InternalDate.Format(time.RFC3339), reason, d.cfg.QuarantineFolder)
-		id := fmt.Sprintf("<quarantine.%d.%d@%s>", mb.UIDValidity, f.UID, domainOf(d.engine.FromAddr))
-		data, err := mailer.ComposeReply(mailer.Reply{From: d.engine.from(), To: []string{d.cfg.StaffQueue},
+		id := fmt.Sprintf("<quarantine.%d.%d@%s>", mb.UIDValidity, f.UID, domainOf(acct.FromAddr))
+		if len(d.inboxes) > 1 { // UIDs of different mailboxes may coincide: the key tells them apart
+			h := sha256.Sum256([]byte(mb.Name))
+			id = fmt.Sprintf("<quarantine.%x.%d.%d@%s>", h[:6], mb.UIDValidity, f.UID, domainOf(acct.FromAddr))
+		}
+		data, err := mailer.ComposeReply(mailer.Reply{From: acct.from(), To: []string{d.cfg.StaffQueue},
 			Subject: fmt.Sprintf("[Quarantine] message UID %d could not be processed", f.UID), MessageID: id, Date: now, Body: body})
 		if err == nil {
-			_, err = tx.Enqueue(&store.OutboxEntry{MessageID: id, Kind: store.KindStaff, From: d.engine.FromAddr, To: []string{d.cfg.StaffQueue},
+			_, err = tx.Enqueue(&store.OutboxEntry{MessageID: id, Kind: store.KindStaff, Account: acct.Name, From: acct.FromAddr, To: []string{d.cfg.StaffQueue},
 				Data: data, Created: now, NextAttempt: now})
 		}
 		if err != nil {

@@ -150,7 +150,7 @@ func TestEndToEndEachStatus(t *testing.T) {
 		{"acknowledge", "active", 1}, {"acknowledge", "trial", 1}, {"acknowledge", "free", 1}, {"acknowledge", "unknown", 1},
 		{"lapsed_notice", "lapsed", 2}, {"unsupported_version", "active", 1}, {"suppress", "active", 1}, {"follow_up", "active", 0},
 	} {
-		if got := daemon.CounterValue(r.metrics.Messages.WithLabelValues(m.action, m.status)); got != m.want {
+		if got := daemon.CounterValue(r.metrics.Messages.WithLabelValues(m.action, m.status, "INBOX")); got != m.want {
 			t.Errorf("supportd_messages_total{action=%q,status=%q} = %v, want %v", m.action, m.status, got, m.want)
 		}
 	}

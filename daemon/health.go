@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"time"
+
+	"supportd/poller"
 )
 
 // healthInterval is how often gauges that no event updates are refreshed.
@@ -36,7 +38,14 @@ func (d *Daemon) watchHealth(ctx context.Context) {
 				d.log.Info("raw audit copies pruned", "count", n, "older_than", d.cfg.RawRetention.String())
 			}
 		}
-		st := d.poll.Stats()
+		// The token closest to expiry among the inboxes that use OAuth2.
+		var st poller.Stats
+		for _, in := range d.inboxes {
+			s := in.poll.Stats()
+			if !s.TokenExpiry.IsZero() && (st.TokenExpiry.IsZero() || s.TokenExpiry.Before(st.TokenExpiry) || s.TokenWarning && !st.TokenWarning) {
+				st = s
+			}
+		}
 		if st.TokenExpiry.IsZero() {
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"supportd/entitlement"
+	"supportd/poller"
 	"supportd/store"
 	"supportd/triage"
 )
@@ -13,14 +14,16 @@ import (
 // global state), served on metrics.listen at /metrics.
 type Metrics struct {
 	Registry     *prometheus.Registry
-	Messages     *prometheus.CounterVec // by action and status
-	Quarantined  prometheus.Counter
+	Messages     *prometheus.CounterVec // by action, status and mailbox
+	Quarantined  *prometheus.CounterVec // by mailbox
 	RepliesSent  *prometheus.CounterVec // by kind (reply, staff)
 	RepliesFail  *prometheus.CounterVec // by kind and class (temporary, permanent)
 	OutboxDepth  prometheus.Gauge
 	OutboxOldest prometheus.Gauge // age in seconds of the oldest pending entry
 	Unprocessed  prometheus.Gauge // age in seconds of the oldest message not yet processed
-	Reconnects   prometheus.CounterFunc
+	// inboxes are the mailboxes whose poller counters are exported with a
+	// mailbox label (supportd_imap_reconnects_total, supportd_imap_connected).
+	inboxes      []*inboxStat
 	StoreErrors  prometheus.Counter
 	Latency      prometheus.Histogram // receipt (INTERNALDATE) → committed decision
 	SendLatency  prometheus.Histogram // receipt → SMTP accepted
@@ -53,18 +56,17 @@ func (m *Metrics) WatchKeywordsDropped(count func() float64) {
 		Help: "IMAP keywords (tags) not stored because the mailbox cannot store keywords (PERMANENTFLAGS without \\*): staff rely on folders or the staff queue."}, count))
 }
 
-// NewMetrics registers the metrics; reconnects reads the poller's counter.
-func NewMetrics(reconnects func() float64) *Metrics {
-	if reconnects == nil {
-		reconnects = func() float64 { return 0 }
-	}
+// NewMetrics registers the metrics. Its argument is no longer read: IMAP
+// reconnections are counted per mailbox (supportd_imap_reconnects_total
+// {mailbox}) from the pollers the daemon reads (Daemon.AddInbox).
+func NewMetrics(_ func() float64) *Metrics {
 	buckets := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "supportd_messages_total",
-			Help: "Messages processed, by action and entitlement status."}, []string{"action", "status"}),
-		Quarantined: prometheus.NewCounter(prometheus.CounterOpts{Name: "supportd_messages_quarantined_total",
-			Help: "Messages that could not be processed and were quarantined."}),
+			Help: "Messages processed, by action, entitlement status and mailbox."}, []string{"action", "status", "mailbox"}),
+		Quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "supportd_messages_quarantined_total",
+			Help: "Messages that could not be processed and were quarantined, by mailbox."}, []string{"mailbox"}),
 		RepliesSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "supportd_replies_sent_total",
 			Help: "Outgoing messages accepted by the SMTP server, by kind."}, []string{"kind"}),
 		RepliesFail: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "supportd_replies_failed_total",
@@ -75,8 +77,6 @@ func NewMetrics(reconnects func() float64) *Metrics {
 			Help: "Age of the oldest outgoing message still waiting."}),
 		Unprocessed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "supportd_oldest_unprocessed_age_seconds",
 			Help: "Age of the oldest fetched message not yet committed (0 when none)."}),
-		Reconnects: prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "supportd_imap_reconnects_total",
-			Help: "IMAP reconnections."}, reconnects),
 		StoreErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "supportd_store_errors_total",
 			Help: "Failed store commits (nothing was sent or marked for them)."}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "supportd_processing_latency_seconds",
@@ -101,20 +101,36 @@ func NewMetrics(reconnects func() float64) *Metrics {
 	}
 	m.Registry.MustRegister(m.SMTPConfigFaults, m.SMTPConfigFault)
 	m.Registry.MustRegister(m.Messages, m.Quarantined, m.RepliesSent, m.RepliesFail, m.OutboxDepth, m.OutboxOldest,
-		m.Unprocessed, m.Reconnects, m.StoreErrors, m.Latency, m.SendLatency, m.BatchSeconds, m.TokenExpiry,
+		m.Unprocessed, m.StoreErrors, m.Latency, m.SendLatency, m.BatchSeconds, m.TokenExpiry,
 		m.SLAEvents, m.FirstResponse, m.Tickets,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// Every known series exists from the start at 0, so rate() and alerts see
-	// the first event instead of a series appearing from nothing.
-	for _, a := range []triage.Action{triage.Acknowledge, triage.LapsedNotice, triage.UnsupportedVersion, triage.FollowUp, triage.Suppress} {
-		for _, st := range []entitlement.Status{entitlement.Active, entitlement.Trial, entitlement.Free, entitlement.Lapsed, entitlement.Unknown} {
-			m.Messages.WithLabelValues(string(a), string(st))
-		}
-	}
+	m.Registry.MustRegister(&inboxCollector{
+		reconnects: prometheus.NewDesc("supportd_imap_reconnects_total", "IMAP reconnections, by mailbox.", []string{"mailbox"}, nil),
+		connected:  prometheus.NewDesc("supportd_imap_connected", "1 while the mailbox's IMAP connection is up, else 0, by mailbox.", []string{"mailbox"}, nil),
+		inboxes:    func() []*inboxStat { return m.inboxes },
+	})
 	for _, k := range []string{store.KindReply, store.KindStaff, store.KindForward} {
 		m.RepliesSent.WithLabelValues(k)
 		m.RepliesFail.WithLabelValues(k, "temporary")
 		m.RepliesFail.WithLabelValues(k, "permanent")
 	}
 	return m
+}
+
+// InitMailbox creates the per-mailbox series of mailbox (a store key,
+// MailboxKey) at 0: every known series exists from the start, so rate() and
+// alerts see the first event instead of a series appearing from nothing.
+func (m *Metrics) InitMailbox(mailbox string) {
+	for _, a := range []triage.Action{triage.Acknowledge, triage.LapsedNotice, triage.UnsupportedVersion, triage.FollowUp, triage.Suppress} {
+		for _, st := range []entitlement.Status{entitlement.Active, entitlement.Trial, entitlement.Free, entitlement.Lapsed, entitlement.Unknown} {
+			m.Messages.WithLabelValues(string(a), string(st), mailboxLabel(mailbox))
+		}
+	}
+	m.Quarantined.WithLabelValues(mailboxLabel(mailbox))
+}
+
+// watchInbox exports the counters of the poller reading mailbox.
+func (m *Metrics) watchInbox(mailbox string, p *poller.Poller) {
+	m.InitMailbox(mailbox)
+	m.inboxes = append(m.inboxes, &inboxStat{key: mailboxLabel(mailbox), poll: p})
 }

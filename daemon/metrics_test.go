@@ -20,6 +20,7 @@ func CounterValue(c prometheus.Counter) float64 {
 // rate() and an alert on failures work from the first scrape.
 func TestMetricsSeriesExistAtZero(t *testing.T) {
 	m := NewMetrics(nil)
+	m.InitMailbox("INBOX") // what AddInbox does for each mailbox read
 	fams, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +30,7 @@ func TestMetricsSeriesExistAtZero(t *testing.T) {
 		series[f.GetName()] = len(f.GetMetric())
 	}
 	for name, want := range map[string]int{
-		"supportd_messages_total":       25, // 5 actions × 5 statuses
+		"supportd_messages_total":       25, // 5 actions × 5 statuses, of the one mailbox
 		"supportd_replies_sent_total":   3,  // reply, staff, forward
 		"supportd_replies_failed_total": 6,  // 3 kinds × temporary, permanent
 	} {

@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"supportd/mailer"
@@ -65,6 +67,43 @@ func (d *Daemon) sendDue(ctx context.Context) int {
 		d.refreshOutboxMetrics()
 		return 0
 	}
+	// Each entry goes out through the account its message came in on (its
+	// SMTP server, login and sender); the accounts' rounds run side by side,
+	// so an account whose server is down or refuses the login delays no other.
+	groups := map[*Account][]store.OutboxEntry{}
+	var order []*Account
+	for _, e := range due {
+		a, ok := d.account(e.Account)
+		if !ok {
+			d.log.Warn("outbox entry of an account no longer configured: sent through the first account", "account", e.Account,
+				"ticket", e.Ticket, "message_id", e.MessageID, "via", a.display())
+		}
+		if _, seen := groups[a]; !seen {
+			order = append(order, a)
+		}
+		groups[a] = append(groups[a], e)
+	}
+	var sent atomic.Int64
+	if len(order) == 1 {
+		sent.Store(int64(d.sendRound(ctx, order[0], due)))
+	} else {
+		var wg sync.WaitGroup
+		for _, a := range order {
+			wg.Go(func() { sent.Add(int64(d.sendRound(ctx, a, groups[a]))) })
+		}
+		wg.Wait()
+	}
+	// Every account's round is committed: the acceptance log is emptied once
+	// for all of them (emptying it after one round would drop what another
+	// round logged and has not committed yet).
+	d.resetAcceptLog()
+	d.refreshOutboxMetrics()
+	return int(sent.Load())
+}
+
+// sendRound sends the due entries of one account through its mailer and
+// records each outcome; it returns how many were accepted.
+func (d *Daemon) sendRound(ctx context.Context, a *Account, due []store.OutboxEntry) int {
 	envs := make([]mailer.Envelope, len(due))
 	for i, e := range due {
 		envs[i] = mailer.Envelope{From: e.From, To: e.To, Data: e.Data, MessageID: e.MessageID}
@@ -81,8 +120,8 @@ func (d *Daemon) sendDue(ctx context.Context) int {
 	// policy refusing our sender) is seen as such.
 	accepts := make(chan acceptance, len(due))
 	committed := make(chan int, 1)
-	go func() { committed <- d.commitAcceptances(ctx, due, accepts) }()
-	errs := d.mail.SendBatchRecorded(ctx, envs, func(i int, err error) <-chan struct{} {
+	go func() { committed <- d.commitAcceptances(ctx, a, due, accepts) }()
+	errs := a.Mailer.SendBatchRecorded(ctx, envs, func(i int, err error) <-chan struct{} {
 		if err != nil {
 			return nil
 		}
@@ -102,9 +141,7 @@ func (d *Daemon) sendDue(ctx context.Context) int {
 			failed = append(failed, sendResult{i, err})
 		}
 	}
-	d.recordFailures(ctx, due, failed)
-	d.resetAcceptLog()
-	d.refreshOutboxMetrics()
+	d.recordFailures(ctx, a, due, failed)
 	return sent
 }
 
@@ -170,7 +207,7 @@ type acceptance struct {
 // commitAcceptances records the acceptances of a round as they come: one
 // transaction for whatever is waiting when the previous one ends. It returns
 // how many were recorded.
-func (d *Daemon) commitAcceptances(ctx context.Context, due []store.OutboxEntry, accepts <-chan acceptance) int {
+func (d *Daemon) commitAcceptances(ctx context.Context, acct *Account, due []store.OutboxEntry, accepts <-chan acceptance) int {
 	sent := 0
 	for a := range accepts {
 		group := []acceptance{a}
@@ -192,7 +229,7 @@ func (d *Daemon) commitAcceptances(ctx context.Context, due []store.OutboxEntry,
 		}
 		if n := d.recordOutcomes(ctx, due, rs, nil); n > 0 {
 			sent += n
-			d.clearSMTPFault()
+			d.clearSMTPFault(acct)
 		}
 		for _, g := range group {
 			close(g.done)
@@ -257,7 +294,7 @@ func (d *Daemon) recordOutcomes(ctx context.Context, due []store.OutboxEntry, rs
 			sent++
 			d.metrics.RepliesSent.WithLabelValues(e.Kind).Inc()
 			d.metrics.SendLatency.Observe(done.Sub(e.Created).Seconds())
-			d.log.Info("sent", "ticket", e.Ticket, "kind", e.Kind, "message_id", e.MessageID, "rcpts", len(e.To), "attempt", e.Attempts+1)
+			d.log.Info("sent", "account", AccountLabel(e.Account), "ticket", e.Ticket, "kind", e.Kind, "message_id", e.MessageID, "rcpts", len(e.To), "attempt", e.Attempts+1)
 		case fault != nil:
 			d.metrics.RepliesFail.WithLabelValues(e.Kind, "temporary").Inc()
 			d.log.Warn("delivery refused by the server's policy: kept queued until the configuration is fixed", "ticket", e.Ticket, "kind", e.Kind,
@@ -283,12 +320,13 @@ func (d *Daemon) notifyFailure(tx *store.Tx, e store.OutboxEntry, cause error, n
 	id := fmt.Sprintf("<failed.%d.%s>", e.ID, trimAngle(e.MessageID))
 	body := fmt.Sprintf("The automatic reply %s for ticket %s to %v could not be delivered and will not be retried.\nServer said: %v\nPlease contact the customer another way.\n",
 		e.MessageID, e.Ticket, e.To, cause)
-	data, err := mailer.ComposeReply(mailer.Reply{From: d.engine.from(), To: []string{d.cfg.StaffQueue},
+	a, _ := d.account(e.Account)
+	data, err := mailer.ComposeReply(mailer.Reply{From: a.from(), To: []string{d.cfg.StaffQueue},
 		Subject: fmt.Sprintf("[%s] automatic reply undeliverable", e.Ticket), MessageID: id, Date: now, Body: body})
 	if err != nil {
 		return fmt.Errorf("compose failure notice: %w", err)
 	}
-	_, err = tx.Enqueue(&store.OutboxEntry{MessageID: id, Kind: store.KindStaff, Ticket: e.Ticket, From: d.engine.FromAddr,
+	_, err = tx.Enqueue(&store.OutboxEntry{MessageID: id, Kind: store.KindStaff, Ticket: e.Ticket, Account: a.Name, From: a.FromAddr,
 		To: []string{d.cfg.StaffQueue}, Data: data, Created: now, NextAttempt: now})
 	return err
 }

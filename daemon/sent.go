@@ -39,26 +39,27 @@ import (
 // WatchSent makes Run also read p, the Sent folder's poller (read-only, its
 // own connection). A failing Sent connection never stops the inbox: Run logs
 // and retries it, and stops only it when the server marks no folder \Sent.
-func (d *Daemon) WatchSent(p *poller.Poller) { d.sent = p }
+func (d *Daemon) WatchSent(p *poller.Poller) { _ = d.WatchSentOf(d.cfg.Account, p) }
 
 // runSent reads the Sent folder until ctx ends. A server that marks no
 // folder \Sent is asked again every SentRecheck (a folder created later is
 // found without a restart).
-func (d *Daemon) runSent(ctx context.Context) {
+func (d *Daemon) runSent(ctx context.Context, s sentFolder) {
+	log := d.log.With("account", s.acct.display())
 	for warned := false; ; warned = true {
-		err := d.sent.Run(ctx, &sentHandler{d: d})
+		err := s.poll.Run(ctx, &sentHandler{d: d, account: s.acct.Name})
 		switch {
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, poller.ErrNoSpecialUse):
-			log := d.log.Warn
+			say := log.Warn
 			if warned {
-				log = d.log.Debug
+				say = log.Debug
 			}
-			log("no folder is marked \\Sent on the server: responses sent from the mailbox itself are not counted; name the folder in imap.sent_mailbox, or set it to \"\"",
+			say("no folder is marked \\Sent on the server: responses sent from the mailbox itself are not counted; name the folder in imap.sent_mailbox, or set it to \"\"",
 				"err", err, "retry_in", d.cfg.SentRecheck)
 		default:
-			d.log.Error("Sent folder no longer read: responses sent from the mailbox itself are not counted", "err", err, "retry_in", d.cfg.SentRecheck)
+			log.Error("Sent folder no longer read: responses sent from the mailbox itself are not counted", "err", err, "retry_in", d.cfg.SentRecheck)
 		}
 		select {
 		case <-ctx.Done():
@@ -68,9 +69,10 @@ func (d *Daemon) runSent(ctx context.Context) {
 	}
 }
 
-// sentKey is the store key of Sent folder mailbox (checkpoint, start record):
-// never the key of the inbox, even when the folder names are alike.
-func sentKey(mailbox string) string { return "sent:" + mailbox }
+// sentKey is the store key of the Sent folder mailbox of account (checkpoint,
+// start record): never the key of an inbox, even when the folder names are
+// alike.
+func sentKey(account, mailbox string) string { return "sent:" + MailboxKey(account, mailbox) }
 
 // Sent-folder outcomes (logged, and the reason a message did not count).
 const (
@@ -84,14 +86,15 @@ const (
 
 // sentHandler is the poller.Handler of the Sent folder.
 type sentHandler struct {
-	d *Daemon
+	d       *Daemon
+	account string
 }
 
 // Started implements poller.Starter (StartedUnder is what the poller asks).
 func (h *sentHandler) Started(mailbox string) (bool, error) {
 	var ok bool
 	err := h.d.db.View(func(tx *store.Tx) error {
-		uv, _, err := tx.Checkpoint(sentKey(mailbox))
+		uv, _, err := tx.Checkpoint(sentKey(h.account, mailbox))
 		ok = uv != 0
 		return err
 	})
@@ -103,7 +106,7 @@ func (h *sentHandler) Started(mailbox string) (bool, error) {
 func (h *sentHandler) StartedUnder(mailbox string, uidValidity uint32) (bool, error) {
 	var ok bool
 	err := h.d.db.View(func(tx *store.Tx) error {
-		uv, _, err := tx.Checkpoint(sentKey(mailbox))
+		uv, _, err := tx.Checkpoint(sentKey(h.account, mailbox))
 		ok = uv == uidValidity
 		if uv != 0 && uv != uidValidity {
 			h.d.log.Warn("Sent folder UIDVALIDITY changed: reading starts again at UIDNEXT, nothing is read twice",
@@ -117,7 +120,7 @@ func (h *sentHandler) StartedUnder(mailbox string, uidValidity uint32) (bool, er
 // Start implements poller.Starter.
 func (h *sentHandler) Start(mailbox string, st poller.Start) error {
 	err := h.d.db.Update(func(tx *store.Tx) error {
-		return tx.PutStartRecord(&store.StartRecord{Mailbox: sentKey(mailbox), Choice: st.Choice, UIDValidity: st.UIDValidity,
+		return tx.PutStartRecord(&store.StartRecord{Mailbox: sentKey(h.account, mailbox), Choice: st.Choice, UIDValidity: st.UIDValidity,
 			UIDNext: st.UIDNext, Exists: st.Exists, Checkpoint: st.Checkpoint, At: st.At})
 	})
 	if err == nil {
@@ -131,7 +134,7 @@ func (h *sentHandler) Start(mailbox string, st poller.Start) error {
 func (h *sentHandler) Checkpoint(mailbox string, uidValidity uint32) (uint32, error) {
 	var last uint32
 	err := h.d.db.View(func(tx *store.Tx) error {
-		uv, uid, err := tx.Checkpoint(sentKey(mailbox))
+		uv, uid, err := tx.Checkpoint(sentKey(h.account, mailbox))
 		if uv == uidValidity {
 			last = uid
 		}
@@ -179,7 +182,7 @@ func (h *sentHandler) Handle(ctx context.Context, mb poller.Mailbox, batch []pol
 			}
 			outs = append(outs, o)
 		}
-		return tx.SetCheckpoint(sentKey(mb.Name), mb.UIDValidity, batch[len(batch)-1].UID)
+		return tx.SetCheckpoint(sentKey(h.account, mb.Name), mb.UIDValidity, batch[len(batch)-1].UID)
 	})
 	if err != nil {
 		d.metrics.StoreErrors.Inc()

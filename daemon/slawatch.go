@@ -103,9 +103,7 @@ func (d *Daemon) slaRound() (time.Time, error) {
 		}
 		if len(events) > 0 {
 			d.wakeOutbox()
-			if d.poll != nil {
-				d.poll.Remark()
-			}
+			d.remark()
 		}
 		if next.IsZero() || next.After(now) {
 			return next, nil
@@ -181,19 +179,20 @@ func (d *Daemon) enqueueSLANotice(tx *store.Tx, t *store.Ticket, kind string, no
 		body = fmt.Sprintf("Ticket %s (%s, P%d, %s) was not answered by %s: the SLA is breached.\n", t.ID, t.Status, t.Priority, t.Company, due)
 	}
 	body += fmt.Sprintf("Subject: %s\nRequester: %s\n\nAnswer by replying to the ticket's staff copy; `supportd tickets show %s` lists its messages.\n", t.Subject, t.From, t.ID)
-	id := fmt.Sprintf("<%s.%d.sla-%s@%s>", strings.ToLower(t.ID), t.ResponseDue.Unix(), kind, domainOrInvalid(d.engine.FromAddr))
+	a, _ := d.account(t.Account) // through the account the ticket's customer wrote to
+	id := fmt.Sprintf("<%s.%d.sla-%s@%s>", strings.ToLower(t.ID), t.ResponseDue.Unix(), kind, domainOrInvalid(a.FromAddr))
 	t.Messages = append(t.Messages, store.TicketMessage{MessageID: id, Received: now, Action: "sla_" + kind,
-		Direction: store.DirectionOut, Kind: store.MsgWarning, From: d.engine.FromAddr})
+		Direction: store.DirectionOut, Kind: store.MsgWarning, From: a.FromAddr})
 	if to == "" {
 		d.log.Warn("SLA "+kind+" not sent: neither support.escalation_address nor support.staff_queue is set", "ticket", t.ID)
 		return nil
 	}
-	data, err := mailer.ComposeReply(mailer.Reply{From: d.engine.from(), To: []string{to}, Subject: subject, MessageID: id, Date: now, Body: body,
+	data, err := mailer.ComposeReply(mailer.Reply{From: a.from(), To: []string{to}, Subject: subject, MessageID: id, Date: now, Body: body,
 		Extra: map[string]string{"X-Support-Ticket": t.ID, "X-Support-SLA": kind}})
 	if err != nil {
 		return fmt.Errorf("compose SLA %s for %s: %w", kind, t.ID, err)
 	}
-	_, err = tx.Enqueue(&store.OutboxEntry{MessageID: id, Kind: store.KindStaff, Ticket: t.ID, From: d.engine.FromAddr,
+	_, err = tx.Enqueue(&store.OutboxEntry{MessageID: id, Kind: store.KindStaff, Ticket: t.ID, Account: a.Name, From: a.FromAddr,
 		To: []string{to}, Data: data, Created: now, NextAttempt: now})
 	return err
 }

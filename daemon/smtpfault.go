@@ -2,22 +2,33 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"supportd/mailer"
 	"supportd/store"
 )
 
-// SMTPFault is the server's refusal of our sender while it lasts (a
+// SMTPFault is the servers' refusal of our sender while it lasts (a
 // configuration fault: smtp.from, smtp.username), nil otherwise; it is kept
-// on the mailer (Mailer.ConfigFault), where /healthz reads it.
-func (d *Daemon) SMTPFault() error { return d.mail.ConfigFault() }
+// on each account's mailer (Mailer.ConfigFault), where /healthz reads it.
+func (d *Daemon) SMTPFault() error {
+	var errs []error
+	for _, a := range d.accountList {
+		if a.Mailer != nil {
+			errs = append(errs, a.Mailer.ConfigFault())
+		}
+	}
+	return errors.Join(errs...)
+}
 
-func (d *Daemon) clearSMTPFault() {
-	if d.mail.ConfigFault() != nil {
-		d.mail.SetConfigFault(nil)
-		d.metrics.SMTPConfigFault.Set(0)
-		d.log.Info("the SMTP server accepts our mail again: configuration fault over")
+func (d *Daemon) clearSMTPFault(a *Account) {
+	if a.Mailer.ConfigFault() != nil {
+		a.Mailer.SetConfigFault(nil)
+		if d.SMTPFault() == nil {
+			d.metrics.SMTPConfigFault.Set(0)
+		}
+		d.log.Info("the SMTP server accepts our mail again: configuration fault over", "account", a.display())
 	}
 }
 
@@ -45,20 +56,20 @@ func configFault(due []store.OutboxEntry, failed []sendResult) error {
 // recordFailures records the failed envelopes of a round; a configuration
 // fault keeps them queued, is logged at error level naming the keys to check,
 // counted, and shown by /healthz until a message is accepted again.
-func (d *Daemon) recordFailures(ctx context.Context, due []store.OutboxEntry, failed []sendResult) {
+func (d *Daemon) recordFailures(ctx context.Context, a *Account, due []store.OutboxEntry, failed []sendResult) {
 	if len(failed) == 0 {
 		return
 	}
 	fault := configFault(due, failed)
 	if fault != nil {
-		from, user := d.engine.FromAddr, d.mail.Username()
-		msg := fmt.Errorf("the SMTP server refuses our mail (%w): check smtp.from (%s) and smtp.username (%s) — the submission server must let that login send as that address; %d message(s) kept queued",
-			fault, from, user, len(failed))
-		d.mail.SetConfigFault(msg)
+		from, user := a.FromAddr, a.Mailer.Username()
+		msg := fmt.Errorf("the SMTP server refuses our mail (%w): check %ssmtp.from (%s) and %ssmtp.username (%s) — the submission server must let that login send as that address; %d message(s) kept queued",
+			fault, a.ConfigKey, from, a.ConfigKey, user, len(failed))
+		a.Mailer.SetConfigFault(msg)
 		d.metrics.SMTPConfigFaults.Inc()
 		d.metrics.SMTPConfigFault.Set(1)
 		d.log.Error("smtp configuration fault: outgoing mail kept queued", "smtp.from", from, "smtp.username", user,
-			"queued", len(failed), "err", fault)
+			"queued", len(failed), "err", fault, "account", a.display())
 	}
 	d.recordOutcomes(ctx, due, failed, fault)
 }

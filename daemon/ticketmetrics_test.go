@@ -94,6 +94,7 @@ func TestSLAAlertRulesNameRealMetrics(t *testing.T) {
 		sec = sec[:end+3]
 	}
 	m := NewMetrics(nil)
+	m.InitMailbox("INBOX")
 	m.WatchAuthFailures("imap", func() float64 { return 0 })
 	m.Tickets.WithLabelValues("open", "1")
 	m.FirstResponse.WithLabelValues("active")

@@ -29,11 +29,12 @@ import (
 // reply counters and the ledger entry.
 func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *parsedMsg, asm *Assessment, now time.Time) error {
 	msg, dec := asm.Msg, asm.Decision
+	a := d.senderOf(mb.Name) // everything this message causes goes out through its account
 	var outs []*store.OutboxEntry
 	var t *store.Ticket
 	var err error
 	if dec.Action == triage.StaffReply {
-		t, outs, err = d.staffReply(tx, f, p, asm, now)
+		t, outs, err = d.staffReply(tx, a, f, p, asm, now)
 		if err != nil {
 			return err
 		}
@@ -44,7 +45,7 @@ func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *pa
 		if t == nil {
 			t = d.newTicket(asm, f.InternalDate)
 		}
-		d.customerMessage(t, asm, f, now)
+		d.customerMessage(t, a, asm, f, now)
 	}
 
 	// Everything that can fail on the message's content or the configuration
@@ -57,7 +58,7 @@ func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *pa
 			return fmt.Errorf("render %s: %w", dec.Reply.TemplateFile, err)
 		}
 		data, err := mailer.ComposeReply(mailer.Reply{
-			From: d.engine.from(),
+			From: a.from(),
 			To:   dec.Reply.To, Cc: dec.Reply.Cc, Subject: dec.Reply.Subject,
 			InReplyTo: dec.Reply.InReplyTo, References: dec.Reply.References,
 			MessageID: dec.Reply.MessageID, Date: now, Body: body,
@@ -67,7 +68,7 @@ func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *pa
 		}
 		rcpts := append(append([]string{}, dec.Reply.To...), dec.Reply.Cc...)
 		outs = append(outs, &store.OutboxEntry{MessageID: dec.Reply.MessageID, Kind: store.KindReply, Ticket: dec.TicketID,
-			From: d.engine.FromAddr, To: rcpts, Data: data, Created: now, NextAttempt: now})
+			From: a.FromAddr, To: rcpts, Data: data, Created: now, NextAttempt: now})
 		for _, k := range dec.Reply.Counters {
 			if err := tx.AddReply(k, f.InternalDate); err != nil {
 				return err
@@ -75,9 +76,9 @@ func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *pa
 		}
 		if t != nil {
 			t.Messages = append(t.Messages, store.TicketMessage{MessageID: dec.Reply.MessageID, Received: now, Action: dec.Reply.Template,
-				Direction: store.DirectionOut, Kind: store.MsgAuto, From: d.engine.FromAddr})
+				Direction: store.DirectionOut, Kind: store.MsgAuto, From: a.FromAddr})
 		}
-		brief, err := d.salesBrief(asm, t, now)
+		brief, err := d.salesBrief(a, asm, t, now)
 		if err != nil {
 			return err
 		}
@@ -85,13 +86,14 @@ func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *pa
 			outs = append(outs, brief)
 		}
 	}
-	staff, err := d.composeStaff(tx, f, p, asm, t, now)
+	staff, err := d.composeStaff(tx, a, mb.Name, f, p, asm, t, now)
 	if err != nil {
 		return err
 	}
 	if staff != nil {
 		outs = append(outs, staff)
 	}
+	tagAccount(a, outs)
 	for _, o := range outs {
 		if _, err := tx.Enqueue(o); err != nil {
 			return fmt.Errorf("enqueue %s: %w", o.Kind, err)
@@ -126,7 +128,7 @@ func (d *Daemon) record(tx *store.Tx, mb poller.Mailbox, f poller.Fetched, p *pa
 // never-purchased notice (docs/design.md §11, support.sales_brief), nil when none is
 // due. Its Message-ID is the reply's with ".sales": a retried batch
 // enqueues the same message.
-func (d *Daemon) salesBrief(asm *Assessment, t *store.Ticket, now time.Time) (*store.OutboxEntry, error) {
+func (d *Daemon) salesBrief(a *Account, asm *Assessment, t *store.Ticket, now time.Time) (*store.OutboxEntry, error) {
 	body, err := d.engine.RenderSalesBrief(asm)
 	if err != nil || body == "" {
 		return nil, err
@@ -134,7 +136,7 @@ func (d *Daemon) salesBrief(asm *Assessment, t *store.Ticket, now time.Time) (*s
 	dec, c := asm.Decision, asm.Input.Entitlement.Customer
 	to := d.engine.Triage.SalesAddress
 	id := strings.Replace(dec.Reply.MessageID, ".reply@", ".sales@", 1)
-	data, err := mailer.ComposeReply(mailer.Reply{From: d.engine.from(), To: []string{to},
+	data, err := mailer.ComposeReply(mailer.Reply{From: a.from(), To: []string{to},
 		Subject: SalesBriefSubject(dec.TicketID, c.Company), MessageID: id, Date: now, Body: body,
 		Extra: map[string]string{"X-Support-Ticket": dec.TicketID}})
 	if err != nil {
@@ -142,9 +144,9 @@ func (d *Daemon) salesBrief(asm *Assessment, t *store.Ticket, now time.Time) (*s
 	}
 	if t != nil {
 		t.Messages = append(t.Messages, store.TicketMessage{MessageID: id, Received: now, Action: "sales_brief",
-			Direction: store.DirectionOut, Kind: store.MsgNote, From: d.engine.FromAddr})
+			Direction: store.DirectionOut, Kind: store.MsgNote, From: a.FromAddr})
 	}
-	return &store.OutboxEntry{MessageID: id, Kind: store.KindStaff, Ticket: dec.TicketID, From: d.engine.FromAddr,
+	return &store.OutboxEntry{MessageID: id, Kind: store.KindStaff, Ticket: dec.TicketID, From: a.FromAddr,
 		To: []string{to}, Data: data, Created: now, NextAttempt: now}, nil
 }
 
@@ -176,8 +178,9 @@ func (d *Daemon) newTicket(asm *Assessment, received time.Time) *store.Ticket {
 // customerMessage applies a message from the customer's side (or a report
 // about one of our messages) to its ticket: the message, its addresses and
 // information, and the state change of §10.
-func (d *Daemon) customerMessage(t *store.Ticket, asm *Assessment, f poller.Fetched, now time.Time) {
+func (d *Daemon) customerMessage(t *store.Ticket, a *Account, asm *Assessment, f poller.Fetched, now time.Time) {
 	msg, dec := asm.Msg, asm.Decision
+	t.Account = a.Name // the ticket's notices go out through the account its customer last wrote to
 	kind := store.MsgCustomer
 	if dec.Bounce {
 		kind = store.MsgBounce
@@ -219,7 +222,15 @@ func (d *Daemon) ours(addr string) bool {
 			return true
 		}
 	}
-	return plusOf(addr, d.engine.Triage.OwnAddresses) || plusOf(addr, []string{d.engine.FromAddr})
+	if plusOf(addr, d.engine.Triage.OwnAddresses) {
+		return true
+	}
+	for _, a := range d.accountList {
+		if plusOf(addr, []string{a.FromAddr}) {
+			return true
+		}
+	}
+	return false
 }
 
 // plusOf reports whether addr is one of own, or one of own with a "+tag".
@@ -352,7 +363,7 @@ func contains(list []string, s string) bool {
 // text above the quote is relayed to the customer, a #note is copied to the
 // staff queue, #close and #open change the state; anything unclear is sent
 // back to the staff member and nothing reaches the customer.
-func (d *Daemon) staffReply(tx *store.Tx, f poller.Fetched, p *parsedMsg, asm *Assessment, now time.Time) (*store.Ticket, []*store.OutboxEntry, error) {
+func (d *Daemon) staffReply(tx *store.Tx, a *Account, f poller.Fetched, p *parsedMsg, asm *Assessment, now time.Time) (*store.Ticket, []*store.OutboxEntry, error) {
 	msg, dec := asm.Msg, asm.Decision
 	t, err := tx.Ticket(dec.TicketID)
 	if err != nil || t == nil {
@@ -375,7 +386,7 @@ func (d *Daemon) staffReply(tx *store.Tx, f poller.Fetched, p *parsedMsg, asm *A
 	switch {
 	case problem != "":
 		in.Kind, in.Action = store.MsgNote, "not_sent"
-		n, err := d.notice(staff, t.ID, p.hash, "not-sent",
+		n, err := d.notice(a, staff, t.ID, p.hash, "not-sent",
 			fmt.Sprintf("[%s] Not sent to the customer: %s", t.ID, problem),
 			fmt.Sprintf("Your message to ticket %s was NOT sent to the customer: %s.\n\nWrite your answer above the line \"%s\" of the staff copy; the first lines may be the commands #note (internal note), #close or #open.\n", t.ID, problem, triage.ReplyMarker), now)
 		if err != nil {
@@ -385,7 +396,7 @@ func (d *Daemon) staffReply(tx *store.Tx, f poller.Fetched, p *parsedMsg, asm *A
 	case st.Has(triage.CmdNote):
 		in.Kind = store.MsgNote
 		if d.cfg.StaffQueue != "" {
-			n, err := d.notice(d.cfg.StaffQueue, t.ID, p.hash, "note",
+			n, err := d.notice(a, d.cfg.StaffQueue, t.ID, p.hash, "note",
 				fmt.Sprintf("[%s] Note from %s: %s", t.ID, staff, triage.SanitizeHeader(t.Subject)),
 				fmt.Sprintf("Internal note on ticket %s by %s (not sent to the customer):\n\n%s\n", t.ID, staff, st.Text), now)
 			if err != nil {
@@ -394,7 +405,7 @@ func (d *Daemon) staffReply(tx *store.Tx, f poller.Fetched, p *parsedMsg, asm *A
 			outs = append(outs, n)
 		}
 	case st.Text != "":
-		relay, err := d.composeRelay(t, f, p, msg.Author(), st.Text, now)
+		relay, err := d.composeRelay(a, t, f, p, msg.Author(), st.Text, now)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -424,14 +435,14 @@ func (d *Daemon) staffReply(tx *store.Tx, f poller.Fetched, p *parsedMsg, asm *A
 // notice is a short message from supportd to one address (a staff member,
 // the staff queue), with a Message-ID derived from the ticket, the incoming
 // message and kind, so it is queued once.
-func (d *Daemon) notice(to, ticket, hash, kind, subject, body string, now time.Time) (*store.OutboxEntry, error) {
-	id := derivedID(ticket, hash, kind, d.engine.FromAddr)
-	data, err := mailer.ComposeReply(mailer.Reply{From: d.engine.from(), To: []string{to}, Subject: subject, MessageID: id, Date: now, Body: body,
+func (d *Daemon) notice(a *Account, to, ticket, hash, kind, subject, body string, now time.Time) (*store.OutboxEntry, error) {
+	id := derivedID(ticket, hash, kind, a.FromAddr)
+	data, err := mailer.ComposeReply(mailer.Reply{From: a.from(), To: []string{to}, Subject: subject, MessageID: id, Date: now, Body: body,
 		Extra: map[string]string{"X-Support-Ticket": ticket}})
 	if err != nil {
 		return nil, fmt.Errorf("compose %s notice: %w", kind, err)
 	}
-	return &store.OutboxEntry{MessageID: id, Kind: store.KindStaff, Ticket: ticket, From: d.engine.FromAddr, To: []string{to},
+	return &store.OutboxEntry{MessageID: id, Kind: store.KindStaff, Ticket: ticket, From: a.FromAddr, To: []string{to},
 		Data: data, Created: now, NextAttempt: now}, nil
 }
 
@@ -458,8 +469,8 @@ const maxStaffNameRunes = 64
 // ours: "Erin Engineer via Support" (just the staff name when smtp.from has
 // no display name). A staff From without a name, or whose name holds an
 // address, leaves our From as it is: the customer never sees a staff address.
-func (d *Daemon) relayFrom(staff *mailparse.Address) gomail.Address {
-	from := d.engine.from()
+func (d *Daemon) relayFrom(acct *Account, staff *mailparse.Address) gomail.Address {
+	from := acct.from()
 	if !d.cfg.ReplyNameFromStaff || staff == nil {
 		return from
 	}
@@ -476,8 +487,9 @@ func (d *Daemon) relayFrom(staff *mailparse.Address) gomail.Address {
 
 // composeRelay builds the customer's copy of a staff reply: From the
 // support address (relayFrom), to the requester and the customer's Cc,
-// threaded to the customer's latest message, the staff text and attachments.
-func (d *Daemon) composeRelay(t *store.Ticket, f poller.Fetched, p *parsedMsg, staff *mailparse.Address, text string, now time.Time) (*store.OutboxEntry, error) {
+// threaded to the customer's latest message, the staff text and attachments;
+// it goes out through acct, the account the staff reply came in on.
+func (d *Daemon) composeRelay(acct *Account, t *store.Ticket, f poller.Fetched, p *parsedMsg, staff *mailparse.Address, text string, now time.Time) (*store.OutboxEntry, error) {
 	to := []string{t.From}
 	var cc []string
 	for _, a := range t.Addresses {
@@ -503,14 +515,14 @@ func (d *Daemon) composeRelay(t *store.Ticket, f poller.Fetched, p *parsedMsg, s
 	if err != nil {
 		return nil, fmt.Errorf("relay for ticket %s: %w", t.ID, err)
 	}
-	id := derivedID(t.ID, p.hash, "relay", d.engine.FromAddr)
-	data, err := mailer.ComposeReply(mailer.Reply{From: d.relayFrom(staff), To: to, Cc: cc,
+	id := derivedID(t.ID, p.hash, "relay", acct.FromAddr)
+	data, err := mailer.ComposeReply(mailer.Reply{From: d.relayFrom(acct, staff), To: to, Cc: cc,
 		Subject: triage.ReplySubject(t.ID, t.Subject), InReplyTo: parent, References: refs,
 		MessageID: id, Date: now, Body: text + "\n", Relayed: true, Attachments: atts})
 	if err != nil {
 		return nil, fmt.Errorf("compose relay for ticket %s: %w", t.ID, err)
 	}
-	return &store.OutboxEntry{MessageID: id, Kind: store.KindReply, Ticket: t.ID, From: d.engine.FromAddr,
+	return &store.OutboxEntry{MessageID: id, Kind: store.KindReply, Ticket: t.ID, From: acct.FromAddr,
 		To: append(append([]string{}, to...), cc...), Data: data, Created: now, NextAttempt: now}, nil
 }
 
@@ -570,7 +582,7 @@ func staffAttachments(path string, max int64) ([]mailer.Attachment, error) {
 // forwards) with the X-Support-* headers, the [ticket][P][status] subject
 // tag, the ticket's signed reply address as Reply-To and the reply marker at
 // the top; nil when the message is not forwarded.
-func (d *Daemon) composeStaff(tx *store.Tx, f poller.Fetched, p *parsedMsg, asm *Assessment, t *store.Ticket, now time.Time) (*store.OutboxEntry, error) {
+func (d *Daemon) composeStaff(tx *store.Tx, a *Account, mailbox string, f poller.Fetched, p *parsedMsg, asm *Assessment, t *store.Ticket, now time.Time) (*store.OutboxEntry, error) {
 	dec := asm.Decision
 	if len(dec.Route.ForwardTo) == 0 {
 		return nil, nil
@@ -580,10 +592,10 @@ func (d *Daemon) composeStaff(tx *store.Tx, f poller.Fetched, p *parsedMsg, asm 
 		return nil, fmt.Errorf("staff copy: %w", err)
 	}
 	defer raw.Close()
-	id := staffMessageID(dec.TicketID, p.hash, d.engine.FromAddr)
+	id := staffMessageID(dec.TicketID, p.hash, a.FromAddr)
 	replyTo := ""
 	if t != nil {
-		replyTo = d.replyAddress(tx, t.ID)
+		replyTo = d.replyAddress(tx, a, t.ID)
 	}
 	preface, err := d.staffPreface(asm, t, replyTo)
 	if err != nil {
@@ -591,14 +603,14 @@ func (d *Daemon) composeStaff(tx *store.Tx, f poller.Fetched, p *parsedMsg, asm 
 	}
 	original := io.Reader(raw)
 	if limit := d.cfg.StaffCopyMaxBytes; limit > 0 && f.Size > limit {
-		note := fmt.Sprintf("The original message (%d bytes) is larger than the staff copy limit of %d bytes: only its header is attached. Read it in the mailbox %s (UID %d).", f.Size, limit, d.cfg.Mailbox, f.UID)
+		note := fmt.Sprintf("The original message (%d bytes) is larger than the staff copy limit of %d bytes: only its header is attached. Read it in the mailbox %s (UID %d).", f.Size, limit, mailbox, f.UID)
 		preface += note + "\n"
 		if original, err = headerOnly(raw, note); err != nil {
 			return nil, fmt.Errorf("staff copy: %w", err)
 		}
 	}
 	data, err := mailer.StaffCopy{
-		From: d.engine.FromAddr, To: dec.Route.ForwardTo[0], ReplyTo: replyTo,
+		From: a.FromAddr, To: dec.Route.ForwardTo[0], ReplyTo: replyTo,
 		Subject: dec.StaffSubject, Headers: staffHeaders(asm, t), Preface: preface,
 		MessageID: id, Date: now,
 	}.Compose(original)
@@ -606,15 +618,15 @@ func (d *Daemon) composeStaff(tx *store.Tx, f poller.Fetched, p *parsedMsg, asm 
 		return nil, fmt.Errorf("compose staff copy: %w", err)
 	}
 	return &store.OutboxEntry{MessageID: id, Kind: store.KindForward,
-		Ticket: dec.TicketID, From: d.engine.FromAddr, To: dec.Route.ForwardTo, Data: data, Created: now, NextAttempt: now}, nil
+		Ticket: dec.TicketID, From: a.FromAddr, To: dec.Route.ForwardTo, Data: data, Created: now, NextAttempt: now}, nil
 }
 
 // replyAddress is the signed reply address of ticket (first support address
 // with a "+" tag), "" when there is no support address or secret.
-func (d *Daemon) replyAddress(tx *store.Tx, ticket string) string {
-	base := d.engine.FromAddr
-	if own := d.engine.Triage.OwnAddresses; len(own) > 0 {
-		base = own[0]
+func (d *Daemon) replyAddress(tx *store.Tx, a *Account, ticket string) string {
+	base := a.FromAddr
+	if len(a.Addresses) > 0 {
+		base = a.Addresses[0]
 	}
 	return triage.ReplyAddress(tx.Secret(), ticket, base)
 }

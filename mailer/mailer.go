@@ -622,7 +622,7 @@ func (m *Mailer) open(ctx context.Context) (*session, error) {
 			m.authFailures.Add(1)
 			refused := fmt.Errorf("login as %s refused (check smtp.username and %s): %w", m.cfg.Username, m.cfg.AuthKey, err)
 			m.authErr.Store(&refused)
-			m.log.Error("smtp authentication failed", "account", m.cfg.Username, "key", m.cfg.AuthKey, "err", refused)
+			m.log.Error("smtp authentication failed", "user", m.cfg.Username, "key", m.cfg.AuthKey, "err", refused)
 			err = refused
 		}
 		return fail("auth", err)

@@ -140,7 +140,7 @@ func dial(ctx context.Context, cfg Config, tok *oauth2.Token, uh *imapclient.Uni
 		if name, err = findSpecialUse(c, cfg.SpecialUse); err != nil {
 			return fail("list "+string(cfg.SpecialUse), err)
 		}
-		log.Debug("imap special-use mailbox found", "attr", string(cfg.SpecialUse), "mailbox", name)
+		log.Debug("imap special-use mailbox found", "attr", string(cfg.SpecialUse), "folder", name)
 	}
 	sd, err := c.Select(name, &imap.SelectOptions{ReadOnly: cfg.ReadOnly}).Wait()
 	if err != nil {
@@ -157,7 +157,7 @@ func dial(ctx context.Context, cfg Config, tok *oauth2.Token, uh *imapclient.Uni
 		PermanentFlags: sd.PermanentFlags,
 		CanKeywords:    slices.Contains(sd.PermanentFlags, imap.FlagWildcard),
 	}
-	log.Info("imap mailbox selected", "mailbox", name, "read_only", cfg.ReadOnly, "uidvalidity", sd.UIDValidity,
+	log.Info("imap mailbox selected", "folder", name, "read_only", cfg.ReadOnly, "uidvalidity", sd.UIDValidity,
 		"uidnext", sd.UIDNext, "exists", sd.NumMessages, "keywords", conn.Mailbox.CanKeywords)
 	if !stop() {
 		c.Close()

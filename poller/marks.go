@@ -28,7 +28,7 @@ func (c *Conn) ApplyMarks(marks []Mark) error {
 	if c.cfg.ReadOnly {
 		for _, m := range marks {
 			if len(m.Keywords) > 0 || m.MoveTo != "" {
-				c.log.Warn("imap marks dropped: the mailbox is read-only", "mailbox", c.Mailbox.Name, "uid", m.UID)
+				c.log.Warn("imap marks dropped: the mailbox is read-only", "folder", c.Mailbox.Name, "uid", m.UID)
 			}
 		}
 		return nil
@@ -53,7 +53,7 @@ func (c *Conn) ApplyMarks(marks []Mark) error {
 				if !c.keywordWarned {
 					c.keywordWarned = true
 					c.log.Warn("imap mailbox cannot store keywords (PERMANENTFLAGS without \\*: Exchange Online, or no ACL right w): tags such as P1 or $SupportdProcessed are dropped; staff rely on folders (routing.rules) or support.staff_queue",
-						"mailbox", c.Mailbox.Name, "permanentflags", fmt.Sprint(c.Mailbox.PermanentFlags))
+						"folder", c.Mailbox.Name, "permanentflags", fmt.Sprint(c.Mailbox.PermanentFlags))
 				}
 				c.log.Debug("imap keyword skipped: not in PERMANENTFLAGS", "uid", m.UID, "keyword", kw)
 			default:

@@ -148,7 +148,7 @@ func (p *Poller) Run(ctx context.Context, h Handler) error {
 		p.fail(err)
 		if ae := (*AuthError)(nil); errors.As(err, &ae) {
 			p.update(func(s *Stats) { s.AuthFailures++ })
-			p.log.Error("imap authentication failed", "account", ae.Username, "key", ae.Key, "err", err,
+			p.log.Error("imap authentication failed", "user", ae.Username, "key", ae.Key, "err", err,
 				"retry_in", delay.Round(time.Millisecond), "attempt", attempt)
 		} else {
 			p.log.Error("imap session failed", "err", err, "retry_in", delay.Round(time.Millisecond), "attempt", attempt)
@@ -334,7 +334,7 @@ func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler, first bool) e
 	if p.lastUV == mb.UIDValidity && p.lastUID > cp {
 		cp = p.lastUID // never hand out again what the handler accepted in this run
 	} else if p.lastUV != 0 && p.lastUV != mb.UIDValidity {
-		p.log.Warn("imap UIDVALIDITY changed: refetching the mailbox", "mailbox", mb.Name, "old", p.lastUV, "new", mb.UIDValidity)
+		p.log.Warn("imap UIDVALIDITY changed: refetching the mailbox", "folder", mb.Name, "old", p.lastUV, "new", mb.UIDValidity)
 	}
 	p.mu.Unlock()
 
@@ -345,7 +345,7 @@ func (p *Poller) cycle(ctx context.Context, conn *Conn, h Handler, first bool) e
 	now := p.cfg.Now()
 	p.update(func(s *Stats) { s.LastPoll = now })
 	if len(uids) > 0 {
-		p.log.Info("imap new messages", "mailbox", mb.Name, "count", len(uids), "after_uid", cp)
+		p.log.Info("imap new messages", "folder", mb.Name, "count", len(uids), "after_uid", cp)
 	}
 
 	// The next batch is fetched while the handler works on this one (the

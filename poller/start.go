@@ -169,7 +169,7 @@ func (p *Poller) ensureStarted(conn *Conn, s Starter) error {
 	if err := s.Start(mb.Name, st); err != nil {
 		return fmt.Errorf("handler start %s: %w", mb.Name, err)
 	}
-	p.log.Warn("imap mailbox read for the first time: start point recorded", "mailbox", mb.Name, "start_at", st.Choice,
+	p.log.Warn("imap mailbox read for the first time: start point recorded", "folder", mb.Name, "start_at", st.Choice,
 		"uidvalidity", st.UIDValidity, "uidnext", st.UIDNext, "exists", st.Exists, "checkpoint", st.Checkpoint)
 	return nil
 }

@@ -30,10 +30,14 @@ const maxLastError = 1000
 // OutboxEntry is one message waiting for (or done with) SMTP delivery. The
 // metadata lives in bucket outbox, Data in outbox_data (dropped once sent).
 type OutboxEntry struct {
-	ID          uint64    `json:"id"`
-	MessageID   string    `json:"message_id"` // normalised, unique in the outbox
-	Kind        string    `json:"kind"`       // KindReply, KindStaff or KindForward
-	Ticket      string    `json:"ticket,omitempty"`
+	ID        uint64 `json:"id"`
+	MessageID string `json:"message_id"` // normalised, unique in the outbox
+	Kind      string `json:"kind"`       // KindReply, KindStaff or KindForward
+	Ticket    string `json:"ticket,omitempty"`
+	// Account is the name of the account (accounts:) the entry goes out
+	// through: the one its message came in on; "" is the top-level smtp
+	// section (or, with accounts:, the first account).
+	Account     string    `json:"account,omitempty"`
 	From        string    `json:"from"` // envelope sender
 	To          []string  `json:"to"`   // envelope recipients
 	Data        []byte    `json:"-"`    // the complete RFC 5322 message

@@ -63,6 +63,9 @@ type Ticket struct {
 	// ReferencedTicket is a ticket the opening message named but could not
 	// follow up (another customer's, or a closed one past tickets.reopen_days).
 	ReferencedTicket string `json:"referenced_ticket,omitempty"`
+	// Account is the account (accounts:) its customer last wrote to: its SLA
+	// notices go out through it; "" is the top-level (or the first) account.
+	Account string `json:"account,omitempty"`
 	// Have lists the information tokens (triage.MissingOrder) some customer
 	// message of the ticket gave; the rest is missing for the whole ticket.
 	Have []string `json:"have,omitempty"`

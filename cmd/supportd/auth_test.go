@@ -102,7 +102,7 @@ func TestAuthFailureReportedAndRetried(t *testing.T) {
 	}
 
 	// IMAP refuses the login: logged, unhealthy, counted, retried.
-	imapLine := regexp.MustCompile(`level=ERROR msg="imap authentication failed" .*account=` + regexp.QuoteMeta(dv.User()) + ` key=imap.password_file `)
+	imapLine := regexp.MustCompile(`level=ERROR msg="imap authentication failed" .*account=default .*user=` + regexp.QuoteMeta(dv.User()) + ` key=imap.password_file `)
 	harness.WaitFor(t, 20*time.Second, "two refused IMAP logins in the log", func() bool {
 		return len(imapLine.FindAllString(logs.String(), -1)) >= 2
 	})
@@ -123,7 +123,7 @@ func TestAuthFailureReportedAndRetried(t *testing.T) {
 
 	// A message to answer: SMTP refuses our login, the reply stays queued.
 	dv.AppendAt(t, "INBOX", harness.CRLF(harness.Msg("Bob <it@acme.test>", "site down", "auth1@acme.test", "It is down.\n")), harness.Received)
-	smtpLine := regexp.MustCompile(`level=ERROR msg="smtp authentication failed" .*account=mailer@vendor.test key=smtp.password_file `)
+	smtpLine := regexp.MustCompile(`level=ERROR msg="smtp authentication failed" .*account=default .*user=mailer@vendor.test key=smtp.password_file `)
 	harness.WaitFor(t, 20*time.Second, "a refused SMTP login in the log", func() bool { return smtpLine.MatchString(logs.String()) })
 	if code, body := get("/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "smtp: authentication failed") ||
 		!strings.Contains(body, "smtp.password_file") || strings.Contains(body, "imap:") {

@@ -67,7 +67,7 @@ func (a *app) run(ctx context.Context, defaults bool) error {
 			return fmt.Errorf("support.timezone: %w", err)
 		}
 		admin := &adminAPI{db: db, token: tok, log: log, loc: loc, engine: k.Engine, wake: k.Daemon.WakeSLA}
-		srv, addr, err := serveMetrics(a.cfg.Metrics.Listen, k.Metrics, k.Poller, k.Mailer, admin, log)
+		srv, addr, err := serveHealth(a.cfg.Metrics.Listen, k.Metrics, k.Daemon.Health, admin, log)
 		if err != nil {
 			return err
 		}
@@ -80,8 +80,11 @@ func (a *app) run(ctx context.Context, defaults bool) error {
 			defer remove()
 		}
 	}
-	log.Info("supportd running", "mailbox", a.cfg.IMAP.Mailbox, "imap", a.cfg.IMAP.Address, "smtp", a.cfg.SMTP.Address,
-		"store", a.cfg.Store.Path, "metrics", a.cfg.Metrics.Listen, "config", a.cfgFile)
+	for _, acct := range a.cfg.Accounts() {
+		log.Info("supportd account", "account", daemon.AccountLabel(acct.Name), "mailboxes", acct.IMAP.Folders(),
+			"imap", acct.IMAP.Address, "smtp", acct.SMTP.Address)
+	}
+	log.Info("supportd running", "mailboxes", k.Daemon.Inboxes(), "store", a.cfg.Store.Path, "metrics", a.cfg.Metrics.Listen, "config", a.cfgFile)
 	err = k.Daemon.Run(ctx)
 	log.Info("supportd stopped")
 	return err
@@ -91,6 +94,12 @@ func (a *app) run(ctx context.Context, defaults bool) error {
 // is on loopback, the admin API (admin.go: /backup and the customer changes the
 // CLI sends while run holds the store's file lock).
 func serveMetrics(addr string, m *daemon.Metrics, p *poller.Poller, sm *mailer.Mailer, admin *adminAPI, log *slog.Logger) (*http.Server, string, error) {
+	return serveHealth(addr, m, func() error { return health(p, sm) }, admin, log)
+}
+
+// serveHealth is serveMetrics with /healthz answered by check: nil is
+// healthy, an error (one line per failing mailbox or account) is 503.
+func serveHealth(addr string, m *daemon.Metrics, check func() error, admin *adminAPI, log *slog.Logger) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("metrics.listen %s: %w", addr, err)
@@ -98,7 +107,7 @@ func serveMetrics(addr string, m *daemon.Metrics, p *poller.Poller, sm *mailer.M
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := health(p, sm); err != nil {
+		if err := check(); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, err)
 			return
@@ -121,23 +130,7 @@ func serveMetrics(addr string, m *daemon.Metrics, p *poller.Poller, sm *mailer.M
 // health is nil when supportd can work, else the reason it cannot: IMAP not
 // connected (a refused login said as such) or SMTP refusing our login.
 func health(p *poller.Poller, sm *mailer.Mailer) error {
-	var errs []error
-	if st := p.Stats(); !st.Connected {
-		if ae := (*poller.AuthError)(nil); errors.As(st.LastError, &ae) {
-			errs = append(errs, fmt.Errorf("imap: authentication failed: %v", ae))
-		} else {
-			errs = append(errs, fmt.Errorf("imap: not connected (last error: %v)", st.LastError))
-		}
-	}
-	if sm != nil {
-		if _, err := sm.AuthFailures(); err != nil {
-			errs = append(errs, fmt.Errorf("smtp: authentication failed: %v", err))
-		}
-		if err := sm.ConfigFault(); err != nil {
-			errs = append(errs, fmt.Errorf("smtp: %v", err))
-		}
-	}
-	return errors.Join(errs...)
+	return errors.Join(daemon.PollerHealth("imap", p), daemon.MailerHealth("smtp", sm))
 }
 
 // runLockWait bounds how long run waits for the store's lock: a run stopped

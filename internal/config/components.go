@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,10 +51,7 @@ func (c Config) engine() (*daemon.Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("templates.dir: %w", err)
 	}
-	fromName, fromAddr := "", c.SMTP.From
-	if addr, err := mail.ParseAddress(c.SMTP.From); err == nil {
-		fromName, fromAddr = addr.Name, addr.Address
-	}
+	fromName, fromAddr := fromOf(c.Accounts()[0].SMTP)
 	return &daemon.Engine{
 		Policy:         c.Policy(),
 		Calendar:       cal,
@@ -99,7 +97,9 @@ type Options struct {
 }
 
 // Components are the running parts of supportd, built by Build. Run the daemon
-// with Daemon.Run; Close releases the mailer and, when Build opened it, the store.
+// with Daemon.Run; Close releases the mailers and, when Build opened it, the store.
+// Poller, Sent and Mailer are the first account's (its first folder's
+// poller); Pollers and Mailers hold every one.
 type Components struct {
 	Engine  *daemon.Engine
 	Store   *store.DB
@@ -108,45 +108,73 @@ type Components struct {
 	Mailer  *mailer.Mailer
 	Daemon  *daemon.Daemon
 	Metrics *daemon.Metrics
+	// Pollers are the pollers of every folder of every account, in order
+	// (accounts, then imap.mailboxes); Mailers one per account.
+	Pollers []*poller.Poller
+	Mailers []*mailer.Mailer
 
 	ownStore bool
 }
 
-// Close closes the mailer and the store if Build opened it.
+// Close closes the mailers and the store if Build opened it.
 func (k *Components) Close() error {
-	k.Mailer.Close()
+	for _, m := range k.Mailers {
+		m.Close()
+	}
 	if k.ownStore {
 		return k.Store.Close()
 	}
 	return nil
 }
 
+// fromOf is the sender name and address of an smtp section's from.
+func fromOf(sc SMTPConfig) (name, addr string) {
+	if a, err := mail.ParseAddress(sc.From); err == nil {
+		return a.Name, a.Address
+	}
+	return "", sc.From
+}
+
 // SMTPTimeouts derives the mailer's timeouts from smtp.timeout: it bounds the
 // DATA phase (writing a message and waiting for the final reply); connecting and
 // every other command get a quarter of it (30s for the default 2m).
-func (c Config) SMTPTimeouts() (dial, command, data time.Duration) {
-	return c.SMTP.Timeout / 4, c.SMTP.Timeout / 4, c.SMTP.Timeout
+func (c Config) SMTPTimeouts() (dial, command, data time.Duration) { return c.SMTP.timeouts() }
+
+func (sc SMTPConfig) timeouts() (dial, command, data time.Duration) {
+	return sc.Timeout / 4, sc.Timeout / 4, sc.Timeout
 }
 
 // Check runs every check Build makes before it opens or connects anything:
 // Validate, the templates (every override parsed and rendered with sample data),
 // the secret and CA files. `config check` is exactly this.
 func (c Config) Check(ctx context.Context) error {
-	_, _, _, err := c.prepare(ctx)
+	_, _, err := c.prepare(ctx)
 	return err
 }
 
-func (c Config) prepare(ctx context.Context) (*daemon.Engine, poller.Config, mailer.Config, error) {
+func (c Config) prepare(ctx context.Context) (*daemon.Engine, []endpoints, error) {
 	var eng *daemon.Engine
 	err := c.Validate()
 	if err == nil {
 		eng, err = c.engine()
 	}
-	pc, mc, eerr := c.Endpoints(ctx)
-	if err = errors.Join(err, eerr); err != nil {
-		return nil, pc, mc, fmt.Errorf("configuration is invalid:\n%w", err)
+	var eps []endpoints
+	for _, a := range c.Accounts() {
+		pc, mc, eerr := c.endpointsOf(ctx, a)
+		err = errors.Join(err, eerr)
+		eps = append(eps, endpoints{acct: a, pc: pc, mc: mc})
 	}
-	return eng, pc, mc, nil
+	if err != nil {
+		return nil, eps, fmt.Errorf("configuration is invalid:\n%w", err)
+	}
+	return eng, eps, nil
+}
+
+// endpoints are the poller and mailer settings of one account.
+type endpoints struct {
+	acct Account
+	pc   poller.Config
+	mc   mailer.Config
 }
 
 // Build checks the configuration (Check), reads its secrets and assembles the
@@ -157,7 +185,7 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	eng, pc, mc, err := c.prepare(ctx)
+	eng, eps, err := c.prepare(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -171,38 +199,77 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 	if err := store.PrivateDir(spool); err != nil {
 		return nil, fmt.Errorf("spool directory: %w", err)
 	}
-	pc.SpoolDir, pc.Logger = spool, log.With("component", "imap")
-	spc, watchSent := c.sentPoller(pc, log)
-	if o.Poller != nil {
-		o.Poller(&pc)
-	}
-	p, err := poller.New(pc)
-	if err != nil {
-		return nil, err
-	}
-	var sp *poller.Poller
-	if watchSent {
-		if o.Sent != nil {
-			o.Sent(&spc)
-		}
-		if sp, err = poller.New(spc); err != nil {
-			return nil, fmt.Errorf("imap.sent_mailbox: %w", err)
-		}
-	}
-	mc.Logger = log.With("component", "smtp")
-	if o.Mailer != nil {
-		o.Mailer(&mc)
-	}
-	m, err := mailer.New(mc)
-	if err != nil {
-		return nil, err
-	}
-	k = &Components{Engine: eng, Poller: p, Sent: sp, Mailer: m, Store: o.Store}
+	k = &Components{Engine: eng, Store: o.Store}
 	defer func() {
 		if err != nil {
-			m.Close()
+			for _, m := range k.Mailers {
+				m.Close()
+			}
 		}
 	}()
+	// Every account: its mailer; every folder of it: a poller of its own
+	// (connection, IDLE, backoff, spool: UIDs of different folders collide);
+	// its Sent folder's poller.
+	type inbox struct {
+		acct, folder string
+		p            *poller.Poller
+	}
+	var inboxes []inbox
+	var sents []inbox
+	for _, ep := range eps {
+		label := daemon.AccountLabel(ep.acct.Name)
+		mc := ep.mc
+		mc.Logger = log.With("component", "smtp", "account", label)
+		if o.Mailer != nil {
+			o.Mailer(&mc)
+		}
+		m, err := mailer.New(mc)
+		if err != nil {
+			return nil, fmt.Errorf("%ssmtp: %w", ep.acct.Key, err)
+		}
+		k.Mailers = append(k.Mailers, m)
+		for _, folder := range ep.acct.IMAP.Folders() {
+			key := daemon.MailboxKey(ep.acct.Name, folder)
+			pc := ep.pc
+			pc.Mailbox = folder
+			pc.SpoolDir = spool
+			if n := len(inboxes); n > 0 {
+				pc.SpoolDir = filepath.Join(spool, strconv.Itoa(n))
+				if err := store.PrivateDir(pc.SpoolDir); err != nil {
+					return nil, fmt.Errorf("spool directory: %w", err)
+				}
+			}
+			pc.Logger = log.With("component", "imap", "account", label, "mailbox", key)
+			if o.Poller != nil {
+				o.Poller(&pc)
+			}
+			p, err := poller.New(pc)
+			if err != nil {
+				return nil, fmt.Errorf("%simap (%s): %w", ep.acct.Key, folder, err)
+			}
+			inboxes = append(inboxes, inbox{ep.acct.Name, folder, p})
+			k.Pollers = append(k.Pollers, p)
+		}
+		spc := ep.pc
+		spc.SpoolDir = filepath.Join(spool, "sent-"+strconv.Itoa(len(sents)))
+		if spc, ok := sentPoller(ep.acct.IMAP, spc, log.With("account", label)); ok {
+			if err := store.PrivateDir(spc.SpoolDir); err != nil {
+				return nil, fmt.Errorf("spool directory: %w", err)
+			}
+			if o.Sent != nil {
+				o.Sent(&spc)
+			}
+			sp, err := poller.New(spc)
+			if err != nil {
+				return nil, fmt.Errorf("%simap.sent_mailbox: %w", ep.acct.Key, err)
+			}
+			sents = append(sents, inbox{acct: ep.acct.Name, p: sp})
+		}
+	}
+	k.Poller, k.Mailer = inboxes[0].p, k.Mailers[0]
+	if len(sents) > 0 && sents[0].acct == eps[0].acct.Name {
+		k.Sent = sents[0].p
+	}
 	if k.Store == nil {
 		k.Store, err = store.Open(c.Store.Path, &store.Options{Timeout: c.Store.LockTimeout, Logger: log})
 		if err != nil {
@@ -215,7 +282,7 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 		return nil, err
 	}
 	dc := daemon.Config{
-		Mailbox: c.IMAP.Mailbox, Parser: parser, MaxAttempts: c.Limits.MaxAttempts,
+		Account: eps[0].acct.Name, Mailbox: inboxes[0].folder, Parser: parser, MaxAttempts: c.Limits.MaxAttempts,
 		QuarantineFolder: c.Limits.QuarantineFolder, StaffQueue: c.Support.StaffQueue, EscalationAddress: c.Support.EscalationAddress,
 		RawRetention: c.Store.RawRetention, StaffCopyMaxBytes: int64(c.Limits.StaffCopyMaxBytes),
 		ReplyNameFromStaff: c.Support.ReplyNameFromStaff,
@@ -223,35 +290,58 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 	if o.Daemon != nil {
 		o.Daemon(&dc)
 	}
-	k.Metrics = daemon.NewMetrics(func() float64 { return float64(p.Stats().Reconnects) })
-	k.Metrics.WatchAuthFailures("imap", func() float64 { // the account's logins, the Sent folder's connection too
-		n := p.Stats().AuthFailures
-		if sp != nil {
-			n += sp.Stats().AuthFailures
+	k.Metrics = daemon.NewMetrics(nil)
+	k.Metrics.WatchAuthFailures("imap", func() float64 { // every account's logins, the Sent folders' too
+		n := 0
+		for _, p := range k.Pollers {
+			n += p.Stats().AuthFailures
+		}
+		for _, s := range sents {
+			n += s.p.Stats().AuthFailures
 		}
 		return float64(n)
 	})
-	k.Metrics.WatchAuthFailures("smtp", func() float64 { n, _ := m.AuthFailures(); return float64(n) })
-	k.Daemon = daemon.New(dc, eng, k.Store, p, m, log, k.Metrics)
-	if sp != nil {
-		k.Daemon.WatchSent(sp)
+	k.Metrics.WatchAuthFailures("smtp", func() float64 {
+		var n int64
+		for _, m := range k.Mailers {
+			f, _ := m.AuthFailures()
+			n += int64(f)
+		}
+		return float64(n)
+	})
+	dc.AccountKey = eps[0].acct.Key
+	k.Daemon = daemon.New(dc, eng, k.Store, inboxes[0].p, k.Mailer, log, k.Metrics)
+	for i, ep := range eps[1:] {
+		name, addr := fromOf(ep.acct.SMTP)
+		k.Daemon.AddAccount(daemon.Account{Name: ep.acct.Name, FromName: name, FromAddr: addr, Addresses: ep.acct.Addresses, Mailer: k.Mailers[i+1],
+			ConfigKey: ep.acct.Key})
+	}
+	for _, in := range inboxes[1:] {
+		if err := k.Daemon.AddInbox(in.acct, in.folder, in.p); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range sents {
+		if err := k.Daemon.WatchSentOf(s.acct, s.p); err != nil {
+			return nil, err
+		}
 	}
 	return k, nil
 }
 
-// sentPoller derives the Sent folder's poller from the inbox's (pc, before
-// any hook): the same server and account on a connection of its own,
+// sentPoller derives the Sent folder's poller of an account (ic) from its
+// inbox's (pc, before any hook): the same server and account on a connection of its own,
 // read-only, starting at UIDNEXT (sent mail already there is history). ok is
 // false when imap.sent_mailbox is "".
-func (c Config) sentPoller(pc poller.Config, log *slog.Logger) (spc poller.Config, ok bool) {
+func sentPoller(ic IMAPConfig, pc poller.Config, log *slog.Logger) (spc poller.Config, ok bool) {
 	spc = pc
 	switch {
-	case c.IMAP.SentMailbox == "":
+	case ic.SentMailbox == "":
 		return spc, false
-	case strings.EqualFold(c.IMAP.SentMailbox, SentSpecialUse):
+	case strings.EqualFold(ic.SentMailbox, SentSpecialUse):
 		spc.Mailbox, spc.SpecialUse = "", imap.MailboxAttrSent
 	default:
-		spc.Mailbox = c.IMAP.SentMailbox
+		spc.Mailbox = ic.SentMailbox
 	}
 	spc.ReadOnly = true
 	spc.StartAt = poller.StartAt{Mode: poller.StartNow}
@@ -259,54 +349,61 @@ func (c Config) sentPoller(pc poller.Config, log *slog.Logger) (spc poller.Confi
 	return spc, true
 }
 
-// Endpoints derives the poller and mailer settings (secrets read, TLS set up);
-// Build completes them with the spool, logger and hooks.
+// Endpoints derives the poller and mailer settings (secrets read, TLS set up)
+// of the first account; Build completes them with the spool, logger and hooks.
 func (c Config) Endpoints(ctx context.Context) (poller.Config, mailer.Config, error) {
+	return c.endpointsOf(ctx, c.Accounts()[0])
+}
+
+// endpointsOf derives the poller (of its first folder) and mailer settings
+// of account a; errors name its keys (accounts[1].imap.password_file).
+func (c Config) endpointsOf(ctx context.Context, a Account) (poller.Config, mailer.Config, error) {
 	var pc poller.Config
 	var mc mailer.Config
-	imapPass, err := readSecret("imap.password_file", c.IMAP.Password, c.IMAP.PasswordFile)
+	isec, ssec := a.Key+"imap", a.Key+"smtp"
+	imapPass, err := readSecret(isec+".password_file", a.IMAP.Password, a.IMAP.PasswordFile)
 	if err != nil {
 		return pc, mc, err
 	}
-	smtpPass, err := readSecret("smtp.password_file", c.SMTP.Password, c.SMTP.PasswordFile)
+	smtpPass, err := readSecret(ssec+".password_file", a.SMTP.Password, a.SMTP.PasswordFile)
 	if err != nil {
 		return pc, mc, err
 	}
-	imapTS, err := tokenSource(ctx, "imap.oauth2", c.IMAP.OAuth2)
+	imapTS, err := tokenSource(ctx, isec+".oauth2", a.IMAP.OAuth2)
 	if err != nil {
 		return pc, mc, err
 	}
-	smtpTS, err := tokenSource(ctx, "smtp.oauth2", c.SMTP.OAuth2)
+	smtpTS, err := tokenSource(ctx, ssec+".oauth2", a.SMTP.OAuth2)
 	if err != nil {
 		return pc, mc, err
 	}
-	imapTLS, err := tlsConfig("imap", c.IMAP.CAFile, c.IMAP.TLSServerName, c.IMAP.Address)
+	imapTLS, err := tlsConfig(isec, a.IMAP.CAFile, a.IMAP.TLSServerName, a.IMAP.Address)
 	if err != nil {
 		return pc, mc, err
 	}
-	smtpTLS, err := tlsConfig("smtp", c.SMTP.CAFile, c.SMTP.TLSServerName, c.SMTP.Address)
+	smtpTLS, err := tlsConfig(ssec, a.SMTP.CAFile, a.SMTP.TLSServerName, a.SMTP.Address)
 	if err != nil {
 		return pc, mc, err
 	}
 	pc = poller.Config{
-		Address: c.IMAP.Address, TLS: c.IMAP.TLS, TLSConfig: imapTLS,
-		Username: c.IMAP.Username, Password: imapPass, TokenSource: imapTS,
-		Mailbox: c.IMAP.Mailbox, Idle: c.IMAP.Idle, PollInterval: c.IMAP.PollInterval,
-		BatchSize: c.IMAP.BatchSize, BatchBytes: int64(c.IMAP.BatchBytes), MaxMessageBytes: int64(c.Limits.MaxMessageBytes),
-		WatchdogInterval: c.IMAP.Watchdog, IdleRestart: c.IMAP.IdleRestart,
+		Address: a.IMAP.Address, TLS: a.IMAP.TLS, TLSConfig: imapTLS,
+		Username: a.IMAP.Username, Password: imapPass, TokenSource: imapTS,
+		Mailbox: a.IMAP.Folders()[0], Idle: a.IMAP.Idle, PollInterval: a.IMAP.PollInterval,
+		BatchSize: a.IMAP.BatchSize, BatchBytes: int64(a.IMAP.BatchBytes), MaxMessageBytes: int64(c.Limits.MaxMessageBytes),
+		WatchdogInterval: a.IMAP.Watchdog, IdleRestart: a.IMAP.IdleRestart,
 	}
-	if pc.StartAt, err = c.startAt(); err != nil {
+	if pc.StartAt, err = startAtOf(isec, a.IMAP.StartAt, c.Support.Timezone); err != nil {
 		return pc, mc, err
 	}
-	pc.PasswordFunc, pc.AuthKey = rotating("imap", c.IMAP.PasswordFile, imapPass, c.IMAP.OAuth2)
-	dial, command, data := c.SMTPTimeouts()
+	pc.PasswordFunc, pc.AuthKey = rotating(isec, a.IMAP.PasswordFile, imapPass, a.IMAP.OAuth2)
+	dial, command, data := a.SMTP.timeouts()
 	mc = mailer.Config{
-		Address: c.SMTP.Address, TLS: c.SMTP.TLS, TLSConfig: smtpTLS,
-		Username: c.SMTP.Username, Password: smtpPass, TokenSource: smtpTS,
-		MaxConns: c.SMTP.MaxConns, DialTimeout: dial, CommandTimeout: command, DataTimeout: data,
-		HeloName: c.SMTP.HeloName,
+		Address: a.SMTP.Address, TLS: a.SMTP.TLS, TLSConfig: smtpTLS,
+		Username: a.SMTP.Username, Password: smtpPass, TokenSource: smtpTS,
+		MaxConns: a.SMTP.MaxConns, DialTimeout: dial, CommandTimeout: command, DataTimeout: data,
+		HeloName: a.SMTP.HeloName,
 	}
-	mc.PasswordFunc, mc.AuthKey = rotating("smtp", c.SMTP.PasswordFile, smtpPass, c.SMTP.OAuth2)
+	mc.PasswordFunc, mc.AuthKey = rotating(ssec, a.SMTP.PasswordFile, smtpPass, a.SMTP.OAuth2)
 	return pc, mc, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/mail"
 	"os"
 	"reflect"
 	"regexp"
@@ -45,8 +44,12 @@ type Config struct {
 	SMTP      SMTPConfig      `mapstructure:"smtp"`
 	Metrics   MetricsConfig   `mapstructure:"metrics"`
 	Log       LogConfig       `mapstructure:"log"`
+	// AccountList is accounts: (accounts.go); empty: the top-level imap,
+	// smtp and support.addresses are the one account.
+	AccountList []AccountConfig `mapstructure:"accounts"`
 
 	ignoredEnv []string // SUPPORTD_* variables that name no key (see Warnings)
+	mailboxSet bool     // imap.mailbox was given (file, environment), not defaulted
 }
 
 type SupportConfig struct {
@@ -184,13 +187,16 @@ func (o OAuth2Config) enabled() bool {
 }
 
 type IMAPConfig struct {
-	Address      string        `mapstructure:"address"`
-	TLS          string        `mapstructure:"tls"`
-	Username     string        `mapstructure:"username"`
-	Password     string        `mapstructure:"password"`
-	PasswordFile string        `mapstructure:"password_file"`
-	OAuth2       OAuth2Config  `mapstructure:"oauth2"`
-	Mailbox      string        `mapstructure:"mailbox"`
+	Address      string       `mapstructure:"address"`
+	TLS          string       `mapstructure:"tls"`
+	Username     string       `mapstructure:"username"`
+	Password     string       `mapstructure:"password"`
+	PasswordFile string       `mapstructure:"password_file"`
+	OAuth2       OAuth2Config `mapstructure:"oauth2"`
+	Mailbox      string       `mapstructure:"mailbox"`
+	// Mailboxes are several folders of the account, each read on its own
+	// connection with its own checkpoint; when set it replaces Mailbox.
+	Mailboxes    []string      `mapstructure:"mailboxes"`
 	Idle         bool          `mapstructure:"idle"`
 	PollInterval time.Duration `mapstructure:"poll_interval"`
 	BatchSize    int           `mapstructure:"batch_size"`
@@ -365,6 +371,7 @@ func Load(path string, flags *pflag.FlagSet, env []string) (Config, string, erro
 	}
 	// Environment: SUPPORTD_STORE_PATH → store.path. Read from env (not os.Getenv)
 	// so tests control it.
+	envSet := map[string]bool{}
 	for _, kv := range env {
 		k, val, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(k, "SUPPORTD_") {
@@ -382,6 +389,7 @@ func Load(path string, flags *pflag.FlagSet, env []string) (Config, string, erro
 			continue
 		}
 		v.Set(key, val)
+		envSet[key] = true
 	}
 	if flags != nil {
 		for flag, key := range flagKeys {
@@ -391,15 +399,21 @@ func Load(path string, flags *pflag.FlagSet, env []string) (Config, string, erro
 		}
 	}
 	var c Config
-	err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+	hook := mapstructure.ComposeDecodeHookFunc(
 		mapstructure.StringToTimeDurationHookFunc(),
 		mapstructure.StringToSliceHookFunc(","),
 		byteSizeHook,
 		dateStringHook,
-	)))
+	)
+	err := v.UnmarshalExact(&c, viper.DecodeHook(hook))
 	if err != nil {
 		return Config{}, "", fmt.Errorf("config: %s", cleanDecodeError(err))
 	}
+	// Accounts inherit the top-level imap/smtp settings they leave out.
+	if c.AccountList, err = decodeAccounts(v.Get("accounts"), c, hook); err != nil {
+		return Config{}, "", fmt.Errorf("config: %w", err)
+	}
+	c.mailboxSet = v.InConfig("imap.mailbox") || envSet["imap.mailbox"]
 	slices.Sort(ignoredEnv)
 	c.ignoredEnv = ignoredEnv
 	return c, used, nil
@@ -428,15 +442,7 @@ var flagKeys = map[string]string{
 
 // startAt is imap.start_at, a date being midnight in support.timezone.
 func (c Config) startAt() (poller.StartAt, error) {
-	loc, err := time.LoadLocation(c.Support.Timezone)
-	if err != nil {
-		loc = time.UTC // support.timezone reports its own error
-	}
-	s, err := poller.ParseStartAt(c.IMAP.StartAt, loc)
-	if err != nil {
-		return s, fmt.Errorf("imap.start_at (--start-at): %w", err)
-	}
-	return s, nil
+	return startAtOf("imap", c.IMAP.StartAt, c.Support.Timezone)
 }
 
 // envKey finds the configuration key an environment suffix names: STORE_PATH is
@@ -476,7 +482,7 @@ func setDefaults(v *viper.Viper, prefix string, rv reflect.Value) {
 				list[j] = map[string]any{"major": vc.Major, "first_build": vc.FirstBuild, "last_build": vc.LastBuild, "released": vc.Released}
 			}
 			v.SetDefault(key, list)
-		case []RuleConfig:
+		case []RuleConfig, []AccountConfig:
 			v.SetDefault(key, []map[string]any{})
 		case time.Duration:
 			v.SetDefault(key, val.String())
@@ -665,56 +671,12 @@ func (c Config) Validate() error {
 	if c.Store.Path == "" {
 		bad("store.path", "must be set")
 	}
-	errs = append(errs, validateEndpoint("imap", c.IMAP.Address, c.IMAP.TLS)...)
-	errs = append(errs, validateEndpoint("smtp", c.SMTP.Address, c.SMTP.TLS)...)
-	if c.IMAP.Password != "" && c.IMAP.PasswordFile != "" {
-		bad("imap.password_file", "set either imap.password or imap.password_file, not both")
-	}
-	if c.SMTP.Password != "" && c.SMTP.PasswordFile != "" {
-		bad("smtp.password_file", "set either smtp.password or smtp.password_file, not both")
-	}
-	if c.IMAP.PollInterval < time.Second {
-		bad("imap.poll_interval", "must be at least 1s")
-	}
-	if c.IMAP.Watchdog < time.Second || c.IMAP.Watchdog > 5*time.Minute {
-		bad("imap.watchdog_interval", "must be between 1s and 5m")
-	}
-	if c.IMAP.IdleRestart < time.Minute || c.IMAP.IdleRestart > 29*time.Minute {
-		bad("imap.idle_restart", "must be between 1m and 29m (RFC 2177)")
-	}
 	if c.Limits.StaffCopyMaxBytes < 0 {
 		bad("limits.staff_copy_max_bytes", "must not be negative")
 	}
-	if c.IMAP.BatchBytes <= 0 {
-		bad("imap.batch_bytes", "must be positive")
-	}
-	if c.IMAP.Mailbox == "" {
-		bad("imap.mailbox", "must be set")
-	}
-	switch sent := c.IMAP.SentMailbox; {
-	case strings.HasPrefix(sent, `\`) && !strings.EqualFold(sent, SentSpecialUse):
-		bad("imap.sent_mailbox", "%q: the special-use attribute is %s (RFC 6154); otherwise name the folder", sent, SentSpecialUse)
-	case sent != "" && (sent == c.IMAP.Mailbox || strings.EqualFold(sent, "INBOX") && strings.EqualFold(c.IMAP.Mailbox, "INBOX")):
-		bad("imap.sent_mailbox", "%q is imap.mailbox: the Sent folder is another folder (\"\" watches none)", sent)
-	case strings.ContainsAny(sent, "\r\n\x00"):
-		bad("imap.sent_mailbox", "%q is not a folder name", sent)
-	}
-	if _, err := c.startAt(); err != nil {
-		errs = append(errs, err)
-	}
-	for key, v := range map[string]string{"smtp.helo_name": c.SMTP.HeloName, "imap.tls_server_name": c.IMAP.TLSServerName, "smtp.tls_server_name": c.SMTP.TLSServerName} {
-		if strings.ContainsAny(v, " \t\r\n<>[]@") || strings.HasPrefix(v, ".") {
-			bad(key, "%q is not a host name", v)
-		}
-	}
-	if c.SMTP.From == "" {
-		bad("smtp.from", "must be set")
-	} else if a, err := mail.ParseAddress(c.SMTP.From); err != nil || !looksLikeAddr(a.Address) {
-		bad("smtp.from", "%q is not an address (Support <support@vendor.test>)", c.SMTP.From)
-	}
-	if c.IMAP.Username == "" {
-		bad("imap.username", "must be set (the mailbox account)")
-	}
+	errs = append(errs, validateIMAP("imap", c.IMAP, c.mailboxSet, c.Support.Timezone)...)
+	errs = append(errs, validateSMTP("smtp", c.SMTP)...)
+	errs = append(errs, c.validateAccounts()...)
 	for _, a := range c.Support.Addresses {
 		if c.Support.StaffQueue != "" && strings.EqualFold(a, c.Support.StaffQueue) {
 			bad("support.staff_queue", "%q is one of support.addresses: staff copies would come back into the support inbox", c.Support.StaffQueue)
@@ -860,7 +822,7 @@ func (c Config) TriageConfig() triage.Config {
 		rules[i] = triage.Rule{Name: r.Name, Statuses: r.Statuses, Actions: r.Actions, Priority: r.Priority, Folder: r.Folder, ForwardTo: r.ForwardTo}
 	}
 	return triage.Config{
-		OwnAddresses:                   c.Support.Addresses,
+		OwnAddresses:                   c.ownAddresses(),
 		SalesAddress:                   c.Support.SalesAddress,
 		SalesBrief:                     c.Support.SalesBrief,
 		StaffQueue:                     c.Support.StaffQueue,

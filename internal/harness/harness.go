@@ -110,7 +110,7 @@ type Options struct {
 	Settings     func(*config.Config)      // adjust the configuration (after Config and the fields above)
 	Engine       func(*daemon.Engine)      // adjust the engine
 	Config       func(*daemon.Config)      // adjust the daemon configuration
-	Poller       func(*poller.Config)      // adjust the poller configuration
+	Poller       func(*poller.Config)      // adjust the poller configuration (every mailbox's)
 }
 
 // Running is a daemon started by Start.
@@ -118,6 +118,7 @@ type Running struct {
 	DB      *store.DB
 	Metrics *daemon.Metrics
 	Poller  *poller.Poller
+	Daemon  *daemon.Daemon
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -186,10 +187,16 @@ func (w *World) Start(o Options) *Running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, p, m, metrics, d := k.Store, k.Poller, k.Mailer, k.Metrics, k.Daemon
+	db, p, metrics, d := k.Store, k.Poller, k.Metrics, k.Daemon
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Running{cancel: cancel, done: make(chan error, 1), DB: db, Metrics: metrics, Poller: p}
-	go func() { r.done <- d.Run(ctx); m.Close() }()
+	r := &Running{cancel: cancel, done: make(chan error, 1), DB: db, Metrics: metrics, Poller: p, Daemon: d}
+	go func() {
+		err := d.Run(ctx)
+		for _, m := range k.Mailers {
+			m.Close()
+		}
+		r.done <- err
+	}()
 	return r
 }
 

@@ -1,0 +1,261 @@
+package daemon_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"supportd/daemon"
+	"supportd/internal/config"
+	"supportd/internal/harness"
+	"supportd/internal/testenv"
+	"supportd/store"
+)
+
+// Several mailboxes and accounts (issue 12 item 1) on real servers: each
+// account its own Dovecot user (a Dovecot instance of its own, so one can be
+// down or refuse the login) and its own Mailpit, whose SMTP AUTH user
+// Mailpit records: the reply's server and login prove the account it went
+// out through.
+
+// euUser is the second account's mailbox and support address.
+const euUser = "help@vendor-eu.test"
+
+// twoAccounts is the second world of the two-account tests: its Dovecot
+// and Mailpit.
+type twoAccounts struct {
+	dovecot *testenv.DovecotServer
+	mailpit *testenv.MailpitServer
+}
+
+func newTwoAccounts(t *testing.T) *twoAccounts {
+	return &twoAccounts{
+		dovecot: testenv.StartDovecot(t, &testenv.DovecotOptions{User: euUser}),
+		mailpit: testenv.Mailpit(t),
+	}
+}
+
+// accountsYAML is accounts: as an operator writes it, loaded with
+// config.Load: each entry leaves poll intervals, batch sizes and the rest
+// to the top-level sections (inherited) and gives its own login.
+func accountsYAML(t *testing.T, e *env, eu *twoAccounts, euPassword string) []config.AccountConfig {
+	t.Helper()
+	y := `accounts:
+  - name: main
+    addresses: [support@vendor.test]
+    imap: {address: "` + e.dovecot.Addr() + `", tls: none, username: "` + e.dovecot.User() + `", password: "` + e.dovecot.Password() + `", idle: true}
+    smtp: {address: "` + e.mailpit.SMTPAddr() + `", tls: none, username: main-smtp, password: main-secret, timeout: 20s}
+  - name: eu
+    addresses: [` + euUser + `]
+    imap: {address: "` + eu.dovecot.Addr() + `", tls: none, username: "` + euUser + `", password: "` + euPassword + `", idle: true}
+    smtp: {address: "` + eu.mailpit.SMTPAddr() + `", tls: none, username: eu-smtp, password: eu-secret, timeout: 20s,
+           from: "EU Support <` + euUser + `>"}
+`
+	path := filepath.Join(t.TempDir(), "supportd.yaml")
+	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := config.Load(path, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("accounts example invalid: %v", err)
+	}
+	return c.AccountList
+}
+
+func (e *env) startAccounts(t *testing.T, accounts []config.AccountConfig) *running {
+	t.Helper()
+	e.w.DBPath, e.w.Spool = e.dbPath, e.spool
+	r := e.w.Start(harness.Options{Idle: true, Settings: func(c *config.Config) { c.AccountList = accounts }})
+	return &running{Running: r, db: r.DB, metrics: r.Metrics}
+}
+
+// replyTo waits for the one message mp received for rcpt.
+func replyTo(t *testing.T, mp *testenv.MailpitServer, rcpt string) testenv.MailpitMessage {
+	t.Helper()
+	var got []testenv.MailpitMessage
+	waitFor(t, 30*time.Second, "the reply to "+rcpt, func() bool {
+		got = mailTo(mp.Messages(t), rcpt)
+		return len(got) > 0
+	})
+	if len(got) != 1 {
+		t.Fatalf("%d messages to %s, want 1", len(got), rcpt)
+	}
+	return got[0]
+}
+
+func mailTo(msgs []testenv.MailpitMessage, rcpt string) []testenv.MailpitMessage {
+	var out []testenv.MailpitMessage
+	for _, m := range msgs {
+		for _, to := range m.To {
+			if strings.EqualFold(to.Address, rcpt) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+func TestAccountsEachAnsweredThroughItsOwnAccount(t *testing.T) {
+	e := newEnv(t)
+	eu := newTwoAccounts(t)
+	accounts := accountsYAML(t, e, eu, eu.dovecot.Password())
+	if got := accounts[1].IMAP.PollInterval; got != config.Default().IMAP.PollInterval {
+		t.Fatalf("accounts[1].imap.poll_interval = %v: not inherited from imap", got)
+	}
+	e.deliver(msg("Alice <alice@acme.test>", "Export fails", "a1@acme.test", "Export fails. Build Number: 9653\n"))
+	euUID := eu.dovecot.AppendAt(t, "INBOX", crlf(strings.Replace(msg("Gina <gina@globex.test>", "Licence question", "g1@globex.test", "Which licence?\n"),
+		"To: support@vendor.test", "To: "+euUser, 1)), harness.Received)
+
+	r := e.startAccounts(t, accounts)
+	defer r.stop(t)
+
+	a := replyTo(t, e.mailpit, "alice@acme.test")
+	g := replyTo(t, eu.mailpit, "gina@globex.test")
+	if a.From == nil || a.From.Address != "support@vendor.test" || a.Username != "main-smtp" {
+		t.Errorf("reply to alice: From %v via SMTP login %q, want support@vendor.test via main-smtp", a.From, a.Username)
+	}
+	if g.From == nil || g.From.Address != euUser || g.Username != "eu-smtp" {
+		t.Errorf("reply to gina: From %v via SMTP login %q, want %s via eu-smtp", g.From, g.Username, euUser)
+	}
+	if n := len(mailTo(e.mailpit.Messages(t), "gina@globex.test")); n != 0 {
+		t.Errorf("the main account's SMTP server got %d messages for the eu account's customer", n)
+	}
+	if n := len(mailTo(eu.mailpit.Messages(t), "alice@acme.test")); n != 0 {
+		t.Errorf("the eu account's SMTP server got %d messages for the main account's customer", n)
+	}
+	// The keywords are set on the message in the mailbox it came from.
+	waitFor(t, 10*time.Second, "the eu message marked processed", func() bool {
+		return slices.Contains(eu.dovecot.Keywords(t, "INBOX", euUID), daemon.ProcessedKeyword)
+	})
+	// The store keeps each account's checkpoint under its own key, and the
+	// ticket and outbox entry remember the account.
+	err := r.db.View(func(tx *store.Tx) error {
+		for _, key := range []string{"main/INBOX", "eu/INBOX"} {
+			if uv, uid, err := tx.Checkpoint(key); err != nil || uv == 0 || uid != 1 {
+				t.Errorf("checkpoint %s = %d/%d (%v), want uid 1", key, uv, uid, err)
+			}
+		}
+		if uv, _, _ := tx.Checkpoint("INBOX"); uv != 0 {
+			t.Errorf("a checkpoint under the implicit account's key INBOX: %d", uv)
+		}
+		for id := uint64(1); ; id++ {
+			o, err := tx.OutboxEntry(id)
+			if err != nil {
+				if id < 3 {
+					t.Errorf("outbox entry %d: %v", id, err)
+				}
+				break
+			}
+			want := "main"
+			if slices.Contains(o.To, "gina@globex.test") {
+				want = "eu"
+			}
+			if o.Account != want {
+				t.Errorf("outbox entry %s to %v: account %q, want %q", o.MessageID, o.To, o.Account, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(e.logs.String(), "account=eu mailbox=eu/INBOX") {
+		t.Error("no log line carries account=eu mailbox=eu/INBOX")
+	}
+}
+
+func TestMailboxesEachFolderItsOwnCheckpoint(t *testing.T) {
+	e := newEnv(t)
+	e.dovecot.CreateMailbox(t, "Partners")
+	folders := func(c *config.Config) { c.IMAP.Mailboxes = []string{"INBOX", "Partners"} }
+	e.deliver(msg("Alice <alice@acme.test>", "Export fails", "a1@acme.test", "Export fails. Build Number: 9653\n"))
+	e.dovecot.AppendAt(t, "Partners", crlf(msg("Gina <gina@globex.test>", "Partner portal", "g1@globex.test", "Portal down.\n")), harness.Received)
+
+	e.w.DBPath, e.w.Spool = e.dbPath, e.spool
+	r := e.w.Start(harness.Options{Idle: true, Settings: folders})
+	replyTo(t, e.mailpit, "alice@acme.test")
+	replyTo(t, e.mailpit, "gina@globex.test")
+	checkpoints := func(db *store.DB) (inbox, partners uint32) {
+		t.Helper()
+		if err := db.View(func(tx *store.Tx) error {
+			_, inbox, _ = tx.Checkpoint("INBOX")
+			_, partners, _ = tx.Checkpoint("Partners")
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return inbox, partners
+	}
+	waitFor(t, 10*time.Second, "both checkpoints at uid 1", func() bool { i, p := checkpoints(r.DB); return i == 1 && p == 1 })
+	if v := daemon.CounterValue(r.Metrics.Messages.WithLabelValues("acknowledge", "active", "Partners")); v != 1 {
+		t.Errorf(`supportd_messages_total{action="acknowledge",status="active",mailbox="Partners"} = %v, want 1`, v)
+	}
+	waitFor(t, 10*time.Second, "the outbox empty", func() bool { return r.OutboxPending(t) == 0 })
+	r.Stop(t)
+
+	// While stopped: new mail in Partners only. After the restart it alone
+	// is answered; INBOX's checkpoint stays, Partners' advances.
+	e.dovecot.AppendAt(t, "Partners", crlf(msg("Ivy <ivy@initech.test>", "Partner API", "i1@initech.test", "API question.\n")), harness.Received)
+	r = e.w.Start(harness.Options{Idle: true, Settings: folders})
+	defer r.Stop(t)
+	replyTo(t, e.mailpit, "ivy@initech.test")
+	waitFor(t, 10*time.Second, "Partners' checkpoint at uid 2", func() bool { _, p := checkpoints(r.DB); return p == 2 })
+	if i, _ := checkpoints(r.DB); i != 1 {
+		t.Errorf("INBOX checkpoint %d after the restart, want 1", i)
+	}
+	time.Sleep(time.Second) // anything processed twice would be queued by now
+	waitFor(t, 10*time.Second, "the outbox empty", func() bool { return r.OutboxPending(t) == 0 })
+	if msgs := e.mailpit.Messages(t); len(msgs) != 3 {
+		for _, m := range msgs {
+			t.Logf("sent: %s to %v", m.Subject, m.To)
+		}
+		t.Errorf("%d messages sent over two runs, want 3 (nothing answered twice)", len(msgs))
+	}
+}
+
+func TestAccountsWrongPasswordStopsOnlyThatAccount(t *testing.T) {
+	e := newEnv(t)
+	eu := newTwoAccounts(t)
+	e.deliver(msg("Alice <alice@acme.test>", "Export fails", "a1@acme.test", "Export fails. Build Number: 9653\n"))
+	eu.dovecot.AppendAt(t, "INBOX", crlf(msg("Gina <gina@globex.test>", "Licence question", "g1@globex.test", "Which licence?\n")), harness.Received)
+
+	r := e.startAccounts(t, accountsYAML(t, e, eu, "wrong-password"))
+	replyTo(t, e.mailpit, "alice@acme.test")
+	waitFor(t, 20*time.Second, "the eu account's refused login logged", func() bool {
+		for _, l := range strings.Split(e.logs.String(), "\n") {
+			if strings.Contains(l, "level=ERROR") && strings.Contains(l, "imap authentication failed") &&
+				strings.Contains(l, "component=imap account=eu mailbox=eu/INBOX") && strings.Contains(l, "key=accounts[1].imap.password") {
+				return true
+			}
+		}
+		return false
+	})
+	// The working account keeps answering while the other is refused.
+	e.deliver(msg("Bob <bob@acme.test>", "Second problem", "b1@acme.test", "Another problem. Build Number: 9653\n"))
+	replyTo(t, e.mailpit, "bob@acme.test")
+	if err := r.Daemon.Health(); err == nil || !strings.Contains(err.Error(), "account eu: imap: authentication failed") ||
+		strings.Contains(err.Error(), "account main") || strings.Count(err.Error(), "\n") != 0 {
+		t.Errorf("Health() = %v, want the eu account's refused login only", err)
+	}
+	if n := len(eu.mailpit.Messages(t)); n != 0 {
+		t.Fatalf("the eu account sent %d messages with its mailbox unreadable", n)
+	}
+	r.Stop(t)
+
+	// Fixed (restart with the right password): its mail is answered, the
+	// other account's is not answered again.
+	r = e.startAccounts(t, accountsYAML(t, e, eu, eu.dovecot.Password()))
+	defer r.Stop(t)
+	replyTo(t, eu.mailpit, "gina@globex.test")
+	waitFor(t, 10*time.Second, "healthy", func() bool { return r.Daemon.Health() == nil })
+	waitFor(t, 10*time.Second, "the outbox empty", func() bool { return r.OutboxPending(t) == 0 })
+	if n := len(e.mailpit.Messages(t)); n != 2 {
+		t.Errorf("the main account sent %d messages over two runs, want 2", n)
+	}
+}
