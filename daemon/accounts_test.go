@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
 	"supportd/daemon"
 	"supportd/internal/config"
 	"supportd/internal/harness"
@@ -15,27 +18,74 @@ import (
 	"supportd/store"
 )
 
-// Several mailboxes and accounts (issue 12 item 1) on real servers: each
-// account its own Dovecot user (a Dovecot instance of its own, so one can be
-// down or refuse the login) and its own Mailpit, whose SMTP AUTH user
-// Mailpit records: the reply's server and login prove the account it went
-// out through.
+// Several mailboxes and accounts (issue 12 item 1) on real servers: two
+// users of the test Dovecot, each an account with its own support address
+// and its own Mailpit, whose SMTP AUTH user Mailpit records: the reply's
+// server and login prove the account it went out through.
 
-// euUser is the second account's mailbox and support address.
+// euUser is the second account's mailbox login and support address.
 const euUser = "help@vendor-eu.test"
 
-// twoAccounts is the second world of the two-account tests: its Dovecot
-// and Mailpit.
+// twoAccounts is the second account's world: its user on the test Dovecot
+// and its own Mailpit.
 type twoAccounts struct {
-	dovecot *testenv.DovecotServer
+	dovecot *testenv.DovecotServer // the shared test Dovecot, logged in as euUser by login
 	mailpit *testenv.MailpitServer
 }
 
-func newTwoAccounts(t *testing.T) *twoAccounts {
-	return &twoAccounts{
-		dovecot: testenv.StartDovecot(t, &testenv.DovecotOptions{User: euUser}),
-		mailpit: testenv.Mailpit(t),
+// newTwoAccounts is an env whose Dovecot has the second user too.
+func newTwoAccounts(t *testing.T) (*env, *twoAccounts) {
+	t.Helper()
+	w := harness.NewWorldWith(t, &testenv.DovecotOptions{Users: []string{euUser}})
+	e := &env{t: t, w: w, dovecot: w.Dovecot, mailpit: w.Mailpit, dbPath: w.DBPath, spool: w.Spool, logs: w.Logs}
+	return e, &twoAccounts{dovecot: w.Dovecot, mailpit: testenv.Mailpit(t)}
+}
+
+// login is an IMAP session of the second user.
+func (eu *twoAccounts) login(t *testing.T) *imapclient.Client {
+	t.Helper()
+	c, err := imapclient.DialInsecure(eu.dovecot.Addr(), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if err := c.Login(euUser, eu.dovecot.Password()).Wait(); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// deliver appends raw to the second user's INBOX, received at harness.Received.
+func (eu *twoAccounts) deliver(t *testing.T, raw string) uint32 {
+	t.Helper()
+	b := crlf(raw)
+	cmd := eu.login(t).Append("INBOX", int64(len(b)), &imap.AppendOptions{Time: harness.Received})
+	if _, err := cmd.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := cmd.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint32(data.UID)
+}
+
+// flags are the flags of uid in the second user's INBOX.
+func (eu *twoAccounts) flags(t *testing.T, uid uint32) []imap.Flag {
+	t.Helper()
+	c := eu.login(t)
+	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.UIDSetNum(imap.UID(uid)), &imap.FetchOptions{Flags: true}).Collect()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("fetch flags of uid %d: %v (%d messages)", uid, err, len(msgs))
+	}
+	return msgs[0].Flags
 }
 
 // accountsYAML is accounts: as an operator writes it, loaded with
@@ -102,15 +152,14 @@ func mailTo(msgs []testenv.MailpitMessage, rcpt string) []testenv.MailpitMessage
 }
 
 func TestAccountsEachAnsweredThroughItsOwnAccount(t *testing.T) {
-	e := newEnv(t)
-	eu := newTwoAccounts(t)
+	e, eu := newTwoAccounts(t)
 	accounts := accountsYAML(t, e, eu, eu.dovecot.Password())
 	if got := accounts[1].IMAP.PollInterval; got != config.Default().IMAP.PollInterval {
 		t.Fatalf("accounts[1].imap.poll_interval = %v: not inherited from imap", got)
 	}
 	e.deliver(msg("Alice <alice@acme.test>", "Export fails", "a1@acme.test", "Export fails. Build Number: 9653\n"))
-	euUID := eu.dovecot.AppendAt(t, "INBOX", crlf(strings.Replace(msg("Gina <gina@globex.test>", "Licence question", "g1@globex.test", "Which licence?\n"),
-		"To: support@vendor.test", "To: "+euUser, 1)), harness.Received)
+	euUID := eu.deliver(t, strings.Replace(msg("Gina <gina@globex.test>", "Licence question", "g1@globex.test", "Which licence?\n"),
+		"To: support@vendor.test", "To: "+euUser, 1))
 
 	r := e.startAccounts(t, accounts)
 	defer r.stop(t)
@@ -131,7 +180,7 @@ func TestAccountsEachAnsweredThroughItsOwnAccount(t *testing.T) {
 	}
 	// The keywords are set on the message in the mailbox it came from.
 	waitFor(t, 10*time.Second, "the eu message marked processed", func() bool {
-		return slices.Contains(eu.dovecot.Keywords(t, "INBOX", euUID), daemon.ProcessedKeyword)
+		return slices.Contains(eu.flags(t, euUID), imap.Flag(daemon.ProcessedKeyword))
 	})
 	// The store keeps each account's checkpoint under its own key, and the
 	// ticket and outbox entry remember the account.
@@ -220,10 +269,9 @@ func TestMailboxesEachFolderItsOwnCheckpoint(t *testing.T) {
 }
 
 func TestAccountsWrongPasswordStopsOnlyThatAccount(t *testing.T) {
-	e := newEnv(t)
-	eu := newTwoAccounts(t)
+	e, eu := newTwoAccounts(t)
 	e.deliver(msg("Alice <alice@acme.test>", "Export fails", "a1@acme.test", "Export fails. Build Number: 9653\n"))
-	eu.dovecot.AppendAt(t, "INBOX", crlf(msg("Gina <gina@globex.test>", "Licence question", "g1@globex.test", "Which licence?\n")), harness.Received)
+	eu.deliver(t, msg("Gina <gina@globex.test>", "Licence question", "g1@globex.test", "Which licence?\n"))
 
 	r := e.startAccounts(t, accountsYAML(t, e, eu, "wrong-password"))
 	replyTo(t, e.mailpit, "alice@acme.test")

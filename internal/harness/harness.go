@@ -68,7 +68,19 @@ type World struct {
 // NewWorld starts the servers and prepares the store.
 func NewWorld(t testing.TB, withMailpit bool) *World {
 	t.Helper()
-	w := &World{T: t, Dovecot: testenv.Dovecot(t), Logs: &SyncBuffer{}}
+	return newWorld(t, withMailpit, nil)
+}
+
+// NewWorldWith is NewWorld (with Mailpit) on a Dovecot started with opts
+// (further logins: several accounts).
+func NewWorldWith(t testing.TB, opts *testenv.DovecotOptions) *World {
+	t.Helper()
+	return newWorld(t, true, opts)
+}
+
+func newWorld(t testing.TB, withMailpit bool, opts *testenv.DovecotOptions) *World {
+	t.Helper()
+	w := &World{T: t, Dovecot: testenv.StartDovecot(t, opts), Logs: &SyncBuffer{}}
 	if withMailpit {
 		w.Mailpit = testenv.Mailpit(t)
 	}
