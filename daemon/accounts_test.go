@@ -121,7 +121,7 @@ func accountsYAML(t *testing.T, e *env, eu *twoAccounts, euPassword string) []co
 func (e *env) startAccounts(t *testing.T, accounts []config.AccountConfig) *running {
 	t.Helper()
 	e.w.DBPath, e.w.Spool = e.dbPath, e.spool
-	r := e.w.Start(harness.Options{Idle: true, Settings: func(c *config.Config) { c.AccountList = accounts }})
+	r := e.w.Start(harness.Options{Idle: true, StaffQueue: queue, Settings: func(c *config.Config) { c.AccountList = accounts }})
 	return &running{Running: r, db: r.DB, metrics: r.Metrics}
 }
 
@@ -172,6 +172,14 @@ func TestAccountsEachAnsweredThroughItsOwnAccount(t *testing.T) {
 	if g.From == nil || g.From.Address != euUser || g.Username != "eu-smtp" {
 		t.Errorf("reply to gina: From %v via SMTP login %q, want %s via eu-smtp", g.From, g.Username, euUser)
 	}
+	// The staff copy of the eu account's message goes out through it too,
+	// with a signed reply address of that account: the staff member's answer
+	// comes back to its mailbox.
+	sc := replyTo(t, eu.mailpit, queue)
+	if sc.Username != "eu-smtp" || len(sc.ReplyTo) != 1 || !strings.HasPrefix(sc.ReplyTo[0].Address, "help+") ||
+		!strings.HasSuffix(sc.ReplyTo[0].Address, "@vendor-eu.test") {
+		t.Errorf("staff copy of the eu message: via %q, Reply-To %v", sc.Username, sc.ReplyTo)
+	}
 	if n := len(mailTo(e.mailpit.Messages(t), "gina@globex.test")); n != 0 {
 		t.Errorf("the main account's SMTP server got %d messages for the eu account's customer", n)
 	}
@@ -193,6 +201,12 @@ func TestAccountsEachAnsweredThroughItsOwnAccount(t *testing.T) {
 		if uv, _, _ := tx.Checkpoint("INBOX"); uv != 0 {
 			t.Errorf("a checkpoint under the implicit account's key INBOX: %d", uv)
 		}
+		seen := map[string]int{}
+		defer func() {
+			if seen["main"] != 2 || seen["eu"] != 2 {
+				t.Errorf("outbox entries by account %v, want a reply and a staff copy each", seen)
+			}
+		}()
 		for id := uint64(1); ; id++ {
 			o, err := tx.OutboxEntry(id)
 			if err != nil {
@@ -202,9 +216,10 @@ func TestAccountsEachAnsweredThroughItsOwnAccount(t *testing.T) {
 				break
 			}
 			want := "main"
-			if slices.Contains(o.To, "gina@globex.test") {
+			if o.From == euUser {
 				want = "eu"
 			}
+			seen[o.Account]++
 			if o.Account != want {
 				t.Errorf("outbox entry %s to %v: account %q, want %q", o.MessageID, o.To, o.Account, want)
 			}

@@ -112,12 +112,17 @@ func TestAccountsAndMailboxesValidationNamesKeys(t *testing.T) {
 			}
 		})
 	}
+	// Plain text to a loopback server is accepted, and said.
+	c, err := loadYAML(t, strings.Replace(twoAccounts, `address: "mail.vendor-eu.test:993",`, `address: "127.0.0.1:1143", tls: none,`, 1))
+	if err != nil || c.Validate() != nil || !strings.Contains(strings.Join(c.Warnings(), "\n"), "accounts[1].imap.tls: none") {
+		t.Errorf("accounts[1].imap.tls none on loopback: %v, %v, warnings %q", err, c.Validate(), c.Warnings())
+	}
 	// An unknown key inside an account is named in full.
 	if _, err := loadYAML(t, strings.Replace(twoAccounts, "password: c,", "pasword: c,", 1)); err == nil || !strings.Contains(err.Error(), "unknown key accounts[1].imap.pasword") {
 		t.Errorf("unknown account key: %v", err)
 	}
 	// imap.mailbox that is one of imap.mailboxes is consistent.
-	c, err := loadYAML(t, "imap: {mailbox: Partners, mailboxes: [INBOX, Partners]}\n")
+	c, err = loadYAML(t, "imap: {mailbox: Partners, mailboxes: [INBOX, Partners]}\n")
 	if err == nil {
 		err = c.Validate()
 	}

@@ -232,12 +232,8 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 			key := daemon.MailboxKey(ep.acct.Name, folder)
 			pc := ep.pc
 			pc.Mailbox = folder
-			pc.SpoolDir = spool
-			if n := len(inboxes); n > 0 {
-				pc.SpoolDir = filepath.Join(spool, strconv.Itoa(n))
-				if err := store.PrivateDir(pc.SpoolDir); err != nil {
-					return nil, fmt.Errorf("spool directory: %w", err)
-				}
+			if pc.SpoolDir, err = spoolFor(spool, len(inboxes), ""); err != nil {
+				return nil, err
 			}
 			pc.Logger = log.With("component", "imap", "account", label, "mailbox", key)
 			if o.Poller != nil {
@@ -250,11 +246,9 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 			inboxes = append(inboxes, inbox{ep.acct.Name, folder, p})
 			k.Pollers = append(k.Pollers, p)
 		}
-		spc := ep.pc
-		spc.SpoolDir = filepath.Join(spool, "sent-"+strconv.Itoa(len(sents)))
-		if spc, ok := sentPoller(ep.acct.IMAP, spc, log.With("account", label)); ok {
-			if err := store.PrivateDir(spc.SpoolDir); err != nil {
-				return nil, fmt.Errorf("spool directory: %w", err)
+		if spc, ok := sentPoller(ep.acct.IMAP, ep.pc, log.With("account", label)); ok {
+			if spc.SpoolDir, err = spoolFor(spool, len(sents), "sent-"); err != nil {
+				return nil, err
 			}
 			if o.Sent != nil {
 				o.Sent(&spc)
@@ -327,6 +321,21 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 		}
 	}
 	return k, nil
+}
+
+// spoolFor is the spool directory of the n-th poller (prefix "": the
+// inboxes, "sent-": the Sent folders): the first shares spool, as a single
+// mailbox always did; the others get a sibling each (spool-1, spool-sent-1),
+// since UIDs of different mailboxes collide in spool file names.
+func spoolFor(spool string, n int, prefix string) (string, error) {
+	if n == 0 {
+		return spool, nil
+	}
+	dir := spool + "-" + prefix + strconv.Itoa(n)
+	if err := store.PrivateDir(dir); err != nil {
+		return "", fmt.Errorf("spool directory: %w", err)
+	}
+	return dir, nil
 }
 
 // sentPoller derives the Sent folder's poller of an account (ic) from its

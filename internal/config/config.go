@@ -845,6 +845,14 @@ func (c Config) Warnings() []string {
 	if c.SMTP.TLS == "none" {
 		w = append(w, "smtp.tls: none — plain text, accepted only because smtp.address is loopback")
 	}
+	for i, a := range c.AccountList {
+		for _, sec := range []struct{ name, tls string }{{"imap", a.IMAP.TLS}, {"smtp", a.SMTP.TLS}} {
+			if sec.tls == "none" {
+				key := fmt.Sprintf("accounts[%d].%s", i, sec.name)
+				w = append(w, key+".tls: none — plain text, accepted only because "+key+".address is loopback")
+			}
+		}
+	}
 	if c.Support.StaffQueue == "" && len(c.Routing.Rules) == 0 {
 		w = append(w, "support.staff_queue is empty and routing.rules has none: staff see messages only by their IMAP keywords")
 	}
