@@ -59,8 +59,14 @@ func (eu *twoAccounts) login(t *testing.T) *imapclient.Client {
 // deliver appends raw to the second user's INBOX, received at harness.Received.
 func (eu *twoAccounts) deliver(t *testing.T, raw string) uint32 {
 	t.Helper()
+	return eu.deliverAt(t, raw, harness.Received)
+}
+
+// deliverAt appends raw to the second user's INBOX, received at date.
+func (eu *twoAccounts) deliverAt(t *testing.T, raw string, date time.Time) uint32 {
+	t.Helper()
 	b := crlf(raw)
-	cmd := eu.login(t).Append("INBOX", int64(len(b)), &imap.AppendOptions{Time: harness.Received})
+	cmd := eu.login(t).Append("INBOX", int64(len(b)), &imap.AppendOptions{Time: date})
 	if _, err := cmd.Write(b); err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +126,16 @@ func accountsYAML(t *testing.T, e *env, eu *twoAccounts, euPassword string) []co
 
 func (e *env) startAccounts(t *testing.T, accounts []config.AccountConfig) *running {
 	t.Helper()
+	return e.startAccountsWith(t, accounts, harness.Options{})
+}
+
+// startAccountsWith runs the daemon on accounts with o's further settings.
+func (e *env) startAccountsWith(t *testing.T, accounts []config.AccountConfig, o harness.Options) *running {
+	t.Helper()
 	e.w.DBPath, e.w.Spool = e.dbPath, e.spool
-	r := e.w.Start(harness.Options{Idle: true, StaffQueue: queue, Settings: func(c *config.Config) { c.AccountList = accounts }})
+	o.Idle, o.StaffQueue = true, queue
+	o.Settings = func(c *config.Config) { c.AccountList = accounts }
+	r := e.w.Start(o)
 	return &running{Running: r, db: r.DB, metrics: r.Metrics}
 }
 
@@ -320,5 +334,65 @@ func TestAccountsWrongPasswordStopsOnlyThatAccount(t *testing.T) {
 	waitFor(t, 10*time.Second, "the outbox empty", func() bool { return r.OutboxPending(t) == 0 })
 	if n := len(mailTo(e.mailpit.Messages(t), "alice@acme.test")) + len(mailTo(e.mailpit.Messages(t), "bob@acme.test")); n != 2 {
 		t.Errorf("the main account sent %d replies over two runs, want 2", n)
+	}
+}
+
+// The staff loop and the SLA notices of a ticket opened on the eu account go
+// out through it: a staff member answers the staff copy (its signed reply
+// address is the eu account's, so the answer arrives in the eu mailbox) and
+// the customer gets the relay from the eu address via the eu SMTP login; a
+// ticket nobody answers gets its SLA warning the same way.
+func TestAccountsStaffLoopAndSLANoticesThroughTheAccount(t *testing.T) {
+	e, eu := newTwoAccounts(t)
+	r := e.startAccountsWith(t, accountsYAML(t, e, eu, eu.dovecot.Password()),
+		harness.Options{Engine: fastSLA(8*time.Second, 4*time.Second), Config: realClock})
+	defer r.stop(t)
+
+	to := "To: " + euUser
+	eu.deliverAt(t, strings.Replace(msg("Gina <gina@globex.test>", "Portal login", "g1@globex.test", "Cannot log in. Build Number: 9653\n"),
+		"To: support@vendor.test", to, 1), time.Now())
+	sc := replyTo(t, eu.mailpit, queue)
+	copy := eu.mailpit.Message(t, sc.ID)
+	signed := strings.Trim(copy.Header("Reply-To"), "<> ")
+	if i := strings.LastIndexByte(signed, '<'); i >= 0 {
+		signed = strings.Trim(signed[i:], "<>")
+	}
+	if !strings.HasPrefix(signed, "help+") || !strings.HasSuffix(signed, "@vendor-eu.test") {
+		t.Fatalf("staff copy Reply-To %q is not the eu account's signed address", signed)
+	}
+	eu.deliverAt(t, strings.Replace(staffReply("Erin Engineer <"+engineer+">", signed, copy, "s1@staff.vendor.test",
+		"Hello Gina,\n\nplease reset your password from the login page.\n\nErin"), "To: support@vendor.test\n", "", 1), time.Now())
+	var relay testenv.MailpitMessage
+	waitFor(t, 20*time.Second, "the relayed staff reply", func() bool {
+		for _, m := range mailTo(eu.mailpit.Messages(t), "gina@globex.test") {
+			if d := eu.mailpit.Message(t, m.ID); d.Header("Auto-Submitted") == "" {
+				relay = m
+				return true
+			}
+		}
+		return false
+	})
+	if relay.From == nil || relay.From.Address != euUser || relay.Username != "eu-smtp" {
+		t.Errorf("relay: From %v via %q, want %s via eu-smtp", relay.From, relay.Username, euUser)
+	}
+
+	// A ticket nobody answers: its SLA warning goes out through the eu account.
+	eu.deliverAt(t, strings.Replace(msg("Gus <gus@globex.test>", "Backup fails", "g2@globex.test", "Backup fails. Build Number: 9653\n"),
+		"To: support@vendor.test", to, 1), time.Now())
+	var warning testenv.MailpitMessage
+	waitFor(t, 20*time.Second, "the SLA warning", func() bool {
+		for _, m := range mailTo(eu.mailpit.Messages(t), queue) {
+			if warnSubject.MatchString(m.Subject) {
+				warning = m
+				return true
+			}
+		}
+		return false
+	})
+	if warning.From == nil || warning.From.Address != euUser || warning.Username != "eu-smtp" {
+		t.Errorf("SLA warning: From %v via %q, want %s via eu-smtp", warning.From, warning.Username, euUser)
+	}
+	for _, m := range e.mailpit.Messages(t) {
+		t.Errorf("the main account sent %q to %v for the eu account's tickets", m.Subject, m.To)
 	}
 }

@@ -620,7 +620,11 @@ func (m *Mailer) open(ctx context.Context) (*session, error) {
 	if err := s.auth(tok); err != nil {
 		if se := (*smtp.SMTPError)(nil); errors.As(err, &se) && (se.Code == 535 || se.EnhancedCode == smtp.EnhancedCode{5, 7, 8}) {
 			m.authFailures.Add(1)
-			refused := fmt.Errorf("login as %s refused (check smtp.username and %s): %w", m.cfg.Username, m.cfg.AuthKey, err)
+			user := "smtp.username" // beside AuthKey: accounts[1].smtp.password → accounts[1].smtp.username
+			if i := strings.LastIndexByte(m.cfg.AuthKey, '.'); i > 0 {
+				user = m.cfg.AuthKey[:i] + ".username"
+			}
+			refused := fmt.Errorf("login as %s refused (check %s and %s): %w", m.cfg.Username, user, m.cfg.AuthKey, err)
 			m.authErr.Store(&refused)
 			m.log.Error("smtp authentication failed", "user", m.cfg.Username, "key", m.cfg.AuthKey, "err", refused)
 			err = refused

@@ -117,6 +117,11 @@ func TestAccountsAndMailboxesValidationNamesKeys(t *testing.T) {
 	if err != nil || c.Validate() != nil || !strings.Contains(strings.Join(c.Warnings(), "\n"), "accounts[1].imap.tls: none") {
 		t.Errorf("accounts[1].imap.tls none on loopback: %v, %v, warnings %q", err, c.Validate(), c.Warnings())
 	}
+	// A folder read for support mail that supportd also moves mail into is said.
+	c, err = loadYAML(t, "imap: {mailboxes: [INBOX, Quarantine]}\n")
+	if err != nil || c.Validate() != nil || !strings.Contains(strings.Join(c.Warnings(), "\n"), `imap.mailboxes: "Quarantine" is also where supportd moves`) {
+		t.Errorf("quarantine folder read: %v, warnings %q", err, c.Warnings())
+	}
 	// An unknown key inside an account is named in full.
 	if _, err := loadYAML(t, strings.Replace(twoAccounts, "password: c,", "pasword: c,", 1)); err == nil || !strings.Contains(err.Error(), "unknown key accounts[1].imap.pasword") {
 		t.Errorf("unknown account key: %v", err)

@@ -845,6 +845,17 @@ func (c Config) Warnings() []string {
 	if c.SMTP.TLS == "none" {
 		w = append(w, "smtp.tls: none — plain text, accepted only because smtp.address is loopback")
 	}
+	for _, a := range c.Accounts() {
+		moved := []string{c.Limits.QuarantineFolder}
+		for _, r := range c.Routing.Rules {
+			moved = append(moved, r.Folder)
+		}
+		for _, f := range moved {
+			if f != "" && containsFolder(a.IMAP.Folders(), f) {
+				w = append(w, fmt.Sprintf("%simap.mailboxes: %q is also where supportd moves messages (limits.quarantine_folder or a routing rule's folder): moved messages are read again there and recorded as already processed, never answered", a.Key, f))
+			}
+		}
+	}
 	for i, a := range c.AccountList {
 		for _, sec := range []struct{ name, tls string }{{"imap", a.IMAP.TLS}, {"smtp", a.SMTP.TLS}} {
 			if sec.tls == "none" {
