@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message/mail"
 	"golang.org/x/net/publicsuffix"
 
 	"supportd/entitlement"
@@ -444,8 +443,6 @@ func firstLines(text string, n int) []string {
 	}
 	return out
 }
-
-func (e *Engine) from() mail.Address { return mail.Address{Name: e.FromName, Address: e.FromAddr} }
 
 func domainOf(addr string) string {
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {

@@ -64,7 +64,7 @@ func TestAuthFailureReportedAndRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer k.Close()
-	srv, addr, err := serveMetrics(c.Metrics.Listen, k.Metrics, k.Poller, k.Mailer, nil, log)
+	srv, addr, err := serveMetrics(c.Metrics.Listen, k.Metrics, healthOf(k.Poller, k.Mailer), nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,7 +85,7 @@ func TestBackupUnderLoadRestoresTheSameState(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, addr, err := serveMetrics("127.0.0.1:0", r.Metrics, r.Poller, nil, &adminAPI{db: r.DB, token: tok, log: log}, log)
+	srv, addr, err := serveMetrics("127.0.0.1:0", r.Metrics, healthOf(r.Poller, nil), &adminAPI{db: r.DB, token: tok, log: log}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

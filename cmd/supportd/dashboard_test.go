@@ -69,7 +69,7 @@ func TestMetricsListenerServesTheDashboard(t *testing.T) {
 	}
 	tok, _ := newAdminToken()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, addr, err := serveMetrics("127.0.0.1:0", daemon.NewMetrics(nil), p, nil, &adminAPI{db: db, token: tok, log: log, loc: time.UTC}, log)
+	srv, addr, err := serveMetrics("127.0.0.1:0", daemon.NewMetrics(nil), healthOf(p, nil), &adminAPI{db: db, token: tok, log: log, loc: time.UTC}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func TestOutboxListRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, addr, err := serveMetrics("127.0.0.1:0", daemon.NewMetrics(nil), p, nil, &adminAPI{db: db, token: tok, log: log}, log)
+	srv, addr, err := serveMetrics("127.0.0.1:0", daemon.NewMetrics(nil), healthOf(p, nil), &adminAPI{db: db, token: tok, log: log}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

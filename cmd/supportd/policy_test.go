@@ -73,7 +73,7 @@ func TestSenderRefusedKeepsMailQueued(t *testing.T) {
 	if _, err := k.Store.ImportCustomers(strings.NewReader(harness.Customers), nil); err != nil {
 		t.Fatal(err)
 	}
-	srv, addr, err := serveMetrics(c.Metrics.Listen, k.Metrics, k.Poller, k.Mailer, nil, log)
+	srv, addr, err := serveMetrics(c.Metrics.Listen, k.Metrics, healthOf(k.Poller, k.Mailer), nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

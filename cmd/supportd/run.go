@@ -15,8 +15,6 @@ import (
 	"supportd/daemon"
 	"supportd/internal/config"
 	"supportd/internal/loopback"
-	"supportd/mailer"
-	"supportd/poller"
 	"supportd/store"
 )
 
@@ -67,7 +65,7 @@ func (a *app) run(ctx context.Context, defaults bool) error {
 			return fmt.Errorf("support.timezone: %w", err)
 		}
 		admin := &adminAPI{db: db, token: tok, log: log, loc: loc, engine: k.Engine, wake: k.Daemon.WakeSLA}
-		srv, addr, err := serveHealth(a.cfg.Metrics.Listen, k.Metrics, k.Daemon.Health, admin, log)
+		srv, addr, err := serveMetrics(a.cfg.Metrics.Listen, k.Metrics, k.Daemon.Health, admin, log)
 		if err != nil {
 			return err
 		}
@@ -90,16 +88,12 @@ func (a *app) run(ctx context.Context, defaults bool) error {
 	return err
 }
 
-// serveMetrics serves /metrics, /healthz and, when admin is set and the listener
-// is on loopback, the admin API (admin.go: /backup and the customer changes the
-// CLI sends while run holds the store's file lock).
-func serveMetrics(addr string, m *daemon.Metrics, p *poller.Poller, sm *mailer.Mailer, admin *adminAPI, log *slog.Logger) (*http.Server, string, error) {
-	return serveHealth(addr, m, func() error { return health(p, sm) }, admin, log)
-}
-
-// serveHealth is serveMetrics with /healthz answered by check: nil is
-// healthy, an error (one line per failing mailbox or account) is 503.
-func serveHealth(addr string, m *daemon.Metrics, check func() error, admin *adminAPI, log *slog.Logger) (*http.Server, string, error) {
+// serveMetrics serves /metrics, /healthz (check: nil is 200 "ok", an error —
+// Daemon.Health: one line per failing mailbox or account — is 503) and, when
+// admin is set and the listener is on loopback, the admin API (admin.go:
+// /backup and the customer changes the CLI sends while run holds the store's
+// file lock).
+func serveMetrics(addr string, m *daemon.Metrics, check func() error, admin *adminAPI, log *slog.Logger) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("metrics.listen %s: %w", addr, err)
@@ -125,12 +119,6 @@ func serveHealth(addr string, m *daemon.Metrics, check func() error, admin *admi
 		}
 	}()
 	return srv, ln.Addr().String(), nil
-}
-
-// health is nil when supportd can work, else the reason it cannot: IMAP not
-// connected (a refused login said as such) or SMTP refusing our login.
-func health(p *poller.Poller, sm *mailer.Mailer) error {
-	return errors.Join(daemon.PollerHealth("imap", p), daemon.MailerHealth("smtp", sm))
 }
 
 // runLockWait bounds how long run waits for the store's lock: a run stopped

@@ -19,7 +19,6 @@ import (
 	"supportd/entitlement"
 	"supportd/internal/loopback"
 	"supportd/mailparse"
-	"supportd/poller"
 	"supportd/sla"
 	"supportd/store"
 	"supportd/triage"
@@ -438,11 +437,6 @@ var flagKeys = map[string]string{
 	"log-level":  "log.level",
 	"log-format": "log.format",
 	"start-at":   "imap.start_at", // run only
-}
-
-// startAt is imap.start_at, a date being midnight in support.timezone.
-func (c Config) startAt() (poller.StartAt, error) {
-	return startAtOf("imap", c.IMAP.StartAt, c.Support.Timezone)
 }
 
 // envKey finds the configuration key an environment suffix names: STORE_PATH is
