@@ -699,6 +699,9 @@ func (p *parser) text(body io.Reader, isHTML bool, charset, cte string, unknownC
 	if limit <= 0 {
 		return // the parent skips the rest of the part
 	}
+	if p.raw.Cap() == 0 {
+		p.raw = *bytes.NewBuffer(p.slab()[:0]) // grows past 4 KiB on its own
+	}
 	p.raw.Reset()
 	n, err := p.raw.ReadFrom(io.LimitReader(body, int64(limit)))
 	p.readErr(err, cte)

@@ -17,7 +17,7 @@ type line struct{ t, lt string }
 // asciiLower(text).
 func ownLines(text, lower string) []line {
 	text, lower = text[:min(len(text), maxProseBytes)], lower[:min(len(lower), maxProseBytes)]
-	var out []line
+	out := make([]line, 0, strings.Count(text, "\n")+1)
 	off := 0
 	for l := range strings.SplitSeq(text, "\n") {
 		ll := lower[off : off+len(l)]
