@@ -396,3 +396,41 @@ func TestAccountsStaffLoopAndSLANoticesThroughTheAccount(t *testing.T) {
 		t.Errorf("the main account sent %q to %v for the eu account's tickets", m.Subject, m.To)
 	}
 }
+
+// A store written by a single-mailbox configuration keeps its checkpoint
+// when imap.mailboxes adds a folder: the implicit account's key is the
+// folder name, as before, so INBOX is not read again and the new folder
+// starts on its own.
+func TestMailboxesAddedToAnExistingStore(t *testing.T) {
+	e := newEnv(t)
+	e.dovecot.CreateMailbox(t, "Partners")
+	e.deliver(msg("Alice <alice@acme.test>", "Export fails", "a1@acme.test", "Export fails. Build Number: 9653\n"))
+	r := e.start(runOpts{idle: true}) // imap.mailbox: INBOX, as before imap.mailboxes existed
+	replyTo(t, e.mailpit, "alice@acme.test")
+	waitFor(t, 10*time.Second, "the outbox empty", func() bool { return r.OutboxPending(t) == 0 })
+	r.Stop(t)
+
+	e.dovecot.AppendAt(t, "Partners", crlf(msg("Gina <gina@globex.test>", "Partner portal", "g1@globex.test", "Portal down.\n")), harness.Received)
+	e.w.DBPath, e.w.Spool = e.dbPath, e.spool
+	r2 := e.w.Start(harness.Options{Idle: true, Settings: func(c *config.Config) { c.IMAP.Mailboxes = []string{"INBOX", "Partners"} }})
+	defer r2.Stop(t)
+	replyTo(t, e.mailpit, "gina@globex.test")
+	waitFor(t, 10*time.Second, "the outbox empty", func() bool { return r2.OutboxPending(t) == 0 })
+	time.Sleep(time.Second) // a second reply to alice would be queued by now
+	if n := len(mailTo(e.mailpit.Messages(t), "alice@acme.test")); n != 1 {
+		t.Errorf("alice got %d replies across the change to imap.mailboxes, want 1", n)
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, "first start on this mailbox: start point kept in the store\" mailbox=Partners") {
+		t.Error("Partners was not started as a new mailbox")
+	}
+	// INBOX started once, in the first run: the second found its checkpoint
+	// (a changed key would read it as new: "first start" again, its message
+	// skipped as $SupportdProcessed instead of never fetched).
+	if n := strings.Count(logs, "start point kept in the store\" mailbox=INBOX"); n != 1 {
+		t.Errorf("INBOX had %d first starts across the change to imap.mailboxes, want 1", n)
+	}
+	if strings.Contains(logs, "status=already_processed") {
+		t.Error("a message was fetched again and skipped as already processed: INBOX's checkpoint was lost")
+	}
+}
