@@ -16,10 +16,10 @@
 //     second decision after a crash, and the content hash / Message-ID index
 //     stops one after a UIDVALIDITY change or a second delivery.
 //   - A reply is enqueued once (the outbox is keyed by its deterministic
-//     Message-ID) and marked sent after the SMTP server's 250: logged at once
-//     (store.AcceptLog), committed in groups. A crash resends at most the one
-//     reply per SMTP connection whose 250 was not logged yet, with the same
-//     Message-ID (RFC 1047).
+//     Message-ID) and marked sent after the SMTP server's 250: logged at
+//     once (store.AcceptLog), committed when the send round ends. A crash
+//     resends at most the one reply per SMTP connection whose 250 was not
+//     logged yet, with the same Message-ID (RFC 1047).
 //   - A message that cannot be processed never blocks the queue: a parser or
 //     decision panic quarantines it at once, any other failure after
 //     Config.MaxAttempts attempts (tagged, moved to the quarantine folder,

@@ -108,38 +108,36 @@ func (d *Daemon) sendRound(ctx context.Context, a *Account, due []store.OutboxEn
 	for i, e := range due {
 		envs[i] = mailer.Envelope{From: e.From, To: e.To, Data: e.Data, MessageID: e.MessageID}
 	}
-	// Each acceptance (250 to the final ".") is written to the acceptance log
-	// before the next message on that SMTP connection can be accepted, so a
-	// crash of the process resends at most one reply per connection (the RFC
-	// 1047 window). The store commits the acceptances meanwhile, one
-	// transaction for whatever arrived during the previous one (a group commit
-	// without a timer), and the log is emptied when the round is committed.
-	// Without the log, the mailer sends the next message's final "." only once
-	// the previous acceptance is committed (SendBatchRecorded). Failures are
-	// recorded when the round ends, so a fault of the whole round (a server
-	// policy refusing our sender) is seen as such.
-	accepts := make(chan acceptance, len(due))
-	committed := make(chan int, 1)
-	go func() { committed <- d.commitAcceptances(ctx, a, due, accepts) }()
-	errs := a.Mailer.SendBatchRecorded(ctx, envs, func(i int, err error) <-chan struct{} {
-		if err != nil {
-			return nil
+	// Each acceptance (the 250 to the final ".") is written to the acceptance
+	// log by the sending goroutine, before that SMTP connection sends its next
+	// message, so a crash of the process resends at most one reply per
+	// connection (the RFC 1047 window). The store records the round's outcomes
+	// in one transaction when it ends (sendDue empties the log once every
+	// account's round is recorded). Failures are judged together, so a fault
+	// of the whole round (a server policy refusing our sender) is seen as such.
+	committed := make([]bool, len(due)) // acceptances the log could not take, committed at once
+	errs := a.Mailer.SendBatchNotify(ctx, envs, func(i int, err error) {
+		if err == nil {
+			committed[i] = d.logAcceptance(ctx, due, i)
 		}
-		a := acceptance{i: i, done: make(chan struct{})}
-		logged := d.accepted != nil && d.logAcceptance(due[i])
-		accepts <- a
-		if logged {
-			return nil
-		}
-		return a.done
 	})
-	close(accepts)
-	sent := <-committed
-	var failed []sendResult
+	var accepted, failed []sendResult
 	for i, err := range errs {
-		if err != nil {
+		switch {
+		case err != nil:
 			failed = append(failed, sendResult{i, err})
+		case !committed[i]:
+			accepted = append(accepted, sendResult{i: i})
 		}
+	}
+	sent := d.recordOutcomes(ctx, due, accepted, nil)
+	for _, c := range committed {
+		if c {
+			sent++
+		}
+	}
+	if sent > 0 {
+		d.clearSMTPFault(a)
 	}
 	d.recordFailures(ctx, a, due, failed)
 	return sent
@@ -159,20 +157,24 @@ func (d *Daemon) openAcceptLog() {
 		}
 	}
 	if err != nil {
-		d.log.Warn("outbox: no acceptance log; each SMTP acceptance waits for its commit", "err", err)
+		d.log.Warn("outbox: no acceptance log; each SMTP acceptance is committed at once", "err", err)
 		return
 	}
 	d.accepted = l
 }
 
-// logAcceptance writes an accepted entry's Message-ID to the acceptance log;
-// false when it could not (the acceptance then waits for its commit).
-func (d *Daemon) logAcceptance(e store.OutboxEntry) bool {
-	if err := d.accepted.Add(e.MessageID); err != nil {
-		d.log.Warn("outbox: acceptance log write failed; waiting for the commit", "message_id", e.MessageID, "err", err)
-		return false
+// logAcceptance writes the accepted entry due[i]'s Message-ID to the
+// acceptance log. When it cannot (no log, a write error) it commits the
+// acceptance to the store at once instead and returns true.
+func (d *Daemon) logAcceptance(ctx context.Context, due []store.OutboxEntry, i int) (committed bool) {
+	if d.accepted != nil {
+		err := d.accepted.Add(due[i].MessageID)
+		if err == nil {
+			return false
+		}
+		d.log.Warn("outbox: acceptance log write failed; committing at once", "message_id", due[i].MessageID, "err", err)
 	}
-	return true
+	return d.recordOutcomes(ctx, due, []sendResult{{i: i}}, nil) > 0
 }
 
 // resetAcceptLog empties the acceptance log once a round is committed.
@@ -195,47 +197,6 @@ func (d *Daemon) closeAcceptLog() {
 type sendResult struct {
 	i   int
 	err error
-}
-
-// acceptance is one envelope of a round the server accepted; done is closed
-// once it is recorded (or the record failed).
-type acceptance struct {
-	i    int
-	done chan struct{}
-}
-
-// commitAcceptances records the acceptances of a round as they come: one
-// transaction for whatever is waiting when the previous one ends. It returns
-// how many were recorded.
-func (d *Daemon) commitAcceptances(ctx context.Context, acct *Account, due []store.OutboxEntry, accepts <-chan acceptance) int {
-	sent := 0
-	for a := range accepts {
-		group := []acceptance{a}
-	more:
-		for {
-			select {
-			case b, ok := <-accepts:
-				if !ok {
-					break more
-				}
-				group = append(group, b)
-			default:
-				break more
-			}
-		}
-		rs := make([]sendResult, len(group))
-		for j, g := range group {
-			rs[j] = sendResult{i: g.i}
-		}
-		if n := d.recordOutcomes(ctx, due, rs, nil); n > 0 {
-			sent += n
-			d.clearSMTPFault(acct)
-		}
-		for _, g := range group {
-			close(g.done)
-		}
-	}
-	return sent
 }
 
 // recordOutcomes commits the outcome of some envelopes of a round in one

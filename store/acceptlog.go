@@ -15,9 +15,9 @@ import (
 // synced: the write survives the process (SIGKILL, a panic, the OOM killer),
 // which is what bounds the RFC 1047 window to one message per connection,
 // while the store's fsync'd commit of the same acceptances (MarkSent) follows
-// in groups. After a power failure or a kernel crash the acceptances of the
-// last commit interval (milliseconds) can be lost, and those replies are
-// sent again with their Message-IDs.
+// when the send round ends. After a power failure or a kernel crash the
+// acceptances of the round under way can be lost, and those replies are sent
+// again with their Message-IDs.
 //
 // The daemon replays the log at start (Replay) and empties it once a round's
 // acceptances are committed (Reset). Add may be called concurrently.
