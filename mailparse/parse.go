@@ -435,6 +435,7 @@ func (p *parser) entity(h message.Header, body io.Reader, depth int, encapsulate
 	// charset.
 	var ent *message.Entity
 	var err error
+	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
 	if strings.ToLower(h.Get("Content-Transfer-Encoding")) == "base64" {
 		ent = &message.Entity{Header: h, Body: newBase64Reader(body, p.slab(), p.slab()[:3<<10])}
 		if strings.HasPrefix(mt, "text/") {
@@ -443,9 +444,11 @@ func (p *parser) entity(h message.Header, body io.Reader, depth int, encapsulate
 			ent, err = message.New(th, ent.Body)
 		}
 	} else {
+		if cte == "quoted-printable" {
+			body = p.reader(body) // quotedprintable then reads through it, not a bufio.Reader of its own
+		}
 		ent, err = message.New(h, body)
 	}
-	cte := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
 	charset := strings.ToLower(strings.TrimSpace(params["charset"]))
 	unknownCharset := false
 	if err != nil {
