@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -36,6 +37,7 @@ type env struct {
 	dbPath  string
 	spool   string
 	logs    *harness.SyncBuffer
+	mx      *testenv.PostfixServer // set by throughPostfix: deliver sends through it
 }
 
 func newEnv(t *testing.T) *env {
@@ -83,7 +85,38 @@ func (r *running) ledger(t testing.TB, uv, uid uint32) *store.LedgerEntry {
 func (r *running) ticket(t testing.TB, id string) *store.Ticket { return r.Ticket(t, id) }
 func (r *running) outboxPending(t testing.TB) int               { return r.OutboxPending(t) }
 
-func (e *env) deliver(raw string) uint32 { e.t.Helper(); return e.w.Deliver(raw) }
+// deliver puts a customer's message into INBOX: through the Postfix MX after
+// throughPostfix, else appended with INTERNALDATE Received.
+func (e *env) deliver(raw string) uint32 {
+	e.t.Helper()
+	if e.mx != nil {
+		return e.mx.Deliver(e.t, crlf(raw))
+	}
+	return e.w.Deliver(raw)
+}
+
+// throughPostfix replaces the env's Dovecot by one started with opts plus
+// LMTP, behind a Postfix MX: customer mail then enters as in production, with
+// the Return-Path, Delivered-To and Received headers real mail carries, and
+// INTERNALDATE the delivery time.
+func (e *env) throughPostfix(opts testenv.DovecotOptions) {
+	e.t.Helper()
+	opts.LMTP = true
+	e.dovecot = testenv.StartDovecot(e.t, &opts)
+	e.w.Dovecot = e.dovecot
+	e.mx = testenv.StartPostfix(e.t, e.dovecot, nil)
+}
+
+// viaPostfix fails t unless m came in through the MX: a Return-Path, the
+// Delivered-To Dovecot adds, and Postfix's Received line.
+func viaPostfix(t testing.TB, m testenv.IMAPMessage) {
+	t.Helper()
+	for _, h := range []string{"Return-Path: <", "Delivered-To: " + testenv.DefaultIMAPUser, "by mx.vendor.test (Postfix)"} {
+		if !bytes.Contains(m.Raw, []byte(h)) {
+			t.Fatalf("message %d lacks %q: not delivered through Postfix:\n%s", m.UID, h, m.Raw)
+		}
+	}
+}
 
 func crlf(s string) []byte { return harness.CRLF(s) }
 

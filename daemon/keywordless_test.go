@@ -15,8 +15,9 @@ import (
 // once per session, counts the dropped keywords, and still routes by folder.
 func TestKeywordlessMailboxWarnsAndRoutesByFolder(t *testing.T) {
 	e := newEnv(t)
-	e.dovecot = testenv.StartDovecot(t, &testenv.DovecotOptions{NoKeywords: true})
-	e.w.Dovecot = e.dovecot
+	// Postfix delivers over LMTP as the mailbox's owner: the missing right w
+	// stops only the IMAP client's keywords.
+	e.throughPostfix(testenv.DovecotOptions{NoKeywords: true})
 	e.deliver(msg("Alice <alice@acme.test>", "Backup fails", "kw1@acme.test", "Build Number: 9653\nThe nightly backup fails.\n"))
 	e.deliver(msg("Peter <peter@initech.test>", "AD sync", "kw2@initech.test", "Build 9640, how do we schedule AD sync?\n"))
 	r := e.start(runOpts{idle: true, engine: func(eng *daemon.Engine) {
@@ -28,6 +29,7 @@ func TestKeywordlessMailboxWarnsAndRoutesByFolder(t *testing.T) {
 		return len(e.dovecot.Messages(t, "Support/Triaged")) == 2 && len(e.dovecot.Messages(t, "INBOX")) == 0
 	})
 	for _, m := range e.dovecot.Messages(t, "Support/Triaged") {
+		viaPostfix(t, m)
 		for _, f := range m.Flags {
 			if !strings.HasPrefix(f, "\\") {
 				t.Errorf("keyword %q stored in a mailbox without the keyword right", f)

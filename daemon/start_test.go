@@ -9,6 +9,7 @@ import (
 
 	"supportd/daemon"
 	"supportd/internal/harness"
+	"supportd/internal/testenv"
 	"supportd/poller"
 	"supportd/store"
 )
@@ -45,9 +46,13 @@ func ledgerAll(t *testing.T, r *running, uv uint32, uids ...uint32) map[uint32]*
 // mail, and starts where the operator says.
 func TestFirstStartOnLiveMailbox(t *testing.T) {
 	e := newEnv(t)
+	e.throughPostfix(testenv.DovecotOptions{})
 	old1 := e.deliver(msg("Alice <alice@acme.test>", "Backup fails", "old1@acme.test", "Build Number: 9653\nThe nightly backup fails.\n"))
 	old2 := e.deliver(msg("Peter <peter@initech.test>", "AD sync", "old2@initech.test", "Build 9640, how do we schedule AD sync?\n"))
 	uv := e.dovecot.UIDValidity(t, "INBOX")
+	for _, m := range e.dovecot.Messages(t, "INBOX") {
+		viaPostfix(t, m)
+	}
 
 	// The first store answers both (the operator chose all).
 	r := e.startWith(runOpts{idle: true}, startAt(poller.StartAt{Mode: poller.StartAll}))
@@ -142,6 +147,7 @@ func TestFirstStartOnLiveMailbox(t *testing.T) {
 // mailbox needs no choice.
 func TestFirstStartSinceDateAndEmptyMailbox(t *testing.T) {
 	e := newEnv(t)
+	e.throughPostfix(testenv.DovecotOptions{}) // the dated messages below are appended: they need their INTERNALDATE
 	// An empty mailbox: no choice needed, the start is recorded as "empty".
 	r := e.startWith(runOpts{idle: true}, startAt(poller.StartAt{}))
 	waitFor(t, 20*time.Second, "start record", func() bool {

@@ -21,9 +21,10 @@ import (
 // error telling the operator to choose; --start-at now starts and keeps the
 // choice in the store; a later start ignores --start-at.
 func TestRunRefusesFirstStartWithoutChoice(t *testing.T) {
-	dv := testenv.Dovecot(t)
+	dv := testenv.StartDovecot(t, &testenv.DovecotOptions{LMTP: true})
 	mp := testenv.Mailpit(t)
-	dv.AppendAt(t, "INBOX", harness.CRLF(harness.Msg("Alice <alice@acme.test>", "Backup fails", "old@acme.test", "Build 9653\n")), harness.Received)
+	// The customer's message comes in through the MX (Postfix, LMTP into Dovecot).
+	testenv.StartPostfix(t, dv, nil).Deliver(t, harness.CRLF(harness.Msg("Alice <alice@acme.test>", "Backup fails", "old@acme.test", "Build 9653\n")))
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "supportd.db")
 	cfg := writeConfig(t, fmt.Sprintf(`

@@ -1,10 +1,12 @@
 package testenv
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/mail"
 	"os"
 	"os/exec"
 	"os/user"
@@ -59,6 +61,7 @@ type PostfixServer struct {
 	cert            *Cert
 	sasl            string // Dovecot's auth socket
 	strictHELO      bool
+	dv              *DovecotServer // where the MX delivers (Deliver)
 
 	proc *process
 }
@@ -108,6 +111,7 @@ func StartPostfix(t testing.TB, dv *DovecotServer, opts *PostfixOptions) *Postfi
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	s := &PostfixServer{
+		dv:      dv,
 		dir:     dir,
 		conf:    filepath.Join(dir, "conf"),
 		queue:   filepath.Join(dir, "queue"),
@@ -425,6 +429,40 @@ func (s *PostfixServer) Send(t testing.TB, from string, to []string, raw []byte)
 	}
 	if err := c.Quit(); err != nil {
 		t.Fatalf("testenv: postfix MX QUIT: %v", err)
+	}
+}
+
+// Deliver is customer mail entering as it does in production: raw goes
+// through the MX from the address in its From header to the Dovecot login
+// (DovecotServer.User), and Deliver waits until it is in that INBOX (found by
+// its Message-ID) and returns its UID. Postfix and Dovecot add the headers real
+// mail carries: Return-Path, Delivered-To, Received. Its INTERNALDATE is the
+// delivery time: a test that needs another date appends the message instead
+// (DovecotServer.AppendAt), and one whose daemon moves mail out of INBOX
+// delivers before starting it.
+func (s *PostfixServer) Deliver(t testing.TB, raw []byte) uint32 {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("testenv: postfix deliver: %v", err)
+	}
+	from, err := mail.ParseAddress(m.Header.Get("From"))
+	id := m.Header.Get("Message-Id")
+	if err != nil || id == "" {
+		t.Fatalf("testenv: postfix deliver: the message needs a From address (%v) and a Message-ID (%q)", err, id)
+	}
+	s.Send(t, from.Address, []string{s.dv.User()}, raw)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for _, got := range s.dv.Messages(t, "INBOX") {
+			if gm, err := mail.ReadMessage(bytes.NewReader(got.Raw)); err == nil && gm.Header.Get("Message-Id") == id {
+				return got.UID
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: postfix deliver: %s not in %s's INBOX after 20s (see the Postfix log)", id, s.dv.User())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
