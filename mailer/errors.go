@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -27,9 +29,16 @@ type Error struct {
 	// Policy is set when the server refused us rather than the message: a
 	// 5xx to MAIL FROM, or a 5.7.x (security or policy) refusal of the
 	// transaction (Postfix reject_sender_login_mismatch: "553 5.7.1 Sender
-	// address rejected: not owned by user"). It is a configuration fault
-	// (smtp.from, smtp.username): Temporary, so the envelope stays queued.
+	// address rejected: not owned by user"), or a refusal of our EHLO name
+	// (HELO). It is a configuration fault (smtp.from, smtp.username,
+	// smtp.helo_name): Temporary, so the envelope stays queued.
 	Policy bool
+	// HELO is set with Policy when the reply says the server refused our
+	// EHLO name rather than the message (see heloRefused): the name sent,
+	// smtp.helo_name. Postfix judges HELO at RCPT TO under its default
+	// smtpd_delay_reject = yes, so a single reply would otherwise fail there
+	// as if its recipient were wrong.
+	HELO string
 	// Err is the cause; an *smtp.SMTPError when the server replied.
 	Err error
 
@@ -41,10 +50,14 @@ func (e *Error) Error() string {
 	if e.Recipient != "" {
 		op += " <" + e.Recipient + ">"
 	}
+	msg := e.Err.Error()
 	if se, ok := e.Err.(*smtp.SMTPError); ok {
-		return op + ": " + FormatReply(se)
+		msg = FormatReply(se)
 	}
-	return op + ": " + e.Err.Error()
+	if e.HELO != "" && !strings.Contains(msg, "smtp.helo_name") {
+		msg += " (the server refuses our EHLO name " + e.HELO + ": check smtp.helo_name)"
+	}
+	return op + ": " + msg
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -88,6 +101,31 @@ func IsPolicy(err error) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Policy
 }
+
+// RefusedHELO is the EHLO name the server refused when err is such a refusal
+// (Error.HELO), "" otherwise.
+func RefusedHELO(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.HELO
+	}
+	return ""
+}
+
+// heloRefused reports whether the text of a 5xx reply says that the server
+// refused our HELO/EHLO name, not the message or a recipient: Postfix's
+// "Helo command rejected" (smtpd_helo_restrictions), or HELO / EHLO in capitals
+// as a word of its own, as Exim, qmail and others word it ("550 Bad HELO",
+// "501 Syntactically invalid HELO argument(s)", "HELO/EHLO"). A capitalised
+// word that is part of an address (<HELO@customer.test>) does not count.
+func heloRefused(text string) bool {
+	return strings.Contains(strings.ToLower(text), "helo command rejected") || heloWord.MatchString(text)
+}
+
+// heloWord is HELO or EHLO not inside a name or an address: neither letter,
+// digit nor @ . + = _ - on either side, except a full stop that ends a
+// sentence ("Bad HELO.").
+var heloWord = regexp.MustCompile(`(^|[^A-Za-z0-9@.+=_-])(HELO|EHLO)($|[^A-Za-z0-9@.+=_-]|\.($|[^A-Za-z0-9]))`)
 
 // SameRefusal reports whether a and b are the same permanent server reply to
 // the same step (code, enhanced code and step; the text may name different

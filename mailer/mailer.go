@@ -802,6 +802,11 @@ func (m *Mailer) wrap(ctx context.Context, op string, base *Error, err error) er
 		case "rcpt", "data":
 			e.Policy = se.EnhancedCode[0] == 5 && se.EnhancedCode[1] == 7
 		}
+		if heloRefused(se.Message) {
+			// Our EHLO name, at whatever step the server says so (Postfix:
+			// at RCPT TO): a configuration fault, not the message's.
+			e.Policy, e.HELO = true, m.cfg.HeloName
+		}
 		if e.Policy {
 			e.Temporary = true
 		}

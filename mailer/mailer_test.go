@@ -681,35 +681,71 @@ func TestHeloName(t *testing.T) {
 
 // A refusal of our sender (5xx to MAIL FROM, 5.7.x: Postfix
 // reject_sender_login_mismatch answers "553 5.7.1" at RCPT) is a
-// configuration fault: temporary, marked Policy. A per-recipient refusal
-// (550 5.1.1 unknown user) stays permanent.
+// configuration fault: temporary, marked Policy. So is a refusal of our EHLO
+// name, at whatever step the server says it (Postfix under its default
+// smtpd_delay_reject = yes: at RCPT TO), which names smtp.helo_name. A
+// per-recipient refusal (550 5.1.1 unknown user) stays permanent, also when
+// the address looks like the word HELO.
 func TestPolicyRefusals(t *testing.T) {
 	cases := []struct {
-		name              string
-		be                *backend
-		policy, permanent bool
+		name                    string
+		be                      *backend
+		policy, permanent, helo bool
 	}{
+		{"504 5.5.2 Helo command rejected at rcpt", &backend{onRcpt: func(int, string) error {
+			return &smtp.SMTPError{Code: 504, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "<localhost>: Helo command rejected: need fully-qualified hostname"}
+		}}, true, false, true},
+		{"550 Bad HELO at data", &backend{onData: func(int, []byte) error {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.NoEnhancedCode, Message: "Bad HELO - Host impersonating domain name"}
+		}}, true, false, true},
+		{"550 5.1.1 <HELO@…> at rcpt", &backend{onRcpt: func(int, string) error {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<HELO@customer.test>: Recipient address rejected: User unknown"}
+		}}, false, true, false},
 		{"553 5.7.1 at rcpt", &backend{onRcpt: func(int, string) error {
 			return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "<support@vendor.test>: Sender address rejected: not owned by user mailer@vendor.test"}
-		}}, true, false},
+		}}, true, false, false},
 		{"550 at mail", &backend{onMail: func(int, int, string) error {
 			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 8}, Message: "bad sender domain"}
-		}}, true, false},
+		}}, true, false, false},
 		{"550 5.1.1 at rcpt", &backend{onRcpt: func(int, string) error {
 			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "user unknown"}
-		}}, false, true},
+		}}, false, true, false},
 		{"451 at mail", &backend{onMail: func(int, int, string) error {
 			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "later"}
-		}}, false, false},
+		}}, false, false, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			m := newMailer(t, Config{Address: startServer(t, c.be, serverOpts{})})
+			m := newMailer(t, Config{Address: startServer(t, c.be, serverOpts{}), HeloName: "localhost"})
 			err := m.Send(context.Background(), testEnvelope("policy@vendor.test"))
 			if IsPolicy(err) != c.policy || IsPermanent(err) != c.permanent {
 				t.Errorf("%v: IsPolicy=%v IsPermanent=%v, want %v %v", err, IsPolicy(err), IsPermanent(err), c.policy, c.permanent)
 			}
+			if named := strings.Contains(fmt.Sprint(err), "smtp.helo_name"); (RefusedHELO(err) == "localhost") != c.helo || named != c.helo {
+				t.Errorf("%v: RefusedHELO=%q, names smtp.helo_name: %v; want a HELO refusal: %v", err, RefusedHELO(err), named, c.helo)
+			}
 		})
+	}
+}
+
+// The wording that marks a refusal of our EHLO name, and texts that must not.
+func TestHELORefusalWording(t *testing.T) {
+	for text, want := range map[string]bool{
+		"<localhost>: Helo command rejected: need fully-qualified hostname": true, // Postfix reject_non_fqdn_helo_hostname
+		"<a_b>: Helo command rejected: Invalid name":                        true, // Postfix reject_invalid_helo_hostname
+		"Syntactically invalid HELO argument(s)":                            true, // Exim
+		"HELO/EHLO must contain a FQDN":                                     true, // Exim ACL
+		"Bad HELO.":                                                         true, // a sentence's full stop
+		"EHLO name localhost not allowed":                                   true,
+		"<HELO@customer.test>: Recipient address rejected: User unknown":    false, // an address
+		"<alice@HELO.customer.test>: Recipient address rejected":            false,
+		"Hello there, mailbox unavailable":                                  false,
+		"helo is a word we do not match in lower case":                      false,
+		"Message rejected: SHELOB detected":                                 false,
+	} {
+		if got := heloRefused(text); got != want {
+			t.Errorf("heloRefused(%q) = %v, want %v", text, got, want)
+		}
 	}
 }
 

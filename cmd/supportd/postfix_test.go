@@ -60,12 +60,41 @@ func newPostfixWorld(t *testing.T) *postfixWorld {
 // config writes a configuration that logs in to submission as smtpUser.
 func (w *postfixWorld) config(t *testing.T, smtpUser string) string {
 	t.Helper()
+	return w.configWith(t, smtpUser, pfHelo, pfQueue)
+}
+
+// configWith is config with an EHLO name and a staff queue ("": none, so a
+// customer's message makes one outgoing message, the reply).
+func (w *postfixWorld) configWith(t *testing.T, smtpUser, helo, staffQueue string) string {
+	t.Helper()
 	return writeConfig(t, fmt.Sprintf(`
 support: {staff_queue: %q, staff: ["@staff.vendor.test"]}
 imap: {address: %q, tls: none, username: %q, idle: true, poll_interval: 1s, start_at: all}
 smtp: {address: %q, tls: starttls, ca_file: %q, username: %q, from: "Support <support@vendor.test>", helo_name: %q}
 metrics: {listen: %q}
-`, pfQueue, w.dv.Addr(), w.dv.User(), w.pf.SubmissionAddr(), w.pf.CertFile(), smtpUser, pfHelo, w.metrics))
+`, staffQueue, w.dv.Addr(), w.dv.User(), w.pf.SubmissionAddr(), w.pf.CertFile(), smtpUser, helo, w.metrics))
+}
+
+// requeue checks that `outbox list` shows exactly n pending entries, each with
+// the server's reply, and re-queues them (`outbox retry ID…`), as the operator
+// does after fixing the configuration.
+func (w *postfixWorld) requeue(t *testing.T, cfg string, n int, reply string) {
+	t.Helper()
+	out, _, err := cli(t, w.env, "--config", cfg, "outbox", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := regexp.MustCompile(`(?m)^(\d+)\s+pending\s`).FindAllStringSubmatch(out, -1)
+	if len(ids) != n || strings.Count(out, reply) != n {
+		t.Fatalf("outbox list after the fault, want %d entries pending with %q:\n%s", n, reply, out)
+	}
+	retry := []string{"--config", cfg, "outbox", "retry"}
+	for _, m := range ids {
+		retry = append(retry, m[1])
+	}
+	if out, _, err := cli(t, w.env, retry...); err != nil || !strings.Contains(out, fmt.Sprintf("%d entries re-queued", n)) {
+		t.Fatalf("outbox retry: %v\n%s", err, out)
+	}
 }
 
 // run starts `supportd --config cfg run` in-process; stop ends it (SIGTERM's
@@ -266,23 +295,10 @@ func TestPostfixSenderLoginMismatchKeepsRepliesQueued(t *testing.T) {
 		t.Fatalf("the customer received %d messages while the server refused our sender", n)
 	}
 
-	// The operator sees the queued entries, fixes smtp.username, re-queues them.
+	// The operator sees the queued entries (the reply and the staff copy),
+	// fixes smtp.username, re-queues them.
 	fixed := w.config(t, w.dv.User())
-	out, _, err := cli(t, w.env, "--config", fixed, "outbox", "list")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := regexp.MustCompile(`(?m)^(\d+)\s+pending\s`).FindAllStringSubmatch(out, -1)
-	if len(ids) != 2 || strings.Count(out, "553 5.7.1") != 2 {
-		t.Fatalf("outbox list after the fault, want the reply and the staff copy pending with the 553:\n%s", out)
-	}
-	retry := []string{"--config", fixed, "outbox", "retry"}
-	for _, m := range ids {
-		retry = append(retry, m[1])
-	}
-	if out, _, err := cli(t, w.env, retry...); err != nil || !strings.Contains(out, "2 entries re-queued") {
-		t.Fatalf("outbox retry: %v\n%s", err, out)
-	}
+	w.requeue(t, fixed, 2, "553 5.7.1")
 	w.run(t, fixed)
 	harness.WaitFor(t, 20*time.Second, "/healthz ok", func() bool { code, _ := w.healthz(t); return code == http.StatusOK })
 	w.mailOf(t, pfCustomer, 1)
@@ -296,6 +312,47 @@ func TestPostfixSenderLoginMismatchKeepsRepliesQueued(t *testing.T) {
 	countByID(t, pfQueue, copies)
 	if got := acks[0].Header.Get("In-Reply-To"); got != "<mismatch-1@acme.test>" {
 		t.Errorf("the reply answers %q, want the customer's message", got)
+	}
+	if out, _, err := cli(t, w.env, "--config", fixed, "outbox", "list"); err != nil || strings.Contains(out, "pending") || strings.Contains(out, "failed") {
+		t.Errorf("outbox after the fix: %v\n%s", err, out)
+	}
+}
+
+// A submission server that checks HELO the default way (smtpd_delay_reject =
+// yes) refuses "EHLO localhost" only at RCPT TO: "504 5.5.2 <localhost>: Helo
+// command rejected". That is our configuration's fault (smtp.helo_name), not
+// the message's: a round of ONE reply (no staff queue, so the "same refusal
+// for every message of a round" rule cannot apply) keeps it queued, /healthz
+// is unhealthy naming smtp.helo_name; after the operator fixes smtp.helo_name
+// and re-queues it, it goes out once.
+func TestPostfixHELORefusedAtRCPTKeepsReplyQueued(t *testing.T) {
+	w := newPostfixWorld(t)
+	logs, stop := w.run(t, w.configWith(t, w.dv.User(), "localhost", ""))
+	w.customerWrites(t, "Backup fails", "helo-1@acme.test", "Our nightly backup fails since Monday. Build 9653\n")
+
+	errLine := regexp.MustCompile(`level=ERROR msg="smtp configuration fault: outgoing mail kept queued" smtp.helo_name=localhost queued=1 .*504 5.5.2 <localhost>: Helo command rejected`)
+	harness.WaitFor(t, 30*time.Second, "the configuration fault logged", func() bool { return errLine.MatchString(logs.String()) })
+	code, body := w.healthz(t)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "smtp.helo_name") || !strings.Contains(body, "Helo command rejected") {
+		t.Errorf("/healthz during the fault: %d %q, want 503 naming smtp.helo_name and the server's reply", code, body)
+	}
+	if strings.Contains(logs.String(), "delivery failed permanently") {
+		t.Error("the reply refused for our EHLO name was failed permanently")
+	}
+	stop()
+	if n := len(w.dv.MessagesOf(t, pfCustomer, "INBOX")); n != 0 {
+		t.Fatalf("the customer received %d messages while the server refused our EHLO name", n)
+	}
+
+	fixed := w.configWith(t, w.dv.User(), pfHelo, "")
+	w.requeue(t, fixed, 1, "504 5.5.2")
+	w.run(t, fixed)
+	harness.WaitFor(t, 20*time.Second, "/healthz ok", func() bool { code, _ := w.healthz(t); return code == http.StatusOK })
+	w.mailOf(t, pfCustomer, 1)
+	time.Sleep(2 * time.Second) // a second copy would be delivered by now
+	acks := w.mailOf(t, pfCustomer, 1)
+	if len(acks) != 1 || acks[0].Header.Get("In-Reply-To") != "<helo-1@acme.test>" {
+		t.Fatalf("after the fix the customer has %d messages, want exactly the one reply", len(acks))
 	}
 	if out, _, err := cli(t, w.env, "--config", fixed, "outbox", "list"); err != nil || strings.Contains(out, "pending") || strings.Contains(out, "failed") {
 		t.Errorf("outbox after the fix: %v\n%s", err, out)
