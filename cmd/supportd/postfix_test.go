@@ -75,6 +75,29 @@ metrics: {listen: %q}
 `, staffQueue, w.dv.Addr(), w.dv.User(), w.pf.SubmissionAddr(), w.pf.CertFile(), smtpUser, helo, w.metrics))
 }
 
+// faultKeepsMailQueued waits for the configuration fault's ERROR line (its
+// fields matching fields), checks that /healthz answers 503 naming each of
+// names and that nothing failed permanently, then stops the daemon and checks
+// the customer received nothing.
+func (w *postfixWorld) faultKeepsMailQueued(t *testing.T, logs *harness.SyncBuffer, stop func(), fields string, names ...string) {
+	t.Helper()
+	errLine := regexp.MustCompile(`level=ERROR msg="smtp configuration fault: outgoing mail kept queued" ` + fields)
+	harness.WaitFor(t, 30*time.Second, "the configuration fault logged", func() bool { return errLine.MatchString(logs.String()) })
+	code, body := w.healthz(t)
+	for _, name := range names {
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, name) {
+			t.Errorf("/healthz during the fault: %d %q, want 503 naming %s", code, body, name)
+		}
+	}
+	if strings.Contains(logs.String(), "delivery failed permanently") {
+		t.Error("a refused reply was failed permanently")
+	}
+	stop()
+	if n := len(w.dv.MessagesOf(t, pfCustomer, "INBOX")); n != 0 {
+		t.Fatalf("the customer received %d messages while the server refused our mail", n)
+	}
+}
+
 // requeue checks that `outbox list` shows exactly n pending entries, each with
 // the server's reply, and re-queues them (`outbox retry ID…`), as the operator
 // does after fixing the configuration.
@@ -281,19 +304,8 @@ func TestPostfixSenderLoginMismatchKeepsRepliesQueued(t *testing.T) {
 	logs, stop := w.run(t, w.config(t, pfMailer))
 	w.customerWrites(t, "Backup fails", "mismatch-1@acme.test", "Our nightly backup fails since Monday. Build 9653\n")
 
-	errLine := regexp.MustCompile(`level=ERROR msg="smtp configuration fault: outgoing mail kept queued" smtp.from=support@vendor.test smtp.username=` + regexp.QuoteMeta(pfMailer) + ` .*not owned by user`)
-	harness.WaitFor(t, 30*time.Second, "the configuration fault logged", func() bool { return errLine.MatchString(logs.String()) })
-	code, body := w.healthz(t)
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "smtp.from") || !strings.Contains(body, "smtp.username") {
-		t.Errorf("/healthz during the fault: %d %q, want 503 naming smtp.from and smtp.username", code, body)
-	}
-	if strings.Contains(logs.String(), "delivery failed permanently") {
-		t.Error("a refused reply was failed permanently")
-	}
-	stop()
-	if n := len(w.dv.MessagesOf(t, pfCustomer, "INBOX")); n != 0 {
-		t.Fatalf("the customer received %d messages while the server refused our sender", n)
-	}
+	w.faultKeepsMailQueued(t, logs, stop, `smtp.from=support@vendor.test smtp.username=`+regexp.QuoteMeta(pfMailer)+` .*not owned by user`,
+		"smtp.from", "smtp.username")
 
 	// The operator sees the queued entries (the reply and the staff copy),
 	// fixes smtp.username, re-queues them.
@@ -330,19 +342,8 @@ func TestPostfixHELORefusedAtRCPTKeepsReplyQueued(t *testing.T) {
 	logs, stop := w.run(t, w.configWith(t, w.dv.User(), "localhost", ""))
 	w.customerWrites(t, "Backup fails", "helo-1@acme.test", "Our nightly backup fails since Monday. Build 9653\n")
 
-	errLine := regexp.MustCompile(`level=ERROR msg="smtp configuration fault: outgoing mail kept queued" smtp.helo_name=localhost queued=1 .*504 5.5.2 <localhost>: Helo command rejected`)
-	harness.WaitFor(t, 30*time.Second, "the configuration fault logged", func() bool { return errLine.MatchString(logs.String()) })
-	code, body := w.healthz(t)
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "smtp.helo_name") || !strings.Contains(body, "Helo command rejected") {
-		t.Errorf("/healthz during the fault: %d %q, want 503 naming smtp.helo_name and the server's reply", code, body)
-	}
-	if strings.Contains(logs.String(), "delivery failed permanently") {
-		t.Error("the reply refused for our EHLO name was failed permanently")
-	}
-	stop()
-	if n := len(w.dv.MessagesOf(t, pfCustomer, "INBOX")); n != 0 {
-		t.Fatalf("the customer received %d messages while the server refused our EHLO name", n)
-	}
+	w.faultKeepsMailQueued(t, logs, stop, `smtp.helo_name=localhost queued=1 .*504 5.5.2 <localhost>: Helo command rejected`,
+		"smtp.helo_name", "Helo command rejected")
 
 	fixed := w.configWith(t, w.dv.User(), pfHelo, "")
 	w.requeue(t, fixed, 1, "504 5.5.2")
