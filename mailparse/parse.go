@@ -176,7 +176,7 @@ type parser struct {
 func (p *parser) reader(r io.Reader) *bufio.Reader {
 	br, _ := p.ps.readers.Get().(*bufio.Reader)
 	if br == nil {
-		br = bufio.NewReaderSize(r, peekBufferSize)
+		br = bufio.NewReaderSize(nil, peekBufferSize) // not r: a *bufio.Reader r would come back as is
 	}
 	br.Reset(r)
 	p.readers = append(p.readers, br)
