@@ -11,8 +11,8 @@
 //
 // # Inputs
 //
-//   - enmime: every .raw/.eml of the shared enmime corpus
-//     (/work/shared/corpus/enmime, or $SUPPORTD_CORPUS);
+//   - enmime: every .raw/.eml of the repository's copy of the enmime corpus
+//     (testdata/enmime, or $SUPPORTD_CORPUS);
 //   - mail: the project's realistic support emails (testdata/mail);
 //   - att-5KB … att-25MB: a generated support email with one base64
 //     attachment of that decoded size.
