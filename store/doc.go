@@ -35,11 +35,9 @@
 // Export escapes cells a spreadsheet would run as formulas with one leading '
 // and import removes exactly one, so export then import is the identity.
 //
-// AcceptLog, "<db path>.sent", logs SMTP acceptances ahead of their commit
-// (not synced; replayed at the daemon's start).
-//
-// Raw copies: SaveRaw writes "<db path>.raw/<hex sha256(key)>.eml" (0600,
-// fsync, rename, at most Options.MaxRawBytes); PruneRaw deletes by age.
+// Beside the file: SaveRaw's audit copies "<db path>.raw/<hex sha256(key)>.eml"
+// (0600, fsync, rename, at most Options.MaxRawBytes; PruneRaw deletes by age),
+// and AcceptLog's "<db path>.sent" (SMTP acceptances ahead of their commit).
 //
 // Backup and restore: Backup writes a consistent bbolt snapshot; BackupFile the
 // checked archive (store, raw copies, SHA-256 manifest), consistent with the
