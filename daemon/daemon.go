@@ -317,7 +317,7 @@ func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.F
 	log := d.log.With("account", acct.display(), "mailbox", mb.Name)
 	d.metrics.Unprocessed.Set(start.Sub(oldest).Seconds())
 	defer d.metrics.Unprocessed.Set(0)
-	parsed := d.parseAll(batch)
+	parsed := d.parseAhead(batch)
 	// The spool files go once the batch is decided: while its commit is
 	// written to disk when nothing needs them afterwards (no raw audit copy),
 	// else after it; on every path before Handle returns.
@@ -341,6 +341,7 @@ func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.F
 		<-removing
 	}()
 
+	defer parsed.wait() // runs first: no worker still reads a spool file
 	marked := d.takeMarked()
 	var outs []outcome
 	// A backup's snapshot sees a batch with its raw copies or not at all.
@@ -351,7 +352,7 @@ func (d *Daemon) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.F
 		}
 		outs, d.batchObs = outs[:0], d.batchObs[:0]
 		for i, f := range batch {
-			o := d.processOne(tx, mb, f, parsed[i])
+			o := d.processOne(tx, mb, f, parsed.get(i))
 			outs = append(outs, o)
 		}
 		uv, cur, err := tx.Checkpoint(mb.Name)
@@ -494,31 +495,49 @@ type parsedMsg struct {
 	readErr     error
 }
 
-// parseAll parses the spooled batch on up to GOMAXPROCS goroutines (the
-// messages are independent; a batch of small messages spends as long in the
-// parser as in its transaction, on the poller's path).
-func (d *Daemon) parseAll(batch []poller.Fetched) []*parsedMsg {
-	parsed := make([]*parsedMsg, len(batch))
-	var next atomic.Int64
-	work := func() {
-		for i := int(next.Add(1)) - 1; i < len(batch); i = int(next.Add(1)) - 1 {
-			parsed[i] = d.parseOne(batch[i])
-		}
-	}
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), maxParseWorkers, len(batch)) - 1 {
-		wg.Go(work)
-	}
-	work()
-	wg.Wait()
-	return parsed
+// parsing is a batch being parsed on up to GOMAXPROCS goroutines, in UID
+// order (the messages are independent): the batch transaction takes message
+// i as soon as it is parsed while the workers go on with the rest, so parsing
+// and deciding overlap on the poller's path.
+type parsing struct {
+	msgs  []*parsedMsg
+	ready []chan struct{} // closed once msgs[i] is set
+	wg    sync.WaitGroup
 }
 
-// maxParseWorkers bounds parseAll's goroutines.
+func (d *Daemon) parseAhead(batch []poller.Fetched) *parsing {
+	p := &parsing{msgs: make([]*parsedMsg, len(batch)), ready: make([]chan struct{}, len(batch))}
+	for i := range p.ready {
+		p.ready[i] = make(chan struct{})
+	}
+	var next atomic.Int64
+	for range min(runtime.GOMAXPROCS(0), maxParseWorkers, len(batch)) {
+		p.wg.Go(func() {
+			buf := make([]byte, 32<<10) // parseOne's copy buffer
+			for i := int(next.Add(1)) - 1; i < len(batch); i = int(next.Add(1)) - 1 {
+				p.msgs[i] = d.parseOne(batch[i], buf)
+				close(p.ready[i])
+			}
+		})
+	}
+	return p
+}
+
+// get waits for message i.
+func (p *parsing) get(i int) *parsedMsg {
+	<-p.ready[i]
+	return p.msgs[i]
+}
+
+// wait waits for the workers to end (before the spool files go).
+func (p *parsing) wait() { p.wg.Wait() }
+
+// maxParseWorkers bounds parseAhead's goroutines.
 const maxParseWorkers = 4
 
-// parseOne parses a spooled message, never letting a panic escape.
-func (d *Daemon) parseOne(f poller.Fetched) (p *parsedMsg) {
+// parseOne parses a spooled message, never letting a panic escape; buf is
+// its copy buffer.
+func (d *Daemon) parseOne(f poller.Fetched, buf []byte) (p *parsedMsg) {
 	p = &parsedMsg{}
 	if f.TooLarge || f.Path == "" {
 		return p
@@ -538,7 +557,7 @@ func (d *Daemon) parseOne(f poller.Fetched) (p *parsedMsg) {
 	h := sha256.New()
 	msg, err := d.cfg.Parser.Parse(io.TeeReader(file, h))
 	if err == nil {
-		_, err = io.Copy(h, file)
+		_, err = io.CopyBuffer(h, struct{ io.Reader }{file}, buf) // not os.File's WriteTo: it allocates 32 KiB
 	}
 	p.msg, p.hash, p.readErr = msg, hex.EncodeToString(h.Sum(nil)), err
 	if msg != nil {

@@ -156,9 +156,10 @@ type sentOutcome struct {
 // marks: the Sent folder is never changed.
 func (h *sentHandler) Handle(ctx context.Context, mb poller.Mailbox, batch []poller.Fetched) ([]poller.Mark, error) {
 	d := h.d
-	parsed := make([]*parsedMsg, len(batch))
-	for i, f := range batch {
-		parsed[i] = d.parseOne(f)
+	pa := d.parseAhead(batch)
+	pa.wait()
+	parsed := pa.msgs
+	for _, f := range batch {
 		if f.Path != "" {
 			os.Remove(f.Path)
 		}

@@ -51,6 +51,7 @@ type Conn struct {
 	raw       *deadlineConn
 	folders   map[string]bool // folders known to exist
 	closeOnce sync.Once
+	copyBuf   []byte // spool's copy buffer: one FETCH at a time uses it
 
 	// keywordsDropped counts keywords not stored because the mailbox cannot
 	// (the poller's, shared by its sessions); keywordWarned: this session

@@ -226,7 +226,13 @@ func (c *Conn) spool(r io.Reader) (path string, tooBig bool, err error) {
 	if err != nil {
 		return "", false, fmt.Errorf("spool: %w", err)
 	}
-	n, err := io.Copy(f, io.LimitReader(r, c.cfg.MaxMessageBytes+1))
+	if c.copyBuf == nil {
+		c.copyBuf = make([]byte, 32<<10)
+	}
+	// io.Copy(f, …) would allocate 32 KiB per message (os.File's ReadFrom
+	// falls back to it for a network source): the writer is wrapped so that
+	// CopyBuffer uses the connection's buffer.
+	n, err := io.CopyBuffer(struct{ io.Writer }{f}, io.LimitReader(r, c.cfg.MaxMessageBytes+1), c.copyBuf)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // Mark is what the handler asks the poller to do with one message.
@@ -85,13 +86,28 @@ func (c *Conn) ApplyMarks(marks []Mark) error {
 		}
 	}
 
-	for _, key := range sortedKeys(groups) {
+	// One UID STORE per keyword set, all sent before the first reply is read:
+	// one round trip to the server, not one per set (UID commands may be
+	// pipelined, RFC 9051 §5.5).
+	keys := sortedKeys(groups)
+	stores := make([]*imapclient.FetchCommand, len(keys))
+	for i, key := range keys {
 		g := groups[key]
-		err := c.Client.Store(g.uids, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: g.flags}, nil).Close()
-		if err := c.refused(err, "uid store", "uids", g.uids.String(), "keywords", key); err != nil {
-			return fmt.Errorf("uid store %v +flags (%s): %w", g.uids, key, err)
+		stores[i] = c.Client.Store(g.uids, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: g.flags}, nil)
+	}
+	var storeErr error
+	for i, key := range keys {
+		g := groups[key]
+		err := c.refused(stores[i].Close(), "uid store", "uids", g.uids.String(), "keywords", key)
+		if err != nil && storeErr == nil {
+			storeErr = fmt.Errorf("uid store %v +flags (%s): %w", g.uids, key, err)
 		}
-		c.log.Debug("imap keywords stored", "uids", g.uids.String(), "keywords", key)
+		if err == nil {
+			c.log.Debug("imap keywords stored", "uids", g.uids.String(), "keywords", key)
+		}
+	}
+	if storeErr != nil {
+		return storeErr
 	}
 	for _, folder := range sortedKeys(moves) {
 		uids := *moves[folder]
