@@ -14,12 +14,16 @@
 // Invariants.
 //   - An envelope is all or nothing: a refused recipient aborts it before DATA,
 //     so a retry never duplicates it to recipients already accepted.
-//   - Every error is exactly one of permanent (a 5xx to MAIL, RCPT or DATA, an
+//   - Every error is exactly one of permanent (a 5xx to RCPT or DATA, an
 //     invalid envelope, a message over the server's SIZE: never retried) or
 //     temporary (4xx, network, timeouts, and every failure before the
 //     transaction, AUTH and TLS verification included: the mail stays queued
-//     until an operator fixes the configuration). A refused AUTH is also
-//     counted and reported (AuthFailures).
+//     until an operator fixes the configuration). A 5xx that refuses us
+//     rather than the message is temporary too, a configuration fault
+//     (Error.Policy): any 5xx to MAIL FROM, a 5.7.x refusal of the
+//     transaction (the login may not send as smtp.from), a refusal of our
+//     EHLO name (Error.HELO, smtp.helo_name), wherever the server reports it.
+//     A refused AUTH is also counted and reported (AuthFailures).
 //   - Temporary failures are retried with Backoff (1m doubling to 1h).
 //   - A connection lost between the final "." and the reply may have
 //     delivered (RFC 1047): a retry can duplicate, which the deterministic

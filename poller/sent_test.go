@@ -147,7 +147,9 @@ func (v *validityStarter) Start(_ string, st Start) error {
 }
 
 // A ValidityStarter starts again at UIDNEXT after a UIDVALIDITY change: the
-// messages already there are not read again.
+// messages already there are not read again. (The waits are long because the
+// reconnection after the restart backs off; under a loaded machine 5 s was
+// not always enough. They end as soon as the condition holds.)
 func TestValidityStarterStartsAfreshOnUIDValidityChange(t *testing.T) {
 	ts := newTestServer(t)
 	if err := ts.user.Create("Sent", nil); err != nil {
@@ -158,9 +160,9 @@ func TestValidityStarterStartsAfreshOnUIDValidityChange(t *testing.T) {
 	cfg.Mailbox, cfg.ReadOnly, cfg.StartAt = "Sent", true, StartAt{Mode: StartNow}
 	h := &validityStarter{recHandler: newRecHandler()}
 	p := runPoller(t, cfg, h)
-	waitFor(t, 5*time.Second, "the start point", func() bool { return p.Stats().Connected })
+	waitFor(t, 20*time.Second, "the start point", func() bool { return p.Stats().Connected })
 	ts.appendMsg("Sent", testMessage(2))
-	if got := h.wait(t, 1, 5*time.Second); h.body(got[0].UID) != testMessage(2) {
+	if got := h.wait(t, 1, 20*time.Second); h.body(got[0].UID) != testMessage(2) {
 		t.Fatalf("read %q, want only the message sent after the start", h.body(got[0].UID))
 	}
 
@@ -175,13 +177,13 @@ func TestValidityStarterStartsAfreshOnUIDValidityChange(t *testing.T) {
 	ts.appendMsg("Sent", testMessage(1))
 	ts.appendMsg("Sent", testMessage(2))
 	ts.restart()
-	waitFor(t, 5*time.Second, "a second start point", func() bool {
+	waitFor(t, 20*time.Second, "a second start point", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return len(h.starts) == 2
 	})
 	ts.appendMsg("Sent", testMessage(3))
-	if got := h.wait(t, 1, 5*time.Second); h.body(got[0].UID) != testMessage(3) {
+	if got := h.wait(t, 1, 20*time.Second); h.body(got[0].UID) != testMessage(3) {
 		t.Fatalf("after the UIDVALIDITY change read %q, want only the new message", h.body(got[0].UID))
 	}
 	select {
