@@ -156,8 +156,7 @@ func StartDovecot(t testing.TB, opts *DovecotOptions) *DovecotServer {
 	}
 	logTailOnFailure(t, "dovecot", s.logPath, s.errPath)
 
-	// The free-port probe can race with other processes: retry on conflict.
-	for attempt := 1; ; attempt++ {
+	startOnFreePorts(t, "dovecot", func() error {
 		s.port = freePort(t)
 		if tlsOn {
 			s.tlsPort = freePort(t)
@@ -165,15 +164,8 @@ func StartDovecot(t testing.TB, opts *DovecotOptions) *DovecotServer {
 		if err := s.writeConf(); err != nil {
 			t.Fatalf("testenv: dovecot: %v", err)
 		}
-		err := s.start()
-		if err == nil {
-			break
-		}
-		if attempt < 3 && (isAddrInUse(s.logPath) || isAddrInUse(s.errPath)) {
-			continue
-		}
-		t.Fatalf("testenv: start dovecot: %v", err)
-	}
+		return s.start()
+	}, s.logPath, s.errPath)
 	t.Cleanup(s.Stop)
 	return s
 }

@@ -156,17 +156,10 @@ func StartMailpit(t testing.TB, opts *MailpitOptions) *MailpitServer {
 		t.Fatalf("testenv: mailpit: %v", err)
 	}
 	logTailOnFailure(t, "mailpit", s.logPath)
-	for attempt := 1; ; attempt++ {
+	startOnFreePorts(t, "mailpit", func() error {
 		s.smtpPort, s.httpPort = freePort(t), freePort(t)
-		err := s.start()
-		if err == nil {
-			break
-		}
-		if attempt < 3 && isAddrInUse(s.logPath) {
-			continue
-		}
-		t.Fatalf("testenv: start mailpit: %v", err)
-	}
+		return s.start()
+	}, s.logPath)
 	t.Cleanup(s.Stop)
 	return s
 }

@@ -123,20 +123,13 @@ func StartPostfix(t testing.TB, dv *DovecotServer, opts *PostfixOptions) *Postfi
 	}
 	logTailOnFailure(t, "postfix", s.logPath, s.errPath)
 
-	for attempt := 1; ; attempt++ {
+	startOnFreePorts(t, "postfix", func() error {
 		s.mxPort, s.subPort = freePort(t), freePort(t)
 		if err := s.writeMasterCf(); err != nil {
 			t.Fatalf("testenv: postfix: %v", err)
 		}
-		err := s.start(master)
-		if err == nil {
-			break
-		}
-		if attempt < 3 && (isAddrInUse(s.logPath) || isAddrInUse(s.errPath)) {
-			continue
-		}
-		t.Fatalf("testenv: start postfix: %v", err)
-	}
+		return s.start(master)
+	}, s.logPath, s.errPath)
 	t.Cleanup(s.Stop)
 	return s
 }

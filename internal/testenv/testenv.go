@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -213,6 +214,24 @@ func logTailOnFailure(t testing.TB, name string, files ...string) {
 			}
 		}
 	})
+}
+
+// startOnFreePorts calls start until the server runs, at most three times:
+// start picks its ports with freePort, writes its configuration and starts
+// it. The probe can race with another process binding the same port between
+// probe and bind; when the logs then say "in use", it tries new ports.
+func startOnFreePorts(t testing.TB, name string, start func() error, logs ...string) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		err := start()
+		if err == nil {
+			return
+		}
+		if attempt < 3 && slices.ContainsFunc(logs, isAddrInUse) {
+			continue
+		}
+		t.Fatalf("testenv: start %s: %v", name, err)
+	}
 }
 
 // isAddrInUse reports whether a startup log mentions a port conflict.
