@@ -177,7 +177,8 @@ func (d *Daemon) logAcceptance(ctx context.Context, due []store.OutboxEntry, i i
 	return d.recordOutcomes(ctx, due, []sendResult{{i: i}}, nil) > 0
 }
 
-// resetAcceptLog empties the acceptance log once a round is committed.
+// resetAcceptLog empties the acceptance log once a round is committed (not
+// while a backup runs: the next round's reset does then, see store.AcceptLog).
 func (d *Daemon) resetAcceptLog() {
 	if d.accepted == nil {
 		return

@@ -20,9 +20,13 @@ import (
 // again with their Message-IDs.
 //
 // The daemon replays the log at start (Replay) and empties it once a round's
-// acceptances are committed (Reset). Add may be called concurrently.
+// acceptances are committed (Reset). Add may be called concurrently. While a
+// backup runs the log is not emptied (DB.sentGate, WriteBackup): the next
+// Reset after the backup empties it. A line kept after its commit is
+// harmless: Replay skips an entry already sent.
 type AcceptLog struct {
 	mu   sync.Mutex
+	gate *sync.RWMutex // the store's sentGate
 	path string
 	f    *os.File
 }
@@ -34,7 +38,7 @@ func (db *DB) OpenAcceptLog() (*AcceptLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("acceptance log: %w", err)
 	}
-	return &AcceptLog{path: path, f: f}, nil
+	return &AcceptLog{gate: &db.sentGate, path: path, f: f}, nil
 }
 
 // Add appends the Message-ID of an accepted message.
@@ -49,9 +53,24 @@ func (l *AcceptLog) Add(messageID string) error {
 }
 
 // Reset empties the log: every acceptance in it is committed to the store.
+// While a backup runs it leaves the log as it is (see truncateLocked).
 func (l *AcceptLog) Reset() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.truncateLocked()
+}
+
+// truncateLocked (l.mu held) empties the log unless a backup holds the
+// store's sentGate: then it leaves the log as it is (every line in it is
+// committed, so keeping it is harmless) and returns at once. It never waits
+// for a backup, which lasts as long as its reader wants: waiting would stall
+// the outbox loop between rounds (and the watchdog with it). Add never takes
+// sentGate, and TryLock never waits, so holding l.mu here cannot deadlock.
+func (l *AcceptLog) truncateLocked() error {
+	if !l.gate.TryLock() {
+		return nil
+	}
+	defer l.gate.Unlock()
 	return l.f.Truncate(0)
 }
 
@@ -65,28 +84,47 @@ func (l *AcceptLog) Replay(db *DB, at time.Time) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("acceptance log: %w", err)
 	}
-	lines := bytes.Split(data, []byte("\n"))
-	lines = lines[:len(lines)-1] // after the last newline: empty, or a cut write
-	n := 0
-	if len(lines) > 0 {
-		err = db.Update(func(tx *Tx) error {
-			n = 0
-			for _, id := range lines {
-				marked, err := tx.markSentByMessageID(string(id), at)
-				if err != nil {
-					return err
-				}
-				if marked {
-					n++
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return 0, fmt.Errorf("acceptance log replay: %w", err)
-		}
+	n, err := db.markAccepted(acceptedIDs(data), at)
+	if err != nil {
+		return 0, fmt.Errorf("acceptance log replay: %w", err)
 	}
-	return n, l.f.Truncate(0)
+	return n, l.truncateLocked()
+}
+
+// acceptedIDs splits the content of an acceptance log into its Message-IDs:
+// the complete lines; what follows the last newline (nothing, or a write cut
+// short) is not one.
+func acceptedIDs(data []byte) []string {
+	lines := strings.Split(string(data), "\n")
+	return lines[:len(lines)-1]
+}
+
+// completeLines is data up to its last newline (the whole of each line).
+func completeLines(data []byte) []byte {
+	return data[:bytes.LastIndexByte(data, '\n')+1]
+}
+
+// markAccepted marks each of these Message-IDs still pending in the outbox
+// as sent at at (one transaction) and returns how many it marked.
+func (db *DB) markAccepted(ids []string, at time.Time) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	n := 0
+	err := db.Update(func(tx *Tx) error {
+		n = 0
+		for _, id := range ids {
+			marked, err := tx.markSentByMessageID(id, at)
+			if err != nil {
+				return err
+			}
+			if marked {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
 }
 
 // Close closes the log file (its content stays for the next Replay).

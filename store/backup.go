@@ -2,6 +2,7 @@ package store
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
@@ -41,18 +42,24 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 //	supportd-backup.json   backupHeader
 //	store.db               the bbolt file, from one read transaction
 //	raw/<64 hex>.eml       each raw audit copy (mode 0600, its file time kept)
+//	store.sent             the acceptance log (AcceptLog), read last: its
+//	                       complete lines, maybe none (from version 2 on)
 //	MANIFEST.json          backupManifest: name, size and SHA-256 of each entry
 //
 // in this order. The manifest comes last, so a cut archive has none; its
 // sums and gzip's CRC catch corruption; restore checks all of it, and the
 // store with bbolt's consistency check, before writing anything in place.
+// Restore reads version 1 too (no store.sent); an older supportd refuses
+// version 2 by its number.
 const (
-	backupFormat   = "supportd-backup"
-	backupVersion  = 1
-	backupHeaderFn = "supportd-backup.json"
-	backupStoreFn  = "store.db"
-	backupManifest = "MANIFEST.json"
-	rawPrefix      = "raw/"
+	backupFormat     = "supportd-backup"
+	backupVersion    = 2
+	backupMinVersion = 1
+	backupHeaderFn   = "supportd-backup.json"
+	backupStoreFn    = "store.db"
+	backupSentFn     = "store.sent"
+	backupManifest   = "MANIFEST.json"
+	rawPrefix        = "raw/"
 )
 
 var rawEntryRE = regexp.MustCompile(`^raw/[0-9a-f]{64}\.eml$`)
@@ -79,11 +86,16 @@ type BackupStats struct {
 	StoreBytes int64     // size of the bbolt file
 	RawFiles   int       // raw audit copies
 	RawBytes   int64     // their total size
+	Accepted   int       // Message-IDs in the acceptance log (store.sent)
 	Created    time.Time // when the backup was taken
 }
 
 func (s BackupStats) String() string {
-	return fmt.Sprintf("store %d bytes, %d raw copies (%d bytes), taken %s", s.StoreBytes, s.RawFiles, s.RawBytes, s.Created.Format(time.RFC3339))
+	accepted := ""
+	if s.Accepted > 0 {
+		accepted = fmt.Sprintf(", %d logged SMTP acceptances", s.Accepted)
+	}
+	return fmt.Sprintf("store %d bytes, %d raw copies (%d bytes)%s, taken %s", s.StoreBytes, s.RawFiles, s.RawBytes, accepted, s.Created.Format(time.RFC3339))
 }
 
 // ErrBadBackup: an archive is truncated, corrupt or not a supportd backup.
@@ -109,8 +121,22 @@ func (db *DB) WriteBackup(w io.Writer) (BackupStats, error) {
 	return st, nil
 }
 
+// The acceptance log covers what the snapshot cannot: an outbox entry pending
+// in the snapshot whose message a server had accepted. Let T0 be the start of
+// the snapshot's read transaction. Such an acceptance was logged (Add) either
+// after T0, or before T0 with its MarkSent commit after T0. The log is only
+// emptied with sentGate held exclusively (AcceptLog.truncateLocked), and
+// writeBackup holds it shared from before T0 until it has read the log, at
+// the end (after the store and the raw copies): nothing logged since before
+// T0 is emptied before the read, so the log as read holds every such
+// acceptance logged by then. (An emptying before T0 came after its round's
+// commit: those entries are sent in the snapshot.) Restore marks them sent.
+// Lock order: sentGate, rawGate, bbolt; the daemon empties the log after its
+// commits return, never inside a transaction.
 func (db *DB) writeBackup(w io.Writer) (BackupStats, error) {
 	var st BackupStats
+	db.sentGate.RLock()
+	defer db.sentGate.RUnlock()
 	db.rawGate.Lock()
 	tx, err := db.bolt.Begin(false)
 	var names []string
@@ -158,6 +184,9 @@ func (db *DB) writeBackup(w io.Writer) (BackupStats, error) {
 		return st, err
 	}
 	_ = tx.Rollback() // the raw copies need no transaction
+	if db.backupHook != nil {
+		db.backupHook()
+	}
 	for _, name := range names {
 		f, err := os.Open(filepath.Join(db.rawDir, name))
 		if errors.Is(err, os.ErrNotExist) {
@@ -177,6 +206,14 @@ func (db *DB) writeBackup(w io.Writer) (BackupStats, error) {
 		st.RawFiles++
 		st.RawBytes += fi.Size()
 	}
+	sent, err := db.readAcceptLog()
+	if err != nil {
+		return st, err
+	}
+	st.Accepted = len(acceptedIDs(sent))
+	if err := putBytes(backupSentFn, sent); err != nil {
+		return st, err
+	}
 	mb, _ := json.Marshal(man)
 	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: backupManifest, Size: int64(len(mb)), Mode: 0o600, ModTime: now, Format: tar.FormatPAX}); err != nil {
 		return st, err
@@ -188,6 +225,19 @@ func (db *DB) writeBackup(w io.Writer) (BackupStats, error) {
 		return st, err
 	}
 	return st, gz.Close()
+}
+
+// readAcceptLog reads the complete lines of the store's acceptance log (none
+// when there is no log).
+func (db *DB) readAcceptLog() ([]byte, error) {
+	data, err := os.ReadFile(db.path + ".sent")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("acceptance log: %w", err)
+	}
+	return completeLines(data), nil
 }
 
 // rawNames lists the raw copies (not temporary files), sorted.
@@ -251,9 +301,9 @@ func SamePath(a, b string) (bool, error) {
 }
 
 // readBackup reads and checks a whole archive from r, handing each data entry
-// (store.db and the raw copies) to file, which must consume it. It fails with
-// an error wrapping ErrBadBackup when the archive is truncated, corrupt, out
-// of order or not a supportd backup.
+// (store.db, the raw copies, store.sent) to file, which must consume it. It
+// fails with an error wrapping ErrBadBackup when the archive is truncated,
+// corrupt, out of order or not a supportd backup.
 func readBackup(r io.Reader, file func(name string, hdr *tar.Header, body io.Reader) error) (BackupStats, error) {
 	var st BackupStats
 	bad := func(format string, a ...any) error {
@@ -267,6 +317,7 @@ func readBackup(r io.Reader, file func(name string, hdr *tar.Header, body io.Rea
 	seen := map[string]manifestEntry{}
 	var order []string
 	var man *manifest
+	version := 0
 	for i := 0; ; i++ {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -277,6 +328,9 @@ func readBackup(r io.Reader, file func(name string, hdr *tar.Header, body io.Rea
 		}
 		if man != nil {
 			return st, bad("entry %q after the manifest", h.Name)
+		}
+		if _, ok := seen[backupSentFn]; ok && h.Name != backupManifest {
+			return st, bad("entry %q after %s", h.Name, backupSentFn)
 		}
 		if h.Typeflag != tar.TypeReg || h.Size < 0 {
 			return st, bad("entry %q is not a regular file", h.Name)
@@ -297,9 +351,10 @@ func readBackup(r io.Reader, file func(name string, hdr *tar.Header, body io.Rea
 			if bh.Format != backupFormat {
 				return st, bad("format %q", bh.Format)
 			}
-			if bh.Version != backupVersion {
-				return st, fmt.Errorf("%w: archive version %d, this supportd reads version %d", ErrBadBackup, bh.Version, backupVersion)
+			if bh.Version < backupMinVersion || bh.Version > backupVersion {
+				return st, fmt.Errorf("%w: archive version %d, this supportd reads versions %d to %d", ErrBadBackup, bh.Version, backupMinVersion, backupVersion)
 			}
+			version = bh.Version
 			st.Created = bh.Created
 		case h.Name == backupManifest:
 			man = &manifest{}
@@ -307,6 +362,15 @@ func readBackup(r io.Reader, file func(name string, hdr *tar.Header, body io.Rea
 				return st, bad("%s: %v", h.Name, err)
 			}
 			continue
+		case h.Name == backupSentFn && version >= 2:
+			lines := &lineCounter{r: body}
+			if err := file(h.Name, h, lines); err != nil {
+				return st, bad("%s: %v (truncated or corrupt)", h.Name, err)
+			}
+			if _, err := io.Copy(io.Discard, lines); err != nil {
+				return st, bad("%s: %v (truncated or corrupt)", h.Name, err)
+			}
+			st.Accepted = lines.n
 		case h.Name == backupStoreFn || rawEntryRE.MatchString(h.Name):
 			if h.Name == backupStoreFn && i != 1 {
 				return st, bad("%s is not the second entry", h.Name)
@@ -343,6 +407,9 @@ func readBackup(r io.Reader, file func(name string, hdr *tar.Header, body io.Rea
 	if _, ok := seen[backupStoreFn]; !ok {
 		return st, bad("no %s", backupStoreFn)
 	}
+	if _, ok := seen[backupSentFn]; !ok && version >= 2 {
+		return st, bad("no %s", backupSentFn)
+	}
 	if len(man.Files) != len(order) {
 		return st, bad("the manifest lists %d files, the archive holds %d", len(man.Files), len(order))
 	}
@@ -353,6 +420,18 @@ func readBackup(r io.Reader, file func(name string, hdr *tar.Header, body io.Rea
 		}
 	}
 	return st, nil
+}
+
+// lineCounter counts the newlines read through it.
+type lineCounter struct {
+	r io.Reader
+	n int
+}
+
+func (c *lineCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += bytes.Count(p[:n], []byte("\n"))
+	return n, err
 }
 
 // decodeSmall decodes the JSON of an entry of at most 16 MiB.
@@ -388,11 +467,14 @@ var ErrNotEmpty = errors.New("not empty")
 
 // RestoreFile rebuilds the store at storePath and its raw copies
 // (storePath + ".raw") from the archive at backupPath. storePath must not
-// exist (or be an empty file) and the raw directory must be absent or empty.
-// The archive is unpacked beside storePath and checked completely (manifest
-// sums, gzip checksum, bbolt's consistency check, schema version) before
-// anything is moved into place; when a check fails nothing at storePath
-// changes and the error wraps ErrBadBackup.
+// exist (or be an empty file), the raw directory must be absent or empty, and
+// so must the acceptance log storePath + ".sent" (an old store's log would be
+// replayed into the restored one). The archive is unpacked beside storePath
+// and checked completely (manifest sums, gzip checksum, bbolt's consistency
+// check, schema version) before anything is moved into place; when a check
+// fails nothing at storePath changes and the error wraps ErrBadBackup. The
+// archive's acceptance log is applied to the unpacked store before that (see
+// prepareRestoredStore).
 func RestoreFile(backupPath, storePath string) (BackupStats, error) {
 	f, err := os.Open(backupPath)
 	if err != nil {
@@ -426,8 +508,12 @@ func restore(r io.Reader, storePath string) (BackupStats, error) {
 		t    time.Time
 	}
 	var times []mtime
+	workSent := filepath.Join(work, backupSentFn)
 	st, err := readBackup(r, func(name string, h *tar.Header, body io.Reader) error {
 		dst := filepath.Join(work, backupStoreFn)
+		if name == backupSentFn {
+			return writeSynced(workSent, io.LimitReader(body, h.Size))
+		}
 		if name != backupStoreFn {
 			if err := os.MkdirAll(workRaw, 0o700); err != nil {
 				return err
@@ -448,7 +534,7 @@ func restore(r io.Reader, storePath string) (BackupStats, error) {
 			return st, err
 		}
 	}
-	if err := checkRestoredStore(filepath.Join(work, backupStoreFn)); err != nil {
+	if err := prepareRestoredStore(filepath.Join(work, backupStoreFn), workSent, st.Created); err != nil {
 		return st, err
 	}
 	syncDir(workRaw)
@@ -477,10 +563,17 @@ func restore(r io.Reader, storePath string) (BackupStats, error) {
 	return st, nil
 }
 
-// checkEmptyTarget refuses a store path that holds data.
+// checkEmptyTarget refuses a store path that holds data, or whose acceptance
+// log does.
 func checkEmptyTarget(storePath, rawDir string) error {
 	if fi, err := os.Stat(storePath); err == nil && (fi.Size() > 0 || !fi.Mode().IsRegular()) {
 		return fmt.Errorf("refusing: store.path %s %w (%d bytes); restore only into an empty place: move it away first", storePath, errAlreadyExists, fi.Size())
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	sent := storePath + ".sent"
+	if fi, err := os.Stat(sent); err == nil && (fi.Size() > 0 || !fi.Mode().IsRegular()) {
+		return fmt.Errorf("refusing: acceptance log %s %w (%d bytes), left by another store; restore only into an empty place: move it away first", sent, errAlreadyExists, fi.Size())
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
@@ -496,15 +589,28 @@ func checkEmptyTarget(storePath, rawDir string) error {
 
 var errAlreadyExists = fmt.Errorf("already exists: %w", ErrNotEmpty)
 
-// checkRestoredStore opens the unpacked bbolt file and runs its consistency
-// check: a sound archive of a broken store is no backup either.
-func checkRestoredStore(path string) error {
+// prepareRestoredStore opens the unpacked bbolt file, marks sent (at the
+// backup's time, taken) each pending outbox entry named in the archive's
+// acceptance log (sentPath; absent in a version 1 archive), as the daemon's
+// Replay would, and runs bbolt's consistency check: a sound archive of a
+// broken store is no backup either. Applying the log here, in the copy,
+// rather than putting it beside the restored store for the next start, makes
+// the restored store right for every command at once and leaves no log at
+// storePath + ".sent" to keep in step with it.
+func prepareRestoredStore(path, sentPath string, taken time.Time) error {
 	// Read-write: a backup of an older schema is migrated here, in the copy.
 	db, err := Open(path, &Options{Timeout: time.Second})
 	if err != nil {
 		return fmt.Errorf("%w: %s does not open as a store: %v", ErrBadBackup, backupStoreFn, err)
 	}
 	defer db.Close()
+	sent, err := os.ReadFile(sentPath)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if _, err := db.markAccepted(acceptedIDs(sent), taken); err != nil {
+		return fmt.Errorf("applying %s to the restored store: %w", backupSentFn, err)
+	}
 	if err := db.Check(); err != nil {
 		return fmt.Errorf("%w: %s fails the consistency check: %v", ErrBadBackup, backupStoreFn, err)
 	}

@@ -197,6 +197,14 @@ func TestRestoreRefusesBadBackups(t *testing.T) {
 		return b, !strings.HasPrefix(name, rawPrefix) || !strings.HasSuffix(name, "0.eml") && !strings.HasSuffix(name, "1.eml")
 	})})
 	cases = append(cases, bad{"no manifest", rewrite(t, good, func(name string, b []byte) ([]byte, bool) { return b, name != backupManifest })})
+	cases = append(cases, bad{"the acceptance log left out", rewrite(t, good, func(name string, b []byte) ([]byte, bool) { return b, name != backupSentFn })})
+	cases = append(cases, bad{"a raw copy after the acceptance log", rewrite(t, good, func(name string, b []byte) ([]byte, bool) { return b, true }, rawPrefix+strings.Repeat("ab", 32)+".eml")})
+	cases = append(cases, bad{"a newer archive version", rewrite(t, good, func(name string, b []byte) ([]byte, bool) {
+		if name == backupHeaderFn {
+			b = bytes.Replace(b, []byte(`"version":2`), []byte(`"version":3`), 1)
+		}
+		return b, true
+	})})
 	cases = append(cases, bad{"path traversal", rewrite(t, good, func(name string, b []byte) ([]byte, bool) { return b, true }, "raw/../../evil.eml")})
 	store, _ := os.ReadFile(filepath.Join(t.TempDir(), "nothing"))
 	cases = append(cases, bad{"empty file", store})

@@ -40,9 +40,10 @@
 // and AcceptLog's "<db path>.sent" (SMTP acceptances ahead of their commit).
 //
 // Backup and restore: Backup writes a consistent bbolt snapshot; BackupFile the
-// checked archive (store, raw copies, SHA-256 manifest), consistent with the
-// daemon's batches through HoldRawCommit. RestoreFile checks everything before
-// it puts anything in place and never overwrites a store with data.
+// checked archive (store.db, raw/, store.sent: the acceptance log read last;
+// SHA-256 manifest), consistent with the daemon's batches (HoldRawCommit) and
+// sends (restore marks sent what the log holds). RestoreFile checks everything
+// before it puts anything in place and never overwrites a store with data.
 //
 // Limits: ticket ids CS-000001 … CS-999999; ledger entries, sent outbox
 // metadata and tickets are kept forever (outbox data is dropped when sent,

@@ -98,9 +98,14 @@ type DB struct {
 	log     *slog.Logger
 
 	rawGate sync.RWMutex // HoldRawCommit (shared) against a backup's snapshot (exclusive)
+	// sentGate: a backup (shared, from before its snapshot until it has read
+	// the acceptance log) against emptying that log (AcceptLog's
+	// truncateLocked: exclusive, TryLock only, so it never waits for a backup).
+	sentGate sync.RWMutex
 
 	importMu        sync.Mutex         // one ImportCustomers at a time
 	importHook      func(string) error // tests: called at named points of an import
+	backupHook      func()             // tests: called once a backup's snapshot is copied and its transaction ended
 	importRunBytes  int                // tests: sort run size (0: runBytes)
 	importChunkKeys int                // tests: keys per write transaction (0: importChunk)
 	importInPlace   int                // tests: in-place threshold in bytes (0: inPlaceBytes)
