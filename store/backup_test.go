@@ -352,3 +352,65 @@ func TestBackupSeesEachBatchWithItsRawCopies(t *testing.T) {
 		}
 	}
 }
+
+// blockingWriter blocks its first Write until release is closed.
+type blockingWriter struct {
+	started chan struct{}
+	release chan struct{}
+	once    bool
+}
+
+func (w *blockingWriter) Write(p []byte) (int, error) {
+	if !w.once {
+		w.once = true
+		close(w.started)
+		<-w.release
+	}
+	return len(p), nil
+}
+
+// A backup streamed to a client that stops reading holds its read
+// transaction open; commits that grow the store meanwhile go through (bbolt
+// remaps a growing file only after every read transaction has ended, so
+// without room in the mapping they would wait for the client).
+func TestSlowBackupDoesNotHoldUpCommits(t *testing.T) {
+	db := openTest(t)
+	w := &blockingWriter{started: make(chan struct{}), release: make(chan struct{})}
+	backupDone := make(chan error, 1)
+	go func() {
+		_, err := db.Backup(w)
+		backupDone <- err
+	}()
+	<-w.started // the snapshot's read transaction is open
+
+	grew := make(chan error, 1)
+	go func() {
+		data := []byte(strings.Repeat("x", 64<<10))
+		for i := range 256 { // 16 MiB: past any mapping bbolt grows to from a small file
+			err := db.Update(func(tx *Tx) error {
+				_, err := tx.Enqueue(&OutboxEntry{MessageID: fmt.Sprintf("<grow%d@vendor.test>", i), Kind: KindReply, From: "support@vendor.test",
+					To: []string{"a@x.test"}, Data: data, Created: t0, NextAttempt: t0})
+				return err
+			})
+			if err != nil {
+				grew <- err
+				return
+			}
+		}
+		grew <- nil
+	}()
+	select {
+	case err := <-grew:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		close(w.release)
+		<-grew
+		t.Fatal("commits that grow the store waited for the backup's read transaction")
+	}
+	close(w.release)
+	if err := <-backupDone; err != nil {
+		t.Fatal(err)
+	}
+}

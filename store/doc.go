@@ -44,6 +44,9 @@
 // SHA-256 manifest), consistent with the daemon's batches (HoldRawCommit) and
 // sends (restore marks sent what the log holds). RestoreFile checks everything
 // before it puts anything in place and never overwrites a store with data.
+// A writable store maps twice its size (at least 1 GiB of address space), so
+// a long read transaction, such as a backup to a slow client, does not hold up
+// commits (bbolt's remap waits for readers) until the store has doubled.
 //
 // Limits: ticket ids CS-000001 … CS-999999; ledger entries, sent outbox
 // metadata and tickets are kept forever (outbox data is dropped when sent,

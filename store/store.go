@@ -7,12 +7,30 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
+
+// initialMmapSize is the address space bbolt maps for a writable store: twice
+// the file, at least 1 GiB (on 64-bit; pages are read only when used, so
+// memory use does not change). A commit that grows the file past the mapping
+// remaps it, and a remap waits for every open read transaction: with this
+// headroom a long read — a backup streamed to a slow client, a report — does
+// not hold up the daemon's commits until the store has doubled in size.
+func initialMmapSize(path string) int {
+	if strconv.IntSize < 64 {
+		return 0 // bbolt's default: grow from the file's size
+	}
+	var size int64
+	if fi, err := os.Stat(path); err == nil {
+		size = fi.Size()
+	}
+	return int(max(1<<30, 2*size))
+}
 
 // SchemaVersion is the layout this code reads and writes (see doc.go).
 const SchemaVersion = 3
@@ -137,12 +155,16 @@ func Open(path string, opts *Options) (*DB, error) {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
 		}
 	}
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
+	bopts := &bolt.Options{
 		Timeout:      timeout,
 		ReadOnly:     o.ReadOnly,
 		NoSync:       o.NoSync,
 		FreelistType: bolt.FreelistMapType,
-	})
+	}
+	if !o.ReadOnly {
+		bopts.InitialMmapSize = initialMmapSize(path)
+	}
+	bdb, err := bolt.Open(path, 0o600, bopts)
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("store %s is %w", filepath.Base(path), ErrLocked)
