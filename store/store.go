@@ -21,6 +21,8 @@ import (
 // remaps it, and a remap waits for every open read transaction: with this
 // headroom a long read — a backup streamed to a slow client, a report — does
 // not hold up the daemon's commits until the store has doubled in size.
+// bbolt then extends the file 16 MiB ahead of its data (a sparse extension:
+// the disk holds only what is written; backups copy the data alone).
 func initialMmapSize(path string) int {
 	if strconv.IntSize < 64 {
 		return 0 // bbolt's default: grow from the file's size
