@@ -185,7 +185,7 @@ func runE2E(args []string) error {
 				if err := profiled(cpu, tr, func() (err error) { fl, err = b.floorDrain(floorUser, *n); return err }); err != nil {
 					return fmt.Errorf("floor drain: %w", err)
 				}
-				say("drain floor (poller + mailer, fixed reply): %d in %.2fs = %.0f msgs/s", fl.N, fl.Seconds, fl.Rate)
+				say("drain floor (poller + mailer, fixed reply): %d in %.2fs = %.0f msgs/s; machine CPU %.0f µs/msg, %.0f%% busy", fl.N, fl.Seconds, fl.Rate, fl.CPUPerMsg, 100*fl.Busy)
 				return nil
 			}
 			daemon := func() error {
@@ -211,7 +211,7 @@ func runE2E(args []string) error {
 					return err
 				}
 			}
-			say("drain daemon (parse, store, decide, outbox): %d in %.2fs = %.0f msgs/s (%.2fx floor), duplicates %d (+%d at stop)", dm.N, dm.Seconds, dm.Rate, dm.Rate/fl.Rate, dm.Dups, dm.DupsStop)
+			say("drain daemon (parse, store, decide, outbox): %d in %.2fs = %.0f msgs/s (%.2fx floor), duplicates %d (+%d at stop); machine CPU %.0f µs/msg, %.0f%% busy", dm.N, dm.Seconds, dm.Rate, dm.Rate/fl.Rate, dm.Dups, dm.DupsStop, dm.CPUPerMsg, 100*dm.Busy)
 			res.Floor = append(res.Floor, fl)
 			res.Daemon = append(res.Daemon, dm)
 		}

@@ -199,6 +199,15 @@ func buildRows(gb benchRuns, e2e *results) []row {
 			row{"drain: duplicate replies while draining (all rounds)", strconv.Itoa(dups), "-", "-", "0", verdict(float64(dups), 0, atMost)},
 			row{"drain: duplicate replies during shutdown (all rounds)", strconv.Itoa(dupsStop), "-", "-", "0", verdict(float64(dupsStop), 0, atMost)},
 		)
+		// Where the drain ratio's ceiling is: when both sides keep the
+		// machine's cores busy, the daemon can drain at most (floor's CPU
+		// per message / its own) as fast as the floor.
+		if fc, dc := median(e2e.Floor, cpuPerMsg), median(e2e.Daemon, cpuPerMsg); fc > 0 && dc > 0 {
+			rows = append(rows,
+				row{fmt.Sprintf("drain: machine CPU per message, daemon vs relay floor (%s)", rounds), fmtNum(dc, "µs"), fmtNum(fc, "µs"), fmt.Sprintf("%.2f×", fc/dc), "report (floor/daemon)", "info"},
+				row{fmt.Sprintf("drain: machine busy while draining, daemon vs relay floor (%s)", rounds), fmtNum(100*median(e2e.Daemon, busy), "%"), fmtNum(100*median(e2e.Floor, busy), "%"), "-", "report", "info"},
+			)
+		}
 	} else {
 		missing("drain: daemon vs relay floor", "≥ 0.70×")
 	}
@@ -242,9 +251,17 @@ func buildRows(gb benchRuns, e2e *results) []row {
 }
 
 func medianRate(rs []drainResult) float64 {
+	return median(rs, func(r drainResult) float64 { return r.Rate })
+}
+
+func cpuPerMsg(r drainResult) float64 { return r.CPUPerMsg }
+func busy(r drainResult) float64      { return r.Busy }
+
+// median is the median of f over rs.
+func median(rs []drainResult, f func(drainResult) float64) float64 {
 	v := make([]float64, len(rs))
 	for i, r := range rs {
-		v[i] = r.Rate
+		v[i] = f(r)
 	}
 	slices.Sort(v)
 	if len(v)%2 == 1 {

@@ -50,8 +50,10 @@ func TestBuildRowsVerdicts(t *testing.T) {
 	}
 	e2e := &results{
 		SinkAlone: 10000, SMTPConns: 2,
-		Floor:  []drainResult{{N: 100, Rate: 1000}, {N: 100, Rate: 3000}, {N: 100, Rate: 2000}},
-		Daemon: []drainResult{{N: 100, Rate: 1500}, {N: 100, Rate: 900}, {N: 100, Rate: 1200}},
+		Floor: []drainResult{{N: 100, Rate: 1000, CPUPerMsg: 300, Busy: 0.8}, {N: 100, Rate: 3000, CPUPerMsg: 320, Busy: 0.9},
+			{N: 100, Rate: 2000, CPUPerMsg: 310, Busy: 0.85}},
+		Daemon: []drainResult{{N: 100, Rate: 1500, CPUPerMsg: 800, Busy: 0.9}, {N: 100, Rate: 900, CPUPerMsg: 760, Busy: 0.88},
+			{N: 100, Rate: 1200, CPUPerMsg: 780, Busy: 0.95}},
 		Latency: []latencyResult{
 			{Mode: "idle", N: 10, P50: 40, P99: 300, NotifyP50: 30, NotifyP99: 290},
 		},
@@ -74,6 +76,7 @@ func TestBuildRowsVerdicts(t *testing.T) {
 		{"store lookup by contact", "met", "-"},
 		{"drain 100: daemon vs relay floor", "NOT MET", "0.60×"}, // medians 1200 / 2000
 		{"drain 100: daemon throughput", "met", "-"},
+		{"drain: machine CPU per message", "info", "0.40×"}, // medians 310 / 780 µs
 		{"latency IDLE p50", "met", "1.33×"},
 		{"latency IDLE p99", "NOT MET", "1.03×"},
 		{"peak RSS", "met", "-"},
@@ -121,5 +124,16 @@ func TestSupportMessageParses(t *testing.T) {
 	}
 	if len(m.Attachments) != 1 || m.Attachments[0].Size != 100<<10 {
 		t.Fatalf("big message attachments %+v", m.Attachments)
+	}
+}
+
+func TestDrainCPUAccount(t *testing.T) {
+	r := drainResult{N: 100}
+	r.account(machineCPU{busy: 100, total: 200}, machineCPU{busy: 300, total: 500})
+	if r.CPUPerMsg != 20000 || r.Busy < 0.666 || r.Busy > 0.667 {
+		t.Errorf("200 busy jiffies of 300 over 100 messages: got %.0f µs/msg, %.3f busy; want 20000, 0.667", r.CPUPerMsg, r.Busy)
+	}
+	if m := readMachineCPU(); m.total == 0 || m.busy > m.total {
+		t.Errorf("/proc/stat read as %+v", m)
 	}
 }

@@ -236,7 +236,52 @@ type drainResult struct {
 	// DupsStop those added while the daemon shut down afterwards.
 	Dups     int `json:"duplicates"`
 	DupsStop int `json:"duplicates_at_stop"`
+	// CPUPerMsg is the CPU the whole machine spent per message (every
+	// process: the bench with its SMTP sink, Dovecot, the kernel), in µs;
+	// Busy the share of all cores that was busy while draining. When both
+	// sides keep the cores busy, the floor's CPU per message over the
+	// daemon's is the highest drain ratio this machine allows.
+	CPUPerMsg float64 `json:"machine_cpu_us_per_msg,omitempty"`
+	Busy      float64 `json:"machine_busy,omitempty"`
 }
+
+// machineCPU is a reading of /proc/stat's first line: jiffies all cores
+// spent busy and in total.
+type machineCPU struct{ busy, total uint64 }
+
+func readMachineCPU() machineCPU {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineCPU{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	var m machineCPU
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseUint(f, 10, 64)
+		if i >= 8 { // guest time is counted in user time already
+			break
+		}
+		m.total += v
+		if i != 3 && i != 4 && i != 7 { // idle, iowait, steal (another VM's)
+			m.busy += v
+		}
+	}
+	return m
+}
+
+// account sets r's CPU figures from readings before and after draining
+// (nothing when /proc/stat is not there).
+func (r *drainResult) account(before, after machineCPU) {
+	if after.total <= before.total || r.N == 0 {
+		return
+	}
+	busy := float64(after.busy - before.busy)
+	r.Busy = busy / float64(after.total-before.total)
+	r.CPUPerMsg = busy / clockTicks * 1e6 / float64(r.N)
+}
+
+// clockTicks is USER_HZ, the unit of /proc/stat: 100 on every Linux port.
+const clockTicks = 100
 
 // floorDrain runs the relay floor on user's mailbox until n replies arrived.
 func (b *bench) floorDrain(user string, n int) (drainResult, error) {
@@ -255,6 +300,7 @@ func (b *bench) floorDrain(user string, n int) (drainResult, error) {
 	var wg sync.WaitGroup
 	var sendErr error
 	wg.Add(2)
+	cpu0 := readMachineCPU()
 	start := time.Now()
 	go func() {
 		defer wg.Done()
@@ -273,6 +319,7 @@ func (b *bench) floorDrain(user string, n int) (drainResult, error) {
 		close(r.out)
 	}()
 	last, werr := b.sink.wait(n, 10*time.Minute)
+	cpu1 := readMachineCPU()
 	cancel()
 	wg.Wait()
 	if werr != nil {
@@ -286,19 +333,23 @@ func (b *bench) floorDrain(user string, n int) (drainResult, error) {
 	}
 	_, dups, _ := b.sink.stats()
 	el := last.Sub(start).Seconds()
-	return drainResult{N: n, Seconds: el, Rate: float64(n) / el, Dups: dups}, nil
+	res := drainResult{N: n, Seconds: el, Rate: float64(n) / el, Dups: dups}
+	res.account(cpu0, cpu1)
+	return res, nil
 }
 
 // daemonDrain runs the in-process daemon on user's mailbox until n replies
 // arrived.
 func (b *bench) daemonDrain(user, dbPath string, n int) (drainResult, error) {
 	b.sink.reset()
+	cpu0 := readMachineCPU()
 	start := time.Now()
 	r, err := b.startDaemon(user, dbPath, false, time.Hour)
 	if err != nil {
 		return drainResult{}, err
 	}
 	last, werr := b.sink.wait(n, 10*time.Minute)
+	cpu1 := readMachineCPU()
 	_, dups, _ := b.sink.stats()
 	if err := r.stop(); err != nil && werr == nil {
 		werr = err
@@ -308,7 +359,9 @@ func (b *bench) daemonDrain(user, dbPath string, n int) (drainResult, error) {
 	}
 	_, dupsAll, _ := b.sink.stats()
 	el := last.Sub(start).Seconds()
-	return drainResult{N: n, Seconds: el, Rate: float64(n) / el, Dups: dups, DupsStop: dupsAll - dups}, nil
+	res := drainResult{N: n, Seconds: el, Rate: float64(n) / el, Dups: dups, DupsStop: dupsAll - dups}
+	res.account(cpu0, cpu1)
+	return res, nil
 }
 
 // profiled runs fn with a CPU profile written to cpu and an execution trace
