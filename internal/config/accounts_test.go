@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 func loadYAML(t *testing.T, y string) (Config, error) {
@@ -166,5 +168,37 @@ func TestExampleAccountsBlockLoads(t *testing.T) {
 	}
 	if regexp.MustCompile(`password: `).MatchString(b.String()) {
 		t.Error("the example puts a password inline; show password_file")
+	}
+}
+
+// --start-at on the command line is the operator's choice for this start: it
+// beats an account's own imap.start_at, which otherwise stays its own.
+func TestStartAtFlagAppliesToEveryAccount(t *testing.T) {
+	y := strings.Replace(twoAccounts, "sent_mailbox: Gesendet}", "sent_mailbox: Gesendet, start_at: all}", 1)
+	p := filepath.Join(t.TempDir(), "supportd.yaml")
+	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load := func(args ...string) []Account {
+		t.Helper()
+		fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+		fs.String("start-at", "", "")
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		c, _, err := Load(p, fs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		return c.Accounts()
+	}
+	if a := load(); a[0].IMAP.StartAt != "" || a[1].IMAP.StartAt != "all" {
+		t.Errorf("without the flag: start_at %q and %q, want \"\" and all (the eu account's own)", a[0].IMAP.StartAt, a[1].IMAP.StartAt)
+	}
+	if a := load("--start-at", "now"); a[0].IMAP.StartAt != "now" || a[1].IMAP.StartAt != "now" {
+		t.Errorf("--start-at now: start_at %q and %q, want now for both", a[0].IMAP.StartAt, a[1].IMAP.StartAt)
 	}
 }

@@ -412,6 +412,15 @@ func Load(path string, flags *pflag.FlagSet, env []string) (Config, string, erro
 	if c.AccountList, err = decodeAccounts(v.Get("accounts"), c, hook); err != nil {
 		return Config{}, "", fmt.Errorf("config: %w", err)
 	}
+	// --start-at is the operator's choice for this start: it applies to every
+	// account, over the start_at an account's own section gives.
+	if flags != nil {
+		if f := flags.Lookup("start-at"); f != nil && f.Changed {
+			for i := range c.AccountList {
+				c.AccountList[i].IMAP.StartAt = f.Value.String()
+			}
+		}
+	}
 	c.mailboxSet = v.InConfig("imap.mailbox") || envSet["imap.mailbox"]
 	slices.Sort(ignoredEnv)
 	c.ignoredEnv = ignoredEnv
