@@ -183,7 +183,7 @@ func (d *Daemon) customerMessage(t *store.Ticket, a *Account, asm *Assessment, f
 	t.Account = a.Name // the ticket's notices go out through the account its customer last wrote to
 	kind := store.MsgCustomer
 	if dec.Bounce {
-		kind = store.MsgBounce
+		kind = store.MsgAuto // automatic mail about one of ours (direction in)
 	}
 	t.Messages = append(t.Messages, store.TicketMessage{MessageID: msg.MessageID, UID: f.UID, Received: f.InternalDate,
 		Action: string(dec.Action), Direction: store.DirectionIn, Kind: kind, From: senderOf(msg)})

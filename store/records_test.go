@@ -542,3 +542,21 @@ func TestBackup(t *testing.T) {
 		t.Errorf("backup check: %v", err)
 	}
 }
+
+// The kinds tickets show are §10's five: a delivery report an older store
+// recorded as "bounce" shows as automatic mail, as new ones are recorded.
+func TestMessageKindOfOlderRecords(t *testing.T) {
+	for _, c := range []struct {
+		m    TicketMessage
+		want string
+	}{
+		{TicketMessage{Kind: "bounce", Direction: DirectionIn}, MsgAuto},
+		{TicketMessage{Direction: DirectionOut}, MsgAuto},
+		{TicketMessage{Direction: DirectionIn}, MsgCustomer},
+		{TicketMessage{Kind: MsgNote, Direction: DirectionIn}, MsgNote},
+	} {
+		if got := c.m.MessageKind(); got != c.want {
+			t.Errorf("%+v: kind %q, want %q", c.m, got, c.want)
+		}
+	}
+}

@@ -25,9 +25,10 @@ const (
 	MsgCustomer = "customer" // from the customer (or anyone not staff)
 	MsgStaff    = "staff"    // a staff response: relayed by us or sent from the mailbox
 	MsgNote     = "note"     // internal staff note, never sent to the customer
-	MsgAuto     = "auto"     // our automatic reply
-	MsgWarning  = "warning"  // SLA warning or breach notice to staff
-	MsgBounce   = "bounce"   // a delivery failure report of one of our messages
+	// MsgAuto is automatic mail: our automatic replies (out) and delivery
+	// failure reports of our messages (in).
+	MsgAuto    = "auto"
+	MsgWarning = "warning" // SLA warning or breach notice to staff
 )
 
 // Message directions.
@@ -102,6 +103,8 @@ type TicketMessage struct {
 // their direction implies.
 func (m TicketMessage) MessageKind() string {
 	switch {
+	case m.Kind == "bounce": // a delivery report, as stores before 2026-12-03 recorded it
+		return MsgAuto
 	case m.Kind != "":
 		return m.Kind
 	case m.Direction == DirectionOut:
@@ -325,15 +328,16 @@ func (t *Tx) TicketByMessageID(ids ...string) (string, error) {
 	return "", nil
 }
 
-// ForEachTicket calls fn for each ticket in id order (only those not closed
-// when open is true), stopping at fn's first error.
+// ForEachTicket calls fn for each ticket in id order (only those in state
+// open, a response from us due, when open is true), stopping at fn's first
+// error.
 func (t *Tx) ForEachTicket(open bool, fn func(tk Ticket) error) error {
 	return t.bucket(bTickets).ForEach(func(_, v []byte) error {
 		tk, err := decodeTicket(v)
 		if err != nil {
 			return err
 		}
-		if open && tk.State == StateClosed {
+		if open && tk.State != StateOpen {
 			return nil
 		}
 		return fn(*tk)

@@ -56,7 +56,7 @@ func (a *app) ticketsCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	list.Flags().BoolVar(&open, "open", false, "only tickets not closed (open or answered)")
+	list.Flags().BoolVar(&open, "open", false, "only open tickets (a response from us is due; not answered or closed)")
 	list.Flags().BoolVar(&overdue, "overdue", false, "only open tickets whose response is overdue")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON (field names as in the documentation)")
 	var showJSON bool
