@@ -406,7 +406,7 @@ func TestBounceOfOurReplyAttachesToItsTicket(t *testing.T) {
 	e.deliver(dsn)
 	waitFor(t, 20*time.Second, "the bounce on the ticket", func() bool { return len(r.ticket(t, ticket).Messages) > before })
 	tk := r.ticket(t, ticket)
-	if last := tk.Messages[len(tk.Messages)-1]; last.MessageKind() != store.MsgAuto || last.Direction != store.DirectionIn || last.MessageID != "dsn1@mx.acme.test" {
+	if last := tk.Messages[len(tk.Messages)-1]; last.Kind != store.MsgAuto || last.Direction != store.DirectionIn || last.MessageID != "dsn1@mx.acme.test" {
 		t.Errorf("last message of %s = %+v, want the bounce", ticket, last)
 	}
 	waitFor(t, 20*time.Second, "the flagged staff copy", func() bool {

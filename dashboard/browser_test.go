@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -41,7 +42,9 @@ func world(t *testing.T, now time.Time) *store.DB {
 			"subject": "Server down since the upgrade", "requester": "it@acme.test", "created": at(-3 * time.Hour),
 			"first_response_due": at(-time.Hour), "response_due": at(-time.Hour), "breaches": 1,
 			"messages": []map[string]any{{"at": at(-3 * time.Hour), "direction": "in", "kind": "customer", "from": "it@acme.test", "message_id": "a1@acme.test"},
-				{"at": at(-3 * time.Hour), "direction": "out", "kind": "auto", "from": "support@vendor.test", "message_id": "r1@vendor.test"}}},
+				{"at": at(-3 * time.Hour), "direction": "out", "kind": "auto", "from": "support@vendor.test", "message_id": "r1@vendor.test"},
+				// A delivery report as stores before 2026-12-03 recorded it: shown as auto.
+				{"at": at(-2 * time.Hour), "direction": "in", "kind": "bounce", "from": "MAILER-DAEMON@mx.acme.test", "message_id": "dsn1@mx.acme.test"}}},
 		{"id": "CS-000002", "state": "open", "customer_id": "C100", "company": "Acme Pty Ltd", "status": "active", "priority": 3,
 			"subject": "Question about licences", "requester": "it@acme.test", "created": at(-time.Hour),
 			"first_response_due": at(5 * time.Hour), "response_due": at(5 * time.Hour)},
@@ -331,7 +334,11 @@ func TestDashboardHTTP(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("ticket with the session: %v %v", resp, err)
 	}
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if err != nil || !strings.Contains(string(body), "dsn1@mx.acme.test") || strings.Contains(string(body), "bounce") {
+		t.Errorf("ticket CS-000003 must list the delivery report with the kind auto, as tickets show does (%v):\n%s", err, body)
+	}
 }
 
 func putRawTickets(db *store.DB, raw map[string][]byte) error {

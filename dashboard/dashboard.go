@@ -178,7 +178,6 @@ type ticketJSON struct {
 		Received  *time.Time `json:"received"`
 		Direction string     `json:"direction"`
 		Kind      string     `json:"kind"`
-		Action    string     `json:"action"`
 		From      string     `json:"from"`
 		MessageID string     `json:"message_id"`
 	} `json:"messages"`
@@ -269,13 +268,11 @@ func (h *handler) row(t *ticketJSON, now time.Time) row {
 		r.DueText = "—"
 	}
 	for _, m := range t.Messages {
-		at, kind := m.At, m.Kind
+		at := m.At
 		if at == nil {
 			at = m.Received
 		}
-		if kind == "" {
-			kind = m.Action
-		}
+		kind := store.TicketMessage{Kind: m.Kind, Direction: m.Direction}.MessageKind() // as tickets show has it
 		r.Messages = append(r.Messages, messageRow{At: h.fmtTime(at), Direction: m.Direction, Kind: kind, From: m.From, MessageID: m.MessageID})
 	}
 	return r

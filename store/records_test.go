@@ -88,7 +88,10 @@ func TestTickets(t *testing.T) {
 		if err := tx.IndexMessageID("  <> ", tk.ID); err != nil {
 			return err
 		}
-		return tx.PutTicket(&Ticket{ID: "CS-000043", State: StateClosed, Created: t0})
+		if err := tx.PutTicket(&Ticket{ID: "CS-000043", State: StateClosed, Created: t0}); err != nil {
+			return err
+		}
+		return tx.PutTicket(&Ticket{ID: "CS-000044", State: StateAnswered, Created: t0})
 	})
 	view(t, db, func(tx *Tx) error {
 		got, err := tx.Ticket("CS-000042")
@@ -120,7 +123,7 @@ func TestTickets(t *testing.T) {
 		var open, all []string
 		_ = tx.ForEachTicket(true, func(tk Ticket) error { open = append(open, tk.ID); return nil })
 		_ = tx.ForEachTicket(false, func(tk Ticket) error { all = append(all, tk.ID); return nil })
-		if strings.Join(open, ",") != "CS-000042" || strings.Join(all, ",") != "CS-000042,CS-000043" {
+		if strings.Join(open, ",") != "CS-000042" || strings.Join(all, ",") != "CS-000042,CS-000043,CS-000044" { // open: a response due
 			t.Errorf("open = %v, all = %v", open, all)
 		}
 		return nil

@@ -25,8 +25,8 @@ const (
 	MsgCustomer = "customer" // from the customer (or anyone not staff)
 	MsgStaff    = "staff"    // a staff response: relayed by us or sent from the mailbox
 	MsgNote     = "note"     // internal staff note, never sent to the customer
-	// MsgAuto is automatic mail: our automatic replies (out) and delivery
-	// failure reports of our messages (in).
+	// MsgAuto is automatic mail: our automatic replies (out), and delivery,
+	// read or feedback reports about our messages (in).
 	MsgAuto    = "auto"
 	MsgWarning = "warning" // SLA warning or breach notice to staff
 )

@@ -28,7 +28,7 @@ type TicketView struct {
 type MessageView struct {
 	At        time.Time `json:"at"`
 	Direction string    `json:"direction"` // in, out
-	Kind      string    `json:"kind"`      // customer, staff, note, auto, warning, bounce
+	Kind      string    `json:"kind"`      // customer, staff, note, auto, warning
 	From      *string   `json:"from"`
 	MessageID *string   `json:"message_id"`
 }

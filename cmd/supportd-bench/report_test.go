@@ -133,7 +133,12 @@ func TestDrainCPUAccount(t *testing.T) {
 	if r.CPUPerMsg != 20000 || r.Busy < 0.666 || r.Busy > 0.667 {
 		t.Errorf("200 busy jiffies of 300 over 100 messages: got %.0f µs/msg, %.3f busy; want 20000, 0.667", r.CPUPerMsg, r.Busy)
 	}
-	if m := readMachineCPU(); m.total == 0 || m.busy > m.total {
-		t.Errorf("/proc/stat read as %+v", m)
+	// user nice system idle iowait irq softirq steal guest guest_nice: busy
+	// is user+nice+system+irq+softirq; guest is inside user already.
+	if m := parseCPULine("cpu  100 20 30 400 50 6 7 80 900 1000"); m.busy != 163 || m.total != 693 {
+		t.Errorf("parsed as %+v, want busy 163 of 693", m)
+	}
+	if m := parseCPULine("intr 1 2 3"); m != (machineCPU{}) {
+		t.Errorf("not the cpu line: parsed as %+v", m)
 	}
 }

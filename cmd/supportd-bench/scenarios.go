@@ -255,24 +255,32 @@ func readMachineCPU() machineCPU {
 		return machineCPU{}
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
+	return parseCPULine(line)
+}
+
+// parseCPULine reads /proc/stat's "cpu" line: user nice system idle iowait
+// irq softirq steal guest guest_nice, in USER_HZ.
+func parseCPULine(line string) machineCPU {
+	f := strings.Fields(line)
+	if len(f) == 0 || f[0] != "cpu" {
+		return machineCPU{}
+	}
 	var m machineCPU
-	for i, f := range strings.Fields(line)[1:] {
-		v, _ := strconv.ParseUint(f, 10, 64)
-		if i >= 8 { // guest time is counted in user time already
-			break
-		}
-		m.total += v
-		if i != 3 && i != 4 && i != 7 { // idle, iowait, steal (another VM's)
-			m.busy += v
+	for i, v := range f[1:min(len(f), 9)] { // guest time is counted in user and nice already
+		n, _ := strconv.ParseUint(v, 10, 64)
+		m.total += n
+		if i != 3 && i != 4 && i != 7 { // idle, iowait, steal (time another VM had)
+			m.busy += n
 		}
 	}
 	return m
 }
 
 // account sets r's CPU figures from readings before and after draining
-// (nothing when /proc/stat is not there).
+// (nothing when /proc/stat is not there). The daemon's window includes its
+// start (store open, IMAP login), as its drain time does.
 func (r *drainResult) account(before, after machineCPU) {
-	if after.total <= before.total || r.N == 0 {
+	if after.total <= before.total || after.busy < before.busy || r.N == 0 {
 		return
 	}
 	busy := float64(after.busy - before.busy)
@@ -280,7 +288,7 @@ func (r *drainResult) account(before, after machineCPU) {
 	r.CPUPerMsg = busy / clockTicks * 1e6 / float64(r.N)
 }
 
-// clockTicks is USER_HZ, the unit of /proc/stat: 100 on every Linux port.
+// clockTicks is USER_HZ, the unit of /proc/stat: 100 on x86 and arm.
 const clockTicks = 100
 
 // floorDrain runs the relay floor on user's mailbox until n replies arrived.
