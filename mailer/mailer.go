@@ -169,32 +169,62 @@ func (m *Mailer) AuthFailures() (int64, error) {
 	return m.authFailures.Load(), last
 }
 
-// New validates cfg and returns a Mailer. Errors name the configuration
-// key at fault (smtp.address, smtp.tls, smtp.auth_mech, smtp.max_conns).
-func New(cfg Config) (*Mailer, error) {
+// Validate checks cfg as New does, without building anything: errors name
+// the smtp.* keys (config check runs it).
+func (cfg Config) Validate() error {
+	_, _, err := cfg.check()
+	return err
+}
+
+// check validates cfg and returns its host and TLS settings.
+func (cfg Config) check() (host string, tc *tls.Config, err error) {
 	host, port, err := net.SplitHostPort(cfg.Address)
 	if err != nil || host == "" || port == "" {
-		return nil, fmt.Errorf("smtp.address: %q is not host:port", cfg.Address)
+		return "", nil, fmt.Errorf("smtp.address: %q is not host:port", cfg.Address)
 	}
 	switch cfg.TLS {
 	case TLSImplicit, TLSStartTLS:
 	case TLSNone:
 		if !loopback.Host(host) {
-			return nil, fmt.Errorf("smtp.tls: %q is allowed only for loopback addresses, not %q", TLSNone, host)
+			return "", nil, fmt.Errorf("smtp.tls: %q is allowed only for loopback addresses, not %q", TLSNone, host)
 		}
 	case "":
-		return nil, fmt.Errorf("smtp.tls: missing (want %s, %s or %s)", TLSImplicit, TLSStartTLS, TLSNone)
+		return "", nil, fmt.Errorf("smtp.tls: missing (want %s, %s or %s)", TLSImplicit, TLSStartTLS, TLSNone)
 	default:
-		return nil, fmt.Errorf("smtp.tls: unknown mode %q (want %s, %s or %s)", cfg.TLS, TLSImplicit, TLSStartTLS, TLSNone)
+		return "", nil, fmt.Errorf("smtp.tls: unknown mode %q (want %s, %s or %s)", cfg.TLS, TLSImplicit, TLSStartTLS, TLSNone)
 	}
-	var tc *tls.Config
 	if cfg.TLSConfig != nil {
 		if cfg.TLSConfig.InsecureSkipVerify {
-			return nil, errors.New("smtp.tls: certificate verification cannot be disabled (InsecureSkipVerify); add the CA instead (smtp.ca_file)")
+			return "", nil, errors.New("smtp.tls: certificate verification cannot be disabled (InsecureSkipVerify); add the CA instead (smtp.ca_file)")
 		}
 		tc = cfg.TLSConfig.Clone()
 	} else {
 		tc = &tls.Config{}
+	}
+	switch strings.ToUpper(cfg.AuthMech) {
+	case "", AuthPlain, AuthLogin:
+	case AuthXOAUTH2, AuthOAuthBearer:
+		if cfg.TokenSource == nil {
+			return "", nil, fmt.Errorf("smtp.auth_mech: %s needs an OAuth2 token source (smtp.oauth2)", strings.ToUpper(cfg.AuthMech))
+		}
+	default:
+		return "", nil, fmt.Errorf("smtp.auth_mech: unknown mechanism %q", strings.ToUpper(cfg.AuthMech))
+	}
+	if cfg.MaxConns < 0 {
+		return "", nil, fmt.Errorf("smtp.max_conns: %d is negative", cfg.MaxConns)
+	}
+	if strings.ContainsAny(cfg.HeloName, " \r\n") {
+		return "", nil, fmt.Errorf("smtp.helo_name: %q is not a domain", cfg.HeloName)
+	}
+	return host, tc, nil
+}
+
+// New validates cfg and returns a Mailer. Errors name the configuration
+// key at fault (smtp.address, smtp.tls, smtp.auth_mech, smtp.max_conns).
+func New(cfg Config) (*Mailer, error) {
+	host, tc, err := cfg.check()
+	if err != nil {
+		return nil, err
 	}
 	if tc.ServerName == "" {
 		tc.ServerName = host
@@ -203,18 +233,6 @@ func New(cfg Config) (*Mailer, error) {
 		tc.MinVersion = tls.VersionTLS12
 	}
 	cfg.AuthMech = strings.ToUpper(cfg.AuthMech)
-	switch cfg.AuthMech {
-	case "", AuthPlain, AuthLogin:
-	case AuthXOAUTH2, AuthOAuthBearer:
-		if cfg.TokenSource == nil {
-			return nil, fmt.Errorf("smtp.auth_mech: %s needs an OAuth2 token source (smtp.oauth2)", cfg.AuthMech)
-		}
-	default:
-		return nil, fmt.Errorf("smtp.auth_mech: unknown mechanism %q", cfg.AuthMech)
-	}
-	if cfg.MaxConns < 0 {
-		return nil, fmt.Errorf("smtp.max_conns: %d is negative", cfg.MaxConns)
-	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
 	}
@@ -232,9 +250,6 @@ func New(cfg Config) (*Mailer, error) {
 	}
 	if cfg.HeloName == "" {
 		cfg.HeloName = HostFQDN()
-	}
-	if strings.ContainsAny(cfg.HeloName, " \r\n") {
-		return nil, fmt.Errorf("smtp.helo_name: %q is not a domain", cfg.HeloName)
 	}
 	log := cfg.Logger
 	if log == nil {

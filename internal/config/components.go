@@ -161,6 +161,16 @@ func (c Config) prepare(ctx context.Context) (*daemon.Engine, []endpoints, error
 	var eps []endpoints
 	for _, a := range c.Accounts() {
 		pc, mc, eerr := c.endpointsOf(ctx, a)
+		if eerr == nil {
+			// What poller.New and mailer.New would refuse, run refuses: so
+			// does config check.
+			if perr := pc.Validate(); perr != nil {
+				eerr = fmt.Errorf("%simap: %w", a.Key, perr)
+			}
+			if merr := mc.Validate(); merr != nil {
+				eerr = errors.Join(eerr, fmt.Errorf("%ssmtp: %w", a.Key, merr))
+			}
+		}
 		err = errors.Join(err, eerr)
 		eps = append(eps, endpoints{acct: a, pc: pc, mc: mc})
 	}
@@ -199,11 +209,15 @@ func (c Config) Build(ctx context.Context, o Options) (k *Components, err error)
 	if err := store.PrivateDir(spool); err != nil {
 		return nil, fmt.Errorf("spool directory: %w", err)
 	}
-	k = &Components{Engine: eng, Store: o.Store}
+	built := &Components{Engine: eng, Store: o.Store}
+	k = built
 	defer func() {
-		if err != nil {
-			for _, m := range k.Mailers {
+		if err != nil { // k is nil then
+			for _, m := range built.Mailers {
 				m.Close()
+			}
+			if built.ownStore {
+				built.Store.Close()
 			}
 		}
 	}()

@@ -159,3 +159,28 @@ func TestBuildWatchesSentUnlessDisabled(t *testing.T) {
 		k.Close()
 	}
 }
+
+// What the poller and the mailer refuse, config check refuses too (it runs
+// run's checks), and Build returns it as an error naming the key, never a
+// panic.
+func TestCheckRefusesWhatBuildRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name, key string
+		edit      func(c *config.Config)
+	}{
+		{"negative smtp.max_conns", "smtp.max_conns", func(c *config.Config) { c.SMTP.MaxConns = -1 }},
+		{"negative imap.batch_size", "imap.batch_size", func(c *config.Config) { c.IMAP.BatchSize = -1 }},
+	} {
+		c := config.Default()
+		c.Store.Path = filepath.Join(t.TempDir(), "s.db")
+		c.IMAP.Address, c.IMAP.TLS = "127.0.0.1:1143", "none"
+		c.SMTP.Address, c.SMTP.TLS = "127.0.0.1:1025", "none"
+		tc.edit(&c)
+		if err := c.Check(context.Background()); err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%s: config check says %v, want an error naming %s", tc.name, err, tc.key)
+		}
+		if _, err := c.Build(context.Background(), config.Options{SpoolDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%s: Build says %v, want an error naming %s", tc.name, err, tc.key)
+		}
+	}
+}
