@@ -214,6 +214,10 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"explain", "--no-such-flag", "x.eml"}, 2},
 		{[]string{"explain", "--received", "yesterday", "../../testdata/mail/01-ticket-page.eml"}, 2},
 		{[]string{"tickets", "show"}, 2},
+		{[]string{"config", "chek"}, 2}, // an unknown subcommand of a group, not its help
+		{[]string{"customers", "improt", "x.csv"}, 2},
+		{[]string{"customers", "set", "C100", "--asup-expires", "2027-13-01"}, 2},
+		{[]string{"customers", "set", "C100", "--free5", "maybe"}, 2},
 		{[]string{"customers", "show", "C999"}, 1},
 		{[]string{"explain", "no-such-file.eml"}, 1},
 	}

@@ -226,6 +226,11 @@ func (a *app) customersSetCmd() *cobra.Command {
 			if len(changes) == 0 {
 				return usageError{fmt.Errorf("customers set %s: nothing to change: give at least one of --%s", args[0], strings.Join(customerFields, ", --"))}
 			}
+			// A malformed flag value is a mistake in the command line: said
+			// before the store is opened.
+			if err := applyCustomerChanges(changes, &entitlement.Customer{}); err != nil {
+				return usageError{err}
+			}
 			var changed bool
 			db, err := a.openStore(false)
 			if err != nil {

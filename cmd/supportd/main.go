@@ -53,11 +53,25 @@ func (usageError) ExitCode() int   { return 2 }
 func (e usageError) Unwrap() error { return e.error }
 
 // markUsageErrors makes flag and argument errors of cmd and its subcommands
-// usageErrors.
+// usageErrors; so is an unknown subcommand of a group (`config chek`), which
+// cobra would answer with the group's help and success.
 func markUsageErrors(cmd *cobra.Command) {
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
+		if c.HasParent() && c.HasSubCommands() && !c.Runnable() {
+			c.RunE = func(cc *cobra.Command, args []string) error {
+				if len(args) == 0 {
+					return cc.Help()
+				}
+				msg := fmt.Sprintf("unknown command %q for %q", args[0], cc.CommandPath())
+				cc.SuggestionsMinimumDistance = max(cc.SuggestionsMinimumDistance, 2)
+				if s := cc.SuggestionsFor(args[0]); len(s) > 0 {
+					msg += "; did you mean " + strings.Join(s, " or ") + "?"
+				}
+				return usageError{errors.New(msg)}
+			}
+		}
 		if args := c.Args; args != nil {
 			c.Args = func(cc *cobra.Command, a []string) error {
 				if err := args(cc, a); err != nil {

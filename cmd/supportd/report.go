@@ -42,6 +42,9 @@ func (a *app) reportCmd() *cobra.Command {
 				}
 			}
 			if !fromDate.IsZero() && toDate.Format(time.DateOnly) < fromDate.Format(time.DateOnly) {
+				if to == "" {
+					return usageError{fmt.Errorf("--from %s is after today, %s (the default of --to)", from, toDate.Format(time.DateOnly))}
+				}
 				return usageError{fmt.Errorf("--to %s is before --from %s", toDate.Format(time.DateOnly), from)}
 			}
 			db, err := a.openStore(true)
