@@ -497,6 +497,11 @@ func restore(r io.Reader, storePath string) (BackupStats, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return BackupStats{}, err
 	}
+	// The restored store is written where run will open it: a directory
+	// another user could write into is refused here as it is there.
+	if err := CheckDir(dir); err != nil {
+		return BackupStats{}, err
+	}
 	work, err := os.MkdirTemp(dir, "."+filepath.Base(storePath)+".restore-*")
 	if err != nil {
 		return BackupStats{}, err

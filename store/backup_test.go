@@ -164,6 +164,26 @@ func TestRestoreRefusesNonEmptyTarget(t *testing.T) {
 	}
 }
 
+// restore writes the store where run opens it: a directory other users can
+// write into is refused there as Open refuses it.
+func TestRestoreRefusesUnsafeDirectory(t *testing.T) {
+	_, path := backupWorld(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "supportd.db")
+	if _, err := RestoreFile(path, dst); !errors.Is(err, ErrUnsafe) || !strings.Contains(err.Error(), "chmod go-w") {
+		t.Errorf("restore into a world-writable directory: %v, want ErrUnsafe", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("a refused restore left %v", ents)
+	}
+}
+
 // A truncated, corrupted, tampered or foreign file is refused with an error
 // that says so, and nothing appears at the store path.
 func TestRestoreRefusesBadBackups(t *testing.T) {

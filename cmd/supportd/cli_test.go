@@ -98,6 +98,18 @@ func TestCustomersCLI(t *testing.T) {
 	if _, _, err := cli(t, env, "customers", "show", "C900"); err == nil {
 		t.Fatal("C900 imported from a file with errors: import must be all or nothing")
 	}
+	// A first import that fails leaves no store behind (it would stand in
+	// the way of a restore); an existing store stays.
+	fresh := filepath.Join(dir, "fresh.db")
+	if _, _, err := cli(t, []string{"SUPPORTD_STORE_PATH=" + fresh}, "customers", "import", bad); err == nil {
+		t.Fatal("bad first import succeeded")
+	}
+	if _, err := os.Lstat(fresh); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed first import left %s: %v", fresh, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "s.db")); err != nil {
+		t.Errorf("a failed import into an existing store removed it: %v", err)
+	}
 	// Export imports back identically.
 	exp, _, err := cli(t, env, "customers", "export")
 	if err != nil {

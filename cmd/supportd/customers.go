@@ -37,6 +37,8 @@ func (a *app) customersImportCmd() *cobra.Command {
 				return err
 			}
 			defer f.Close()
+			_, statErr := os.Lstat(a.cfg.Store.Path)
+			fresh := errors.Is(statErr, os.ErrNotExist) // this import creates the store
 			db, err := a.openStore(false)
 			if err != nil {
 				if err := a.viaDaemon(err); err != nil {
@@ -76,6 +78,11 @@ func (a *app) customersImportCmd() *cobra.Command {
 			}
 			st, err := db.ImportCustomersContext(cmd.Context(), f, progress)
 			if err != nil {
+				if fresh && db.Close() == nil {
+					// Nothing imported: no empty store is left in the way of the
+					// next import or a restore.
+					os.Remove(a.cfg.Store.Path)
+				}
 				return fmt.Errorf("import %s: nothing imported:\n%w", args[0], err)
 			}
 			fmt.Fprintf(a.stdout, "imported %s: %d added, %d updated, %d unchanged\n", args[0], st.Added, st.Updated, st.Unchanged)
