@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"supportd/daemon"
+	"supportd/internal/loopback"
 	"supportd/mailer"
 	"supportd/poller"
 	"supportd/sla"
@@ -490,6 +492,14 @@ func tokenSource(ctx context.Context, key string, o OAuth2Config) (oauth2.TokenS
 	}
 	if o.TokenURL == "" {
 		return nil, fmt.Errorf("%s.token_url: needed to refresh the token", key)
+	}
+	// The refresh sends the client secret and the refresh token: over TLS,
+	// like every other connection, plain text only on loopback.
+	switch u, err := url.Parse(o.TokenURL); {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return nil, fmt.Errorf("%s.token_url: %q is not an https:// URL", key, o.TokenURL)
+	case u.Scheme == "http" && !loopback.Host(u.Hostname()):
+		return nil, fmt.Errorf("%s.token_url: %q would send the client secret and refresh token in plain text: use https (http is accepted only for loopback addresses)", key, o.TokenURL)
 	}
 	conf := &oauth2.Config{ClientID: o.ClientID, ClientSecret: secret, Scopes: o.Scopes, Endpoint: oauth2.Endpoint{TokenURL: o.TokenURL}}
 	tok := &oauth2.Token{AccessToken: access, RefreshToken: refresh}

@@ -184,3 +184,29 @@ func TestCheckRefusesWhatBuildRefuses(t *testing.T) {
 		}
 	}
 }
+
+// The token refresh sends the client secret and the refresh token: the
+// token_url must be https, or http on loopback; config check says so.
+func TestCheckRefusesPlainTextTokenURL(t *testing.T) {
+	for _, tc := range []struct {
+		url string
+		ok  bool
+	}{
+		{"https://login.example/token", true},
+		{"http://127.0.0.1:9/token", true},
+		{"http://login.example/token", false},
+		{"not a url", false},
+		{"ftp://login.example/token", false},
+	} {
+		c := config.Default()
+		c.Store.Path = filepath.Join(t.TempDir(), "s.db")
+		c.IMAP.OAuth2 = config.OAuth2Config{TokenURL: tc.url, ClientID: "supportd", RefreshToken: "r"}
+		err := c.Check(context.Background())
+		if tc.ok && err != nil {
+			t.Errorf("token_url %q: %v", tc.url, err)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "imap.oauth2.token_url")) {
+			t.Errorf("token_url %q: config check says %v, want an error naming imap.oauth2.token_url", tc.url, err)
+		}
+	}
+}
