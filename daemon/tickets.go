@@ -217,34 +217,11 @@ func (d *Daemon) ours(addr string) bool {
 	if addr == "" || triage.IsStaff(addr, d.engine.Staff) {
 		return true
 	}
-	for _, o := range d.engine.Triage.OwnAddresses {
-		if strings.EqualFold(strings.TrimSpace(o), addr) {
-			return true
-		}
-	}
-	if plusOf(addr, d.engine.Triage.OwnAddresses) {
+	if triage.IsOwn(addr, d.engine.Triage.OwnAddresses) {
 		return true
 	}
 	for _, a := range d.accountList {
-		if plusOf(addr, []string{a.FromAddr}) {
-			return true
-		}
-	}
-	return false
-}
-
-// plusOf reports whether addr is one of own, or one of own with a "+tag".
-func plusOf(addr string, own []string) bool {
-	at := strings.LastIndexByte(addr, '@')
-	if at <= 0 {
-		return false
-	}
-	local := addr[:at]
-	if i := strings.IndexByte(local, '+'); i >= 0 {
-		local = local[:i]
-	}
-	for _, o := range own {
-		if strings.EqualFold(strings.TrimSpace(o), local+addr[at:]) {
+		if triage.IsOwn(addr, []string{a.FromAddr}) {
 			return true
 		}
 	}

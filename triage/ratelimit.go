@@ -98,7 +98,7 @@ func ReplyTarget(m *mailparse.Message, verified bool, cfg Config) string {
 		return ""
 	}
 	if t, _ := entitlement.ReplyTarget(m, verified); t != "" {
-		if t = cleanAddr(t); t != "" && !isOwn(t, cfg.OwnAddresses) {
+		if t = cleanAddr(t); t != "" && !IsOwn(t, cfg.OwnAddresses) {
 			to = t
 		}
 	}

@@ -69,8 +69,8 @@ func automaticReason(m *mailparse.Message, cfg Config) string {
 			return ReasonAutoResponseSuppress
 		}
 	}
-	if isOwn(from, cfg.OwnAddresses) || (m.Sender != nil && isOwn(m.Sender.Addr, cfg.OwnAddresses)) ||
-		isOwn(m.ReturnPath, cfg.OwnAddresses) || loops(m.XLoop, cfg.OwnAddresses) {
+	if IsOwn(from, cfg.OwnAddresses) || (m.Sender != nil && IsOwn(m.Sender.Addr, cfg.OwnAddresses)) ||
+		IsOwn(m.ReturnPath, cfg.OwnAddresses) || loops(m.XLoop, cfg.OwnAddresses) {
 		return ReasonOwnAddress
 	}
 	return ""
@@ -147,9 +147,9 @@ func isSystem(addr string) bool {
 	return local != "" && systemLocal.MatchString(local)
 }
 
-// isOwn reports whether addr is one of our own addresses, also with a
+// IsOwn reports whether addr is one of our own addresses, also with a
 // "+tag" (support+CS-000001@vendor.test reaches the same mailbox).
-func isOwn(addr string, own []string) bool {
+func IsOwn(addr string, own []string) bool {
 	local, domain, ok := splitAddr(addr)
 	if !ok {
 		return false
@@ -193,7 +193,7 @@ func loops(xloop, own []string) bool {
 			}
 		}
 		for _, tok := range strings.FieldsFunc(v, func(r rune) bool { return strings.ContainsRune(" \t<>,;\"()", r) }) {
-			if isOwn(tok, own) {
+			if IsOwn(tok, own) {
 				return true
 			}
 		}

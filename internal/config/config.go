@@ -680,9 +680,21 @@ func (c Config) Validate() error {
 	errs = append(errs, validateIMAP("imap", c.IMAP, c.mailboxSet, c.Support.Timezone)...)
 	errs = append(errs, validateSMTP("smtp", c.SMTP)...)
 	errs = append(errs, c.validateAccounts()...)
-	for _, a := range c.Support.Addresses {
-		if c.Support.StaffQueue != "" && strings.EqualFold(a, c.Support.StaffQueue) {
-			bad("support.staff_queue", "%q is one of support.addresses: staff copies would come back into the support inbox", c.Support.StaffQueue)
+	// Mail for staff and sales must leave the support inbox: an address of
+	// ours (also with a +tag, which reaches the same mailbox) brings it back.
+	own := c.ownAddresses()
+	for _, k := range []struct{ key, addr, what string }{
+		{"support.staff_queue", c.Support.StaffQueue, "staff copies would come back into the support inbox"},
+		{"support.escalation_address", c.Support.EscalationAddress, "SLA warnings would come back into the support inbox instead of reaching a person"},
+		{"support.sales_address", c.Support.SalesAddress, "the CC of lapsed notices and the sales briefs would come back into the support inbox, never reaching sales"},
+	} {
+		if k.addr != "" && triage.IsOwn(k.addr, own) {
+			bad(k.key, "%q is one of our own addresses (support.addresses or an account's): %s", k.addr, k.what)
+		}
+	}
+	for i, s := range c.Support.Staff {
+		if !strings.HasPrefix(strings.TrimSpace(s), "@") && triage.IsOwn(s, own) {
+			bad(fmt.Sprintf("support.staff[%d]", i), "%q is one of our own addresses: staff are people who answer from their own mailboxes", s)
 		}
 	}
 	if l := c.Metrics.Listen; l != "" {

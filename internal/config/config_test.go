@@ -210,6 +210,11 @@ func TestValidateNamesKeys(t *testing.T) {
 		{"signature line", func(c *Config) { c.Support.Signature = strings.Repeat("x", 79) }, "support.signature"},
 		{"sent special-use", func(c *Config) { c.IMAP.SentMailbox = `\Drafts` }, "imap.sent_mailbox"},
 		{"sent is the inbox", func(c *Config) { c.IMAP.SentMailbox = "inbox" }, "imap.sent_mailbox"},
+		// Addresses of ours, also with a +tag, bring staff and sales mail back into the inbox.
+		{"staff queue with a +tag of ours", func(c *Config) { c.Support.StaffQueue = "Support+queue@vendor.test" }, "support.staff_queue"},
+		{"escalation to ours", func(c *Config) { c.Support.EscalationAddress = "support@vendor.test" }, "support.escalation_address"},
+		{"sales is ours", func(c *Config) { c.Support.SalesAddress = "support+sales@vendor.test" }, "support.sales_address"},
+		{"staff member is ours", func(c *Config) { c.Support.Staff = []string{"@staff.vendor.test", "support@vendor.test"} }, "support.staff[1]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
