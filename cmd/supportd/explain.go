@@ -191,5 +191,8 @@ func (a *app) openStoreForReading() (*store.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("empty store: %w", err)
 	}
+	// A mistyped --store would otherwise give a confident answer about a
+	// customer as if they were unknown.
+	fmt.Fprintf(a.stderr, "note: store.path %s does not exist: read as empty, every sender is unknown (check --store or store.path, or import customers first)\n", a.cfg.Store.Path)
 	return db, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io"
 	"io/fs"
@@ -478,4 +479,26 @@ func TestReadingCommandsWhileDaemonHoldsStore(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// explain on a store that does not exist answers (every sender unknown) and
+// says so on stderr: a mistyped --store must not pass for a real answer.
+func TestExplainSaysTheStoreIsMissing(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "typo.db")
+	out, stderr, err := cli(t, []string{"SUPPORTD_STORE_PATH=" + missing}, "explain", "../../testdata/mail/01-ticket-page.eml")
+	if err != nil {
+		t.Fatalf("explain: %v\n%s", err, stderr)
+	}
+	var v struct {
+		Entitlement struct{ Status string } `json:"entitlement"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Entitlement.Status != "unknown" {
+		t.Errorf("stdout must stay the JSON (status unknown): %v\n%s", err, out)
+	}
+	if !strings.Contains(stderr, missing) || !strings.Contains(stderr, "does not exist") {
+		t.Errorf("stderr does not name the missing store:\n%s", stderr)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("explain created the store: %v", err)
+	}
 }
