@@ -202,3 +202,21 @@ func TestStartAtFlagAppliesToEveryAccount(t *testing.T) {
 		t.Errorf("--start-at now: start_at %q and %q, want now for both", a[0].IMAP.StartAt, a[1].IMAP.StartAt)
 	}
 }
+
+// A duration that does not parse is quoted with its key and the form to use;
+// a bare number (nanoseconds, to the decoder) is refused unless it is 0.
+func TestDurationErrorsQuoteTheValue(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"sla: {in_hours: 2 hours}\n", `sla.in_hours: "2 hours" is not a duration: write it like 90s`},
+		{"store: {raw_retention: 90d}\n", `store.raw_retention: "90d" is not a duration`},
+		{"imap: {poll_interval: 30}\n", "imap.poll_interval: 30 has no unit: write it like 30s"},
+	} {
+		if _, err := loadYAML(t, tc.yaml); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+	c, err := loadYAML(t, "sla: {warn_before: 0, in_hours: 90m}\n")
+	if err != nil || c.SLA.WarnBefore != 0 || c.SLA.InHours != 90*time.Minute {
+		t.Errorf("0 and 90m: %v, warn_before %v, in_hours %v", err, c.SLA.WarnBefore, c.SLA.InHours)
+	}
+}

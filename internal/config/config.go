@@ -399,7 +399,7 @@ func Load(path string, flags *pflag.FlagSet, env []string) (Config, string, erro
 	}
 	var c Config
 	hook := mapstructure.ComposeDecodeHookFunc(
-		mapstructure.StringToTimeDurationHookFunc(),
+		durationHook,
 		mapstructure.StringToSliceHookFunc(","),
 		byteSizeHook,
 		dateStringHook,
@@ -516,6 +516,31 @@ func byteSizeHook(from, to reflect.Type, data any) (any, error) {
 	return data, nil
 }
 
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// durationHook reads a duration key: a Go duration ("90s", "2h30m"); a bare
+// number other than 0 is refused, as it would be read as nanoseconds. The
+// error quotes the value and shows the form.
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if to != durationType {
+		return data, nil
+	}
+	switch v := data.(type) {
+	case string:
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a duration: write it like 90s, 30m or 2h (days as hours: 2160h for 90 days)", v)
+		}
+		return d, nil
+	case int, int64, uint64, float64:
+		if reflect.ValueOf(v).IsZero() {
+			return time.Duration(0), nil
+		}
+		return nil, fmt.Errorf("%v has no unit: write it like %vs, %vm or %vh", v, v, v, v)
+	}
+	return data, nil
+}
+
 // dateStringHook keeps YAML dates (2021-02-15, which some decoders turn into
 // time.Time) as YYYY-MM-DD strings.
 func dateStringHook(from, to reflect.Type, data any) (any, error) {
@@ -525,7 +550,10 @@ func dateStringHook(from, to reflect.Type, data any) (any, error) {
 	return data, nil
 }
 
-var unusedKeysRE = regexp.MustCompile(`'([^']*)' has invalid keys: (.*)`)
+var (
+	unusedKeysRE = regexp.MustCompile(`'([^']*)' has invalid keys: (.*)`)
+	keyedErrorRE = regexp.MustCompile(`^'([^']+)' (.*)$`)
+)
 
 // cleanDecodeError rewrites mapstructure's messages so they name full keys:
 // "unknown key support.sales_adress".
@@ -546,6 +574,9 @@ func cleanDecodeError(err error) string {
 				out = append(out, "unknown key "+full)
 			}
 			continue
+		}
+		if m := keyedErrorRE.FindStringSubmatch(line); m != nil {
+			line = m[1] + ": " + m[2] // 'sla.in_hours' "2 hours" is not … → sla.in_hours: "2 hours" is not …
 		}
 		out = append(out, line)
 	}
