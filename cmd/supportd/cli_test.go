@@ -230,6 +230,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"customers", "improt", "x.csv"}, 2},
 		{[]string{"customers", "set", "C100", "--asup-expires", "2027-13-01"}, 2},
 		{[]string{"customers", "set", "C100", "--free5", "maybe"}, 2},
+		{[]string{"backup", "-"}, 2}, // the archive goes to a file, renamed into place
+		{[]string{"backup", "."}, 2}, // a directory
 		{[]string{"customers", "show", "C999"}, 1},
 		{[]string{"explain", "no-such-file.eml"}, 1},
 	}

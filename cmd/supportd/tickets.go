@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -176,9 +178,18 @@ func (a *app) timePtrText(t *time.Time) string {
 func (a *app) backupCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "backup FILE",
-		Short: "Write everything run needs (store and raw message copies) to one file, 0600 (works while run holds the store)",
+		Short: "Write everything run needs (store, raw message copies, the outbox's acceptance log) to one file, 0600 (works while run holds the store)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The archive is written beside FILE and renamed onto it once
+			// complete, so a half-written backup never passes for one: a file
+			// it must be.
+			if p := strings.TrimSpace(args[0]); p == "" || p == "-" {
+				return usageError{fmt.Errorf("backup %q: give the path of the file to write (the archive is written whole, then renamed into place; it does not go to stdout)", args[0])}
+			}
+			if fi, err := os.Stat(args[0]); err == nil && fi.IsDir() {
+				return usageError{fmt.Errorf("backup %s: it is a directory: give the path of the file to write, e.g. %s", args[0], filepath.Join(args[0], "supportd.backup"))}
+			}
 			if same, err := store.SamePath(args[0], a.cfg.Store.Path); err != nil || same {
 				return fmt.Errorf("backup to %s: refusing: it is the store itself (store.path)", args[0])
 			}
