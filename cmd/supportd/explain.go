@@ -31,6 +31,9 @@ func (a *app) engine() (*daemon.Engine, error) { return a.cfg.Engine() }
 // snapshot the daemon serves on its loopback metrics listener instead, and says
 // so; a writing command gets the error and goes through the admin API (admin.go).
 func (a *app) openStore(readOnly bool) (*store.DB, error) {
+	if _, err := os.Stat(a.cfg.Store.Path); readOnly && errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("store.path %s does not exist: check --store or store.path (customers import or restore creates the store)", a.cfg.Store.Path)
+	}
 	db, err := store.Open(a.cfg.Store.Path, &store.Options{Timeout: a.cfg.Store.LockTimeout, ReadOnly: readOnly, Logger: a.logger()})
 	if err == nil {
 		if !readOnly {

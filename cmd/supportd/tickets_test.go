@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -149,5 +151,19 @@ func TestTicketsCloseReopen(t *testing.T) {
 	}
 	if _, _, err := cli(t, env, "tickets", "close", "CS-M99999"); err == nil {
 		t.Error("closing a ticket that does not exist succeeded")
+	}
+}
+
+// A command that reads the store says plainly when store.path is not there.
+func TestReadingAMissingStoreSaysSo(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "typo.db")
+	for _, args := range [][]string{{"tickets", "list"}, {"customers", "list"}, {"outbox", "list"}} {
+		_, _, err := cli(t, []string{"SUPPORTD_STORE_PATH=" + missing}, args...)
+		if err == nil || !strings.Contains(err.Error(), missing+" does not exist: check --store or store.path") {
+			t.Errorf("%v on a missing store: %v", args, err)
+		}
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a reading command created the store: %v", err)
 	}
 }
