@@ -750,9 +750,11 @@ func (c Config) Validate() error {
 
 func validateEndpoint(section, addr, mode string) []error {
 	var errs []error
-	host, _, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("%s.address: %q must be host:port", section, addr))
+	} else if n, perr := net.LookupPort("tcp", port); host == "" || perr != nil || n < 1 {
+		errs = append(errs, fmt.Errorf("%s.address: %q must be host:port, the port from 1 to 65535 (or a service name: imaps, submission)", section, addr))
 	}
 	switch mode {
 	case "implicit", "starttls":

@@ -210,6 +210,8 @@ func TestValidateNamesKeys(t *testing.T) {
 		{"signature line", func(c *Config) { c.Support.Signature = strings.Repeat("x", 79) }, "support.signature"},
 		{"sent special-use", func(c *Config) { c.IMAP.SentMailbox = `\Drafts` }, "imap.sent_mailbox"},
 		{"sent is the inbox", func(c *Config) { c.IMAP.SentMailbox = "inbox" }, "imap.sent_mailbox"},
+		{"port out of range", func(c *Config) { c.IMAP.Address = "imap.vendor.test:99999" }, "imap.address"},
+		{"no port", func(c *Config) { c.SMTP.Address = "smtp.vendor.test:" }, "smtp.address"},
 		// Addresses of ours, also with a +tag, bring staff and sales mail back into the inbox.
 		{"staff queue with a +tag of ours", func(c *Config) { c.Support.StaffQueue = "Support+queue@vendor.test" }, "support.staff_queue"},
 		{"escalation to ours", func(c *Config) { c.Support.EscalationAddress = "support@vendor.test" }, "support.escalation_address"},
@@ -230,6 +232,10 @@ func TestValidateNamesKeys(t *testing.T) {
 	c.IMAP.Address, c.IMAP.TLS = "127.0.0.1:1143", "none"
 	if err := c.Validate(); err != nil {
 		t.Fatalf("tls none on loopback must be accepted: %v", err)
+	}
+	c.SMTP.Address = "smtp.vendor.test:submission"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("a port given by its service name must be accepted: %v", err)
 	}
 }
 
