@@ -711,6 +711,9 @@ func (c Config) Validate() error {
 	errs = append(errs, validateIMAP("imap", c.IMAP, c.mailboxSet, c.Support.Timezone)...)
 	errs = append(errs, validateSMTP("smtp", c.SMTP)...)
 	errs = append(errs, c.validateAccounts()...)
+	if c.Security.RequireVerifiedSender && len(c.Security.TrustedAuthservIDs) == 0 {
+		bad("security.trusted_authserv_ids", "empty while security.require_verified_sender is true: no Authentication-Results header would be trusted, so every sender would be unknown; list your MTA's authserv-id")
+	}
 	// Mail for staff and sales must leave the support inbox: an address of
 	// ours (also with a +tag, which reaches the same mailbox) brings it back.
 	own := c.ownAddresses()

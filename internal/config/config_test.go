@@ -212,6 +212,9 @@ func TestValidateNamesKeys(t *testing.T) {
 		{"sent is the inbox", func(c *Config) { c.IMAP.SentMailbox = "inbox" }, "imap.sent_mailbox"},
 		{"port out of range", func(c *Config) { c.IMAP.Address = "imap.vendor.test:99999" }, "imap.address"},
 		{"no port", func(c *Config) { c.SMTP.Address = "smtp.vendor.test:" }, "smtp.address"},
+		{"verified senders, nobody trusted", func(c *Config) {
+			c.Security.RequireVerifiedSender, c.Security.TrustedAuthservIDs = true, nil
+		}, "security.trusted_authserv_ids"},
 		// Addresses of ours, also with a +tag, bring staff and sales mail back into the inbox.
 		{"staff queue with a +tag of ours", func(c *Config) { c.Support.StaffQueue = "Support+queue@vendor.test" }, "support.staff_queue"},
 		{"escalation to ours", func(c *Config) { c.Support.EscalationAddress = "support@vendor.test" }, "support.escalation_address"},
