@@ -470,6 +470,10 @@ func readSecret(key, inline, file string) (string, error) {
 // tokenSource builds the XOAUTH2 token source of an oauth2 section, or nil.
 func tokenSource(ctx context.Context, key string, o OAuth2Config) (oauth2.TokenSource, error) {
 	if !o.enabled() {
+		if o.ClientID != "" || o.ClientSecret != "" || o.ClientSecretFile != "" || len(o.Scopes) > 0 {
+			// Half a section would be ignored and the password used instead.
+			return nil, fmt.Errorf("%s: client settings without a token: give refresh_token (with token_url) or access_token, or remove the section", key)
+		}
 		return nil, nil
 	}
 	secret, err := readSecret(key+".client_secret_file", o.ClientSecret, o.ClientSecretFile)

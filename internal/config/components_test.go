@@ -210,3 +210,14 @@ func TestCheckRefusesPlainTextTokenURL(t *testing.T) {
 		}
 	}
 }
+
+// An oauth2 section with client settings but no token would be ignored
+// (the password used instead): config check says so.
+func TestCheckRefusesHalfAnOAuth2Section(t *testing.T) {
+	c := config.Default()
+	c.Store.Path = filepath.Join(t.TempDir(), "s.db")
+	c.SMTP.OAuth2 = config.OAuth2Config{ClientID: "supportd"}
+	if err := c.Check(context.Background()); err == nil || !strings.Contains(err.Error(), "smtp.oauth2") {
+		t.Errorf("client_id alone: config check says %v, want an error naming smtp.oauth2", err)
+	}
+}
