@@ -201,14 +201,14 @@ func (cfg Config) check() (host string, tc *tls.Config, err error) {
 	} else {
 		tc = &tls.Config{}
 	}
-	switch strings.ToUpper(cfg.AuthMech) {
+	switch mech := strings.ToUpper(cfg.AuthMech); mech {
 	case "", AuthPlain, AuthLogin:
 	case AuthXOAUTH2, AuthOAuthBearer:
 		if cfg.TokenSource == nil {
-			return "", nil, fmt.Errorf("smtp.auth_mech: %s needs an OAuth2 token source (smtp.oauth2)", strings.ToUpper(cfg.AuthMech))
+			return "", nil, fmt.Errorf("smtp.auth_mech: %s needs an OAuth2 token source (smtp.oauth2)", mech)
 		}
 	default:
-		return "", nil, fmt.Errorf("smtp.auth_mech: unknown mechanism %q", strings.ToUpper(cfg.AuthMech))
+		return "", nil, fmt.Errorf("smtp.auth_mech: unknown mechanism %q", mech)
 	}
 	if cfg.MaxConns < 0 {
 		return "", nil, fmt.Errorf("smtp.max_conns: %d is negative", cfg.MaxConns)

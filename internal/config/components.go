@@ -157,15 +157,17 @@ func (c Config) Check(ctx context.Context) error {
 func (c Config) prepare(ctx context.Context) (*daemon.Engine, []endpoints, error) {
 	var eng *daemon.Engine
 	err := c.Validate()
-	if err == nil {
+	valid := err == nil
+	if valid {
 		eng, err = c.engine()
 	}
 	var eps []endpoints
 	for _, a := range c.Accounts() {
 		pc, mc, eerr := c.endpointsOf(ctx, a)
-		if eerr == nil {
+		if eerr == nil && valid {
 			// What poller.New and mailer.New would refuse, run refuses: so
-			// does config check.
+			// does config check (after Validate, which says most of it in
+			// the configuration's own words, so nothing is said twice).
 			if perr := pc.Validate(); perr != nil {
 				eerr = fmt.Errorf("%simap: %w", a.Key, perr)
 			}
